@@ -1,0 +1,176 @@
+"""Pydantic models of the study file: the schema, field by field (see docs/spec.md).
+
+Kept apart from :mod:`tunebook.spec`, which turns a validated file into a
+:class:`~tunebook.space.Space` and checks what needs the file system (the trainer).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Scalar = bool | int | float | str
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ParamModel(_Strict):
+    """One searched hyperparameter: a numeric range or a list of values."""
+
+    type: Literal["float", "int", "categorical", "discrete"] | None = None
+    low: float | None = None
+    high: float | None = None
+    scale: Literal["linear", "log"] = "linear"
+    values: list[Scalar] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if isinstance(data, list):
+            return {"values": data}
+        if not isinstance(data, dict):
+            raise ValueError(
+                "expected a range such as {low: 0.001, high: 0.1, scale: log} "
+                "or a list of values such as [relu, tanh]")
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> ParamModel:
+        if self.values is not None:
+            return self._check_values()
+        return self._check_range()
+
+    def _check_values(self) -> ParamModel:
+        if self.low is not None or self.high is not None:
+            raise ValueError("give either values or low/high, not both")
+        if self.type in ("float", "int"):
+            raise ValueError(f"type {self.type} takes low/high, not values")
+        if not self.values:
+            raise ValueError("values is empty; list at least one value")
+        if len({repr(v) for v in self.values}) != len(self.values):
+            raise ValueError("values has duplicates; list each value once")
+        if self.type == "discrete" and not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in self.values):
+            raise ValueError("discrete values must be numbers; use type: categorical for names")
+        return self
+
+    def _check_range(self) -> ParamModel:
+        if self.type in ("categorical", "discrete"):
+            raise ValueError(f"type {self.type} needs values: [...]")
+        if self.low is None or self.high is None:
+            raise ValueError("a range needs both low and high (or give values: [...])")
+        if not (math.isfinite(self.low) and math.isfinite(self.high)):
+            raise ValueError("low and high must be finite numbers")
+        if self.low >= self.high:
+            raise ValueError(
+                f"low ({self.low:g}) is not below high ({self.high:g}); swap the bounds, "
+                "or move a single value to fixed")
+        if self.scale == "log" and self.low <= 0:
+            raise ValueError(
+                f"a log range must be positive, but low is {self.low:g}; use a small positive "
+                "low such as 1e-6, or scale: linear")
+        if self.type == "int" and not (self.low.is_integer() and self.high.is_integer()):
+            raise ValueError("an int range needs whole-number low and high")
+        return self
+
+    @property
+    def kind(self) -> str:
+        if self.values is not None:
+            return self.type or "categorical"
+        return self.type or "float"
+
+
+class ObjectiveModel(_Strict):
+    """The metric to optimise, its direction, and which evaluation counts."""
+
+    metric: str = Field(min_length=1)
+    goal: Literal["minimize", "maximize"] = "minimize"
+    select: Literal["best", "last"] = "best"
+
+
+class TrainerModel(_Strict):
+    """What to run for a trial: a Python ``module:function`` or a shell command template."""
+
+    train: str | None = None
+    command: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> TrainerModel:
+        if (self.train is None) == (self.command is None):
+            raise ValueError(
+                "give exactly one of train: module:function or command: \"python train.py ...\"")
+        if self.train is not None:
+            module, _, function = self.train.partition(":")
+            if not module or not function or not all(
+                    p.isidentifier() for p in (*module.split("."), function)):
+                raise ValueError(
+                    f"train must look like module:function (e.g. train:main), got {self.train!r}")
+        return self
+
+
+class BudgetModel(_Strict):
+    """How many trials the study may run in total."""
+
+    trials: int = Field(ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"trials": data} if isinstance(data, int) and not isinstance(data, bool) else data
+
+
+class SamplerModel(_Strict):
+    """The search algorithm and its seed (quasi-random search by default, §2.2)."""
+
+    type: Literal["quasi_random", "random", "grid"] = "quasi_random"
+    seed: int = 0
+    grid_points: int = Field(default=5, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"type": data} if isinstance(data, str) else data
+
+
+ParamTable = dict[str, ParamModel]
+
+
+class StudyModel(_Strict):
+    """The whole study file."""
+
+    name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=200)]
+    description: str = ""
+    objective: ObjectiveModel
+    trainer: TrainerModel
+    fixed: dict[str, Scalar] = {}
+    scientific: ParamTable = {}
+    nuisance: ParamTable = {}
+    conditional: dict[str, dict[str, ParamTable]] = {}
+    budget: BudgetModel
+    sampler: SamplerModel = SamplerModel()
+    mode: Literal["joint", "per_value"] = "joint"
+    max_steps: int | None = Field(default=None, ge=1)
+    eval_every: int | None = Field(default=None, ge=1)
+
+    @field_validator("conditional", mode="before")
+    @classmethod
+    def _stringify_values(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: {str(v): t for v, t in vals.items()} if isinstance(vals, dict) else vals
+                    for k, vals in data.items()}
+        return data
+
+    @field_validator("scientific")
+    @classmethod
+    def _scientific_are_sets(cls, table: ParamTable) -> ParamTable:
+        for name, param in table.items():
+            if param.values is None:
+                raise ValueError(
+                    f"scientific parameter {name!r} needs a list of values to compare "
+                    f"(e.g. {name}: [a, b, c]); a range belongs under nuisance")
+        return table

@@ -1,0 +1,133 @@
+"""Open a database for tunebook: URL resolution, SQLite set-up, schema check, migrations.
+
+A file that is not a tunebook database, or one written by a newer tunebook, is refused
+with a clear error and left untouched: nothing is written before the check passes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from tunebook.errors import StoreError
+from tunebook.store.schema import VERSION_TABLE
+
+DEFAULT_DB = "tunebook.db"
+SQLITE_MAGIC = b"SQLite format 3\x00"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def resolve_url(db: str | None = None) -> str:
+    """``--db`` value, else ``$TUNEBOOK_DB``, else ``./tunebook.db``; a path becomes a URL."""
+    value = db or os.environ.get("TUNEBOOK_DB") or DEFAULT_DB
+    if "://" in value:
+        return value
+    return f"sqlite:///{Path(value).expanduser().resolve()}"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a SQLite URL (``None`` for other databases and ``:memory:``)."""
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine with tunebook's per-connection settings.
+
+    SQLite: a 30 s busy timeout, foreign keys on, and explicit ``BEGIN``: read
+    transactions use ``BEGIN DEFERRED``; connections opened with the execution option
+    ``tunebook_begin="IMMEDIATE"`` take the write lock up front, so two writers never
+    deadlock on a lock upgrade (the "database is locked" errors Optuna users hit).
+    """
+    backend = sa.engine.make_url(url).get_backend_name()
+    if backend != "sqlite":
+        return sa.create_engine(url, pool_pre_ping=True)
+    engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA busy_timeout = 30000")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        mode = conn.get_execution_options().get("tunebook_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def check_sqlite_file(path: Path) -> None:
+    """Refuse a file that exists but is not a SQLite database, before SQLite touches it."""
+    if not path.exists() or path.stat().st_size == 0:
+        if not path.parent.exists():
+            raise StoreError(f"{path}: folder {path.parent} does not exist; create it or pick "
+                             "another --db path")
+        return
+    with path.open("rb") as handle:
+        if handle.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
+            raise StoreError(f"{path} is not a tunebook database (not even SQLite); "
+                             "pass another --db path, or move the file away")
+
+
+def _alembic_config(connection: sa.Connection) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _known_revisions(config: Any) -> tuple[set[str], str]:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(config)
+    head = script.get_current_head()
+    return {rev.revision for rev in script.walk_revisions()}, str(head)
+
+
+def prepare(engine: Engine, url: str) -> None:
+    """Check the database is tunebook's (or empty) and bring its schema to the head.
+
+    Raises:
+        StoreError: not a tunebook database, or a schema newer than this tunebook.
+    """
+    from alembic import command
+
+    with engine.connect() as conn:
+        # IMMEDIATE: two processes opening a new file at once create the schema only once.
+        conn.execution_options(tunebook_begin="IMMEDIATE")
+        tables = set(sa.inspect(conn).get_table_names())
+        if tables and VERSION_TABLE not in tables:
+            raise StoreError(f"{url} holds other tables ({', '.join(sorted(tables)[:5])}) and "
+                             "is not a tunebook database; pass another --db")
+        config = _alembic_config(conn)
+        known, head = _known_revisions(config)
+        current = None
+        if tables:
+            current = conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+            conn.rollback()
+        if current is not None and current not in known:
+            raise StoreError(f"{url} was written by a newer tunebook (schema {current}); "
+                             "upgrade tunebook (pip install -U tunebook) to open it")
+        if current != head:
+            command.upgrade(config, "head")
+            conn.commit()
+    if sqlite_path(url) is not None:
+        raw = engine.raw_connection()  # outside any transaction, as SQLite requires
+        try:
+            raw.cursor().execute("PRAGMA journal_mode = WAL")
+        finally:
+            raw.close()
+

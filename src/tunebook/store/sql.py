@@ -1,0 +1,364 @@
+"""The SQL store: studies, trials, metric points and checkpoints in one database."""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, ParamSpec, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from tunebook.errors import StaleClaim, StoreError, StudyNotFound
+from tunebook.space import Params
+from tunebook.store import engine as _engine
+from tunebook.store.records import (
+    CheckpointRecord,
+    MetricPoint,
+    StudyRecord,
+    TrialRecord,
+    TrialStatus,
+)
+from tunebook.store.schema import checkpoints, metric_points, studies, trials
+
+P = ParamSpec("P")
+R = TypeVar("R")
+RETRIES = 8
+
+
+def _retry_locked(fn: Callable[P, R]) -> Callable[P, R]:
+    """Retry a write when SQLite still says "database is locked" after its busy timeout."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        for attempt in range(RETRIES):
+            try:
+                return fn(*args, **kwargs)
+            except OperationalError as exc:
+                if "locked" not in str(exc) or attempt == RETRIES - 1:
+                    raise
+                time.sleep(0.05 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) or math.isinf(value) else None
+
+
+class Store:
+    """Where studies, trials and metrics live.
+
+    Promises, for every backend (checked by ``tests/test_store.py``):
+      * ``claim()`` hands a queued trial to exactly one caller, atomically; the claim is
+        the pair (trial id, attempt) and every later update names it;
+      * a trial's params are durable before ``claim()`` returns them (they are written by
+        ``enqueue()``, before any worker sees the trial);
+      * ``report_metrics()`` is idempotent per (trial, name, step): a retried batch never
+        duplicates a point, the newest value wins;
+      * ``finish()`` is idempotent for its own claim; finishing or heartbeating a trial
+        that was re-queued or re-claimed since raises :class:`StaleClaim` instead of
+        overwriting it;
+      * ``requeue_stale()`` puts a running trial back in the queue only when its worker is
+        known dead or its heartbeat is older than the timeout, and never twice for one claim.
+
+    Args:
+        db: a SQLAlchemy URL or a SQLite file path; ``None`` → ``$TUNEBOOK_DB`` or
+            ``./tunebook.db``.
+        prepare: check the schema and migrate (the CLI and runner do); trial processes
+            skip it because their parent already did.
+    """
+
+    def __init__(self, db: str | None = None, *, prepare: bool = True):
+        self.url = _engine.resolve_url(db)
+        path = _engine.sqlite_path(self.url)
+        if path is not None and prepare:
+            _engine.check_sqlite_file(path)
+        self.engine = _engine.make_engine(self.url)
+        self._writer = self.engine.execution_options(tunebook_begin="IMMEDIATE")
+        self.dialect = self.engine.dialect.name
+        if prepare:
+            try:
+                _engine.prepare(self.engine, self.url)
+            except sa.exc.DatabaseError as exc:
+                self.engine.dispose()
+                raise StoreError(f"{self.url}: cannot open as a tunebook database "
+                                 f"({exc.orig}); pass another --db") from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        with self._writer.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    # -- studies -------------------------------------------------------------------------
+
+    @_retry_locked
+    def create_study(self, name: str, spec: dict[str, Any], identity: str, *,
+                     round: int = 1, parent_id: int | None = None,
+                     combo: Params | None = None) -> StudyRecord:
+        """Create a study; an existing name raises :class:`StoreError`."""
+        row = {"name": name, "spec": spec, "identity": identity, "round": round,
+               "parent_id": parent_id, "combo": combo, "created_at": time.time()}
+        try:
+            with self._write() as conn:
+                study_id = conn.execute(studies.insert().values(**row)).inserted_primary_key
+        except IntegrityError:
+            raise StoreError(f"a study named {name!r} already exists in {self.url}") from None
+        assert study_id is not None
+        return self._study_from_row({**row, "id": study_id[0]})
+
+    def find_study(self, name: str) -> StudyRecord | None:
+        with self._read() as conn:
+            row = conn.execute(studies.select().where(studies.c.name == name)).mappings().first()
+        return self._study_from_row(row) if row else None
+
+    def get_study(self, name: str) -> StudyRecord:
+        """The study of that name, or :class:`StudyNotFound` listing what exists."""
+        study = self.find_study(name)
+        if study is None:
+            known = [s.name for s in self.list_studies() if s.parent_id is None][:10]
+            hint = f"known studies: {', '.join(known)}" if known else "the store has no studies"
+            raise StudyNotFound(f"no study named {name!r} in {self.url} ({hint})")
+        return study
+
+    def list_studies(self) -> list[StudyRecord]:
+        with self._read() as conn:
+            rows = conn.execute(studies.select().order_by(studies.c.id)).mappings().all()
+        return [self._study_from_row(r) for r in rows]
+
+    def children(self, study_id: int) -> list[StudyRecord]:
+        with self._read() as conn:
+            rows = conn.execute(studies.select().where(studies.c.parent_id == study_id)
+                                .order_by(studies.c.id)).mappings().all()
+        return [self._study_from_row(r) for r in rows]
+
+    @_retry_locked
+    def update_study_spec(self, study_id: int, spec: dict[str, Any]) -> None:
+        with self._write() as conn:
+            conn.execute(studies.update().where(studies.c.id == study_id).values(spec=spec))
+
+    @staticmethod
+    def _study_from_row(row: Any) -> StudyRecord:
+        return StudyRecord(id=row["id"], name=row["name"], spec=row["spec"],
+                           identity=row["identity"], round=row["round"],
+                           parent_id=row["parent_id"], combo=row["combo"],
+                           created_at=row["created_at"])
+
+    # -- trials --------------------------------------------------------------------------
+
+    @_retry_locked
+    def enqueue(self, study_id: int, new: Iterable[tuple[int, Params, int]]) -> int:
+        """Add queued trials ``(index, params, seed)``; indices that exist are skipped."""
+        now = time.time()
+        with self._write() as conn:
+            existing = set(conn.execute(sa.select(trials.c.trial_index)
+                                        .where(trials.c.study_id == study_id)).scalars())
+            rows = [{"study_id": study_id, "trial_index": i, "params": p, "seed": s,
+                     "status": TrialStatus.QUEUED.value, "attempts": 0, "created_at": now}
+                    for i, p, s in new if i not in existing]
+            if rows:
+                conn.execute(trials.insert(), rows)
+        return len(rows)
+
+    @_retry_locked
+    def claim(self, worker: str, study_ids: Sequence[int] | None = None) -> TrialRecord | None:
+        """Atomically take the lowest-index queued trial (of these studies) for ``worker``."""
+        query = sa.select(trials.c.id).where(trials.c.status == TrialStatus.QUEUED.value)
+        if study_ids is not None:
+            query = query.where(trials.c.study_id.in_(study_ids))
+        query = query.order_by(trials.c.trial_index, trials.c.id).limit(1)
+        if self.dialect != "sqlite":
+            query = query.with_for_update(skip_locked=True)
+        now = time.time()
+        with self._write() as conn:
+            trial_id = conn.execute(query).scalar()
+            if trial_id is None:
+                return None
+            conn.execute(trials.update().where(trials.c.id == trial_id).values(
+                status=TrialStatus.RUNNING.value, worker=worker, heartbeat_at=now,
+                started_at=now, attempts=trials.c.attempts + 1, reason=None))
+            row = conn.execute(trials.select().where(trials.c.id == trial_id)).mappings().one()
+        return self._trial_from_row(row)
+
+    def _owned(self, trial_id: int, attempt: int) -> Any:
+        return sa.and_(trials.c.id == trial_id, trials.c.attempts == attempt,
+                       trials.c.status == TrialStatus.RUNNING.value)
+
+    @_retry_locked
+    def heartbeat(self, trial_id: int, attempt: int) -> None:
+        """Say the claim is alive; :class:`StaleClaim` if the trial is no longer ours."""
+        with self._write() as conn:
+            done = conn.execute(trials.update().where(self._owned(trial_id, attempt))
+                                .values(heartbeat_at=time.time())).rowcount
+        if not done:
+            raise StaleClaim(f"trial {trial_id} attempt {attempt} is no longer running here")
+
+    @_retry_locked
+    def finish(self, trial_id: int, attempt: int, status: TrialStatus, *,
+               value: float | None = None, reason: str | None = None,
+               metrics: dict[str, float] | None = None) -> None:
+        """Record a trial's outcome for the claim ``(trial_id, attempt)``."""
+        if not status.finished:
+            raise ValueError(f"finish() needs a final status, got {status.value}")
+        with self._write() as conn:
+            done = conn.execute(trials.update().where(self._owned(trial_id, attempt)).values(
+                status=status.value, value=value, reason=reason, metrics=metrics or {},
+                finished_at=time.time())).rowcount
+            if done:
+                return
+            row = conn.execute(sa.select(trials.c.status, trials.c.attempts)
+                               .where(trials.c.id == trial_id)).first()
+        if row is not None and row.status == status.value and row.attempts == attempt:
+            return  # the same finish, retried
+        raise StaleClaim(f"trial {trial_id} attempt {attempt} was re-queued or re-claimed; "
+                         "its result is not recorded")
+
+    @_retry_locked
+    def release(self, trial_id: int, attempt: int, reason: str) -> bool:
+        """Put a claimed trial back in the queue (Ctrl-C); False if it was not ours."""
+        with self._write() as conn:
+            done = conn.execute(trials.update().where(self._owned(trial_id, attempt)).values(
+                status=TrialStatus.QUEUED.value, worker=None, reason=reason)).rowcount
+        return bool(done)
+
+    @_retry_locked
+    def requeue_stale(self, study_ids: Sequence[int] | None, *, timeout_s: float,
+                      is_dead: Callable[[str], bool] = lambda worker: False) -> list[int]:
+        """Re-queue running trials whose worker is dead or silent for ``timeout_s``."""
+        cutoff = time.time() - timeout_s
+        query = sa.select(trials.c.id, trials.c.attempts, trials.c.worker,
+                          trials.c.heartbeat_at).where(
+            trials.c.status == TrialStatus.RUNNING.value)
+        if study_ids is not None:
+            query = query.where(trials.c.study_id.in_(study_ids))
+        requeued = []
+        with self._write() as conn:
+            for row in conn.execute(query).all():
+                silent = row.heartbeat_at is None or row.heartbeat_at < cutoff
+                if not (silent or is_dead(row.worker or "")):
+                    continue
+                why = (f"re-queued: worker {row.worker} "
+                       f"{'went silent' if silent else 'died'} during attempt {row.attempts}")
+                conn.execute(trials.update().where(self._owned(row.id, row.attempts))
+                             .values(status=TrialStatus.QUEUED.value, worker=None, reason=why))
+                requeued.append(row.id)
+        return requeued
+
+    def trials(self, study_ids: Sequence[int], status: TrialStatus | None = None,
+               ) -> list[TrialRecord]:
+        query = trials.select().where(trials.c.study_id.in_(study_ids))
+        if status is not None:
+            query = query.where(trials.c.status == status.value)
+        with self._read() as conn:
+            rows = conn.execute(query.order_by(trials.c.study_id, trials.c.trial_index)
+                                ).mappings().all()
+        return [self._trial_from_row(r) for r in rows]
+
+    def get_trial(self, study_id: int, index: int) -> TrialRecord | None:
+        with self._read() as conn:
+            row = conn.execute(trials.select().where(
+                trials.c.study_id == study_id, trials.c.trial_index == index)).mappings().first()
+        return self._trial_from_row(row) if row else None
+
+    def trial_by_id(self, trial_id: int) -> TrialRecord:
+        with self._read() as conn:
+            row = conn.execute(trials.select().where(trials.c.id == trial_id)).mappings().one()
+        return self._trial_from_row(row)
+
+    def counts(self, study_ids: Sequence[int]) -> dict[TrialStatus, int]:
+        """Trials by status, in one aggregate query."""
+        query = (sa.select(trials.c.status, sa.func.count()).where(
+            trials.c.study_id.in_(study_ids)).group_by(trials.c.status))
+        with self._read() as conn:
+            found = dict(conn.execute(query).tuples().all())
+        return {s: int(found.get(s.value, 0)) for s in TrialStatus}
+
+    def best_value(self, study_ids: Sequence[int], goal: str) -> float | None:
+        agg = sa.func.min if goal == "minimize" else sa.func.max
+        query = sa.select(agg(trials.c.value)).where(
+            trials.c.study_id.in_(study_ids), trials.c.status == TrialStatus.COMPLETED.value)
+        with self._read() as conn:
+            value = conn.execute(query).scalar()
+        return None if value is None else float(value)
+
+    @staticmethod
+    def _trial_from_row(row: Any) -> TrialRecord:
+        return TrialRecord(
+            id=row["id"], study_id=row["study_id"], index=row["trial_index"],
+            params=dict(row["params"]), seed=int(row["seed"]),
+            status=TrialStatus(row["status"]), reason=row["reason"], worker=row["worker"],
+            attempts=row["attempts"], heartbeat_at=row["heartbeat_at"],
+            created_at=row["created_at"], started_at=row["started_at"],
+            finished_at=row["finished_at"], value=row["value"],
+            metrics=dict(row["metrics"] or {}))
+
+    # -- metrics and checkpoints ---------------------------------------------------------
+
+    def _upsert(self) -> Any:
+        if self.dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        elif self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:  # pragma: no cover - other databases are not supported yet
+            raise StoreError(f"metric upserts are not implemented for {self.dialect}")
+        stmt = insert(metric_points)
+        return stmt.on_conflict_do_update(
+            index_elements=["trial_id", "name", "step"],
+            set_={"value": stmt.excluded.value, "time": stmt.excluded.time})
+
+    @_retry_locked
+    def report_metrics(self, trial_id: int,
+                       points: Sequence[tuple[int, str, float, float]]) -> None:
+        """Write a batch of ``(step, name, value, time)`` in one transaction (idempotent)."""
+        if not points:
+            return
+        rows = [{"trial_id": trial_id, "step": step, "name": name,
+                 "value": _finite_or_none(float(value)), "time": t}
+                for step, name, value, t in points]
+        with self._write() as conn:
+            conn.execute(self._upsert(), rows)
+
+    def metric_history(self, trial_id: int, name: str | None = None) -> list[MetricPoint]:
+        query = sa.select(metric_points.c.step, metric_points.c.name, metric_points.c.value,
+                          metric_points.c.time).where(metric_points.c.trial_id == trial_id)
+        if name is not None:
+            query = query.where(metric_points.c.name == name)
+        with self._read() as conn:
+            rows = conn.execute(query.order_by(metric_points.c.name, metric_points.c.step)).all()
+        return [MetricPoint(r.step, r.name, math.nan if r.value is None else r.value, r.time)
+                for r in rows]
+
+    @_retry_locked
+    def add_checkpoint(self, trial_id: int, step: int, path: str,
+                       value: float | None = None) -> int:
+        with self._write() as conn:
+            key = conn.execute(checkpoints.insert().values(
+                trial_id=trial_id, step=step, path=path, value=value, kept=True,
+                created_at=time.time())).inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    @_retry_locked
+    def drop_checkpoint(self, checkpoint_id: int) -> None:
+        with self._write() as conn:
+            conn.execute(checkpoints.update().where(checkpoints.c.id == checkpoint_id)
+                         .values(kept=False))
+
+    def checkpoints(self, trial_id: int) -> list[CheckpointRecord]:
+        with self._read() as conn:
+            rows = conn.execute(checkpoints.select().where(checkpoints.c.trial_id == trial_id)
+                                .order_by(checkpoints.c.step)).mappings().all()
+        return [CheckpointRecord(r["id"], r["trial_id"], r["step"], r["path"], r["value"],
+                                 bool(r["kept"])) for r in rows]
