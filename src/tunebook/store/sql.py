@@ -340,6 +340,19 @@ class Store:
         return [MetricPoint(r.step, r.name, math.nan if r.value is None else r.value, r.time)
                 for r in rows]
 
+    def final_metrics(self, trial_id: int) -> dict[str, float]:
+        """The value of every metric at its last reported step."""
+        last = (sa.select(metric_points.c.name, sa.func.max(metric_points.c.step).label("step"))
+                .where(metric_points.c.trial_id == trial_id)
+                .group_by(metric_points.c.name).subquery())
+        query = sa.select(metric_points.c.name, metric_points.c.value).join(
+            last, sa.and_(metric_points.c.name == last.c.name,
+                          metric_points.c.step == last.c.step)).where(
+            metric_points.c.trial_id == trial_id)
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        return {r.name: math.nan if r.value is None else r.value for r in rows}
+
     @_retry_locked
     def add_checkpoint(self, trial_id: int, step: int, path: str,
                        value: float | None = None) -> int:

@@ -1,0 +1,217 @@
+"""What runs inside a trial: ``t = tunebook.trial()``.
+
+Training code asks for its trial's params and seed, reports metrics, and finds its
+checkpoint folder through one object, whether tunebook called a Python function in a
+worker process or ran a shell command (which learns its identity from ``TUNEBOOK_*``
+environment variables). Metrics are buffered and written in batches, so ``report()`` is
+never a database round trip per call.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from tunebook.errors import Infeasible, TunebookError
+from tunebook.space import ParamValue
+
+if TYPE_CHECKING:
+    from tunebook.store import Store
+
+ENV_INFO = "TUNEBOOK_TRIAL"
+FLUSH_POINTS = 1000
+FLUSH_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class TrialInfo:
+    """A trial's identity, as handed from the worker to the trial process."""
+
+    db_url: str
+    trial_id: int
+    attempt: int
+    study: str
+    index: int
+    seed: int
+    params: dict[str, ParamValue]
+    checkpoint_dir: str
+    result_path: str
+    max_steps: int | None = None
+    eval_every: int | None = None
+
+    def to_env(self) -> str:
+        return json.dumps(self.__dict__)
+
+    @classmethod
+    def from_env(cls, text: str) -> TrialInfo:
+        return cls(**json.loads(text))
+
+
+@dataclass
+class _Buffer:
+    points: list[tuple[int, str, float, float]] = field(default_factory=list)
+    last_flush: float = field(default_factory=time.monotonic)
+
+
+class TrialContext:
+    """The running trial, as training code sees it.
+
+    Attributes:
+        params: every hyperparameter by plain name (fixed, scientific and nuisance).
+        seed: the trial's seed, derived from the study seed and the trial index.
+        index: the trial's index in its study.
+        study: the study's name.
+        max_steps: the study's ``max_steps`` (``None`` when the study file leaves it out).
+        eval_every: the study's ``eval_every``: evaluate every this many steps.
+        checkpoint_dir: a folder of this trial's own, created on first use.
+    """
+
+    def __init__(self, info: TrialInfo, store: Store | None = None):
+        self.info = info
+        self.params: dict[str, ParamValue] = dict(info.params)
+        self.seed = info.seed
+        self.index = info.index
+        self.study = info.study
+        self.max_steps = info.max_steps
+        self.eval_every = info.eval_every
+        self._store = store
+        self._buffer = _Buffer()
+        self._closed = False
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        path = Path(self.info.checkpoint_dir)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def should_stop(self) -> bool:
+        """Whether tunebook asks the trial to stop early (reserved; always False today)."""
+        return False
+
+    def report(self, step: int, **metrics: float) -> None:
+        """Record metric values at a training step (buffered; written in batches).
+
+        The playbook evaluates at fixed step intervals, so every point is keyed by step,
+        not by time; reporting the same (step, name) twice keeps the newest value.
+        """
+        now = time.time()
+        self._buffer.points.extend((int(step), name, float(value), now)
+                                   for name, value in metrics.items())
+        if (len(self._buffer.points) >= FLUSH_POINTS
+                or time.monotonic() - self._buffer.last_flush >= FLUSH_SECONDS):
+            self.flush()
+
+    def flush(self) -> None:
+        """Write buffered metric points now."""
+        points, self._buffer.points = self._buffer.points, []
+        self._buffer.last_flush = time.monotonic()
+        if points and self._store is not None:
+            self._store.report_metrics(self.info.trial_id, points)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.flush()
+            if self._store is not None:
+                self._store.close()
+
+    def __enter__(self) -> TrialContext:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+class LocalTrial(TrialContext):
+    """A trial outside tunebook (``python train.py`` by hand): prints what it reports."""
+
+    def __init__(self, params: Mapping[str, ParamValue], seed: int = 0,
+                 max_steps: int | None = None, eval_every: int | None = None):
+        info = TrialInfo(db_url="", trial_id=0, attempt=0, study="(local)", index=0,
+                         seed=seed, params=dict(params),
+                         checkpoint_dir=str(Path(".tunebook/local-checkpoints").resolve()),
+                         result_path="", max_steps=max_steps, eval_every=eval_every)
+        super().__init__(info, store=None)
+
+    def report(self, step: int, **metrics: float) -> None:
+        super().report(step, **metrics)
+        self.flush()
+
+    def flush(self) -> None:
+        points, self._buffer.points = self._buffer.points, []
+        by_step: dict[int, list[str]] = {}
+        for step, name, value, _ in points:
+            by_step.setdefault(step, []).append(f"{name}={value:.6g}")
+        for step, items in by_step.items():
+            print(f"[tunebook local] step {step}: {' '.join(items)}", file=sys.stderr)
+
+
+_current: TrialContext | None = None
+
+
+def set_current(ctx: TrialContext | None) -> None:
+    """Install the trial of this process (done by the worker before calling user code)."""
+    global _current
+    _current = ctx
+
+
+def trial(defaults: Mapping[str, ParamValue] | None = None) -> TrialContext:
+    """The trial this process is running.
+
+    Args:
+        defaults: params to use when the code runs outside tunebook (e.g. ``python train.py``
+            while developing); metrics are then printed instead of stored.
+
+    Raises:
+        TunebookError: outside a tunebook trial and without ``defaults``.
+    """
+    global _current
+    if _current is not None:
+        return _current
+    text = os.environ.get(ENV_INFO)
+    if text:
+        _current = _from_environment(TrialInfo.from_env(text))
+        return _current
+    if defaults is not None:
+        _current = LocalTrial(defaults)
+        return _current
+    raise TunebookError("tunebook.trial() is only available inside a trial started by "
+                        "`tunebook run`; to run this code by hand, pass defaults, e.g. "
+                        "tunebook.trial(defaults={'learning_rate': 1e-3})")
+
+
+def _from_environment(info: TrialInfo) -> TrialContext:
+    """A command trainer's trial: store connection, flush at exit, Infeasible recorded."""
+    from tunebook.store import Store
+
+    ctx = TrialContext(info, Store(info.db_url, prepare=False))
+    atexit.register(ctx.close)
+    previous_hook = sys.excepthook
+
+    def hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        if isinstance(exc, Infeasible):
+            write_result(info.result_path, {"status": "infeasible", "reason": str(exc)})
+        previous_hook(kind, exc, tb)
+
+    sys.excepthook = hook
+    return ctx
+
+
+def write_result(path: str, result: Mapping[str, Any]) -> None:
+    """Write a trial's result file atomically (temp file + rename)."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as handle:
+        json.dump(dict(result), handle, allow_nan=True)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)

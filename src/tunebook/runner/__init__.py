@@ -1,0 +1,1 @@
+"""Running trials: local worker slots, crash-isolated trial processes, outcomes."""

@@ -1,0 +1,168 @@
+"""The trial process: runs user code in isolation and writes a result file.
+
+Started from a forkserver that has tunebook (and the trainer's module) already imported,
+so a trial starts in milliseconds; a segfault or ``os.abort()`` here kills this trial
+only. The process ignores Ctrl-C (the worker stops it with SIGTERM and re-queues the
+trial) and exits by itself when its worker disappears, so a SIGKILLed worker leaves no
+orphan training behind.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from tunebook.errors import Infeasible
+from tunebook.runner.job import TrialJob
+from tunebook.context import ENV_INFO, TrialContext, set_current, write_result
+
+TRACEBACK_CHARS = 4000
+_command: subprocess.Popen[bytes] | None = None
+
+
+def main(job: TrialJob) -> None:
+    """Entry point of a trial process (the multiprocessing target)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _on_term)
+    _watch_worker(job.worker_pid)
+    _redirect_output(job.log_path)
+    result = run_command(job) if job.command is not None else run_function(job)
+    if result is not None:
+        write_result(job.info.result_path, result)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # skip user atexit hooks and non-daemon threads: the result is written
+
+
+def _on_term(signum: int, _frame: Any) -> None:
+    _kill_command()
+    os._exit(128 + signum)
+
+
+def _kill_command() -> None:
+    if _command is not None and _command.poll() is None:
+        try:
+            os.killpg(_command.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _watch_worker(worker_pid: int) -> None:
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.25)
+            try:
+                os.kill(worker_pid, 0)
+            except ProcessLookupError:
+                break
+            if os.getppid() != parent:
+                break
+        _kill_command()
+        os._exit(137)
+
+    threading.Thread(target=watch, name="tunebook-watchdog", daemon=True).start()
+
+
+def _redirect_output(path: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def _load(train: str, source_dir: str) -> Any:
+    """Import the trainer, preferring the study folder's own module of that name.
+
+    The forkserver may have preloaded a same-named module of another study (every
+    example calls its file ``train.py``); such a module is dropped and re-imported.
+    """
+    module_name, _, function = train.partition(":")
+    if source_dir in sys.path:
+        sys.path.remove(source_dir)
+    sys.path.insert(0, source_dir)
+    base = Path(source_dir, *module_name.split("."))
+    local = next((p for p in (base.with_suffix(".py"), base / "__init__.py") if p.exists()), None)
+    loaded = sys.modules.get(module_name)
+    loaded_file = getattr(loaded, "__file__", None)
+    if local is not None and loaded_file and Path(loaded_file).resolve() != local.resolve():
+        del sys.modules[module_name]
+    return getattr(importlib.import_module(module_name), function)
+
+
+def _accepts_argument(fn: Any) -> bool:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+               for p in params)
+
+
+def run_function(job: TrialJob) -> dict[str, Any]:
+    """Call ``module:function`` with the trial context; never raises."""
+    from tunebook.store import Store
+
+    assert job.train is not None
+    ctx = TrialContext(job.info, Store(job.info.db_url, prepare=False))
+    set_current(ctx)
+    try:
+        fn = _load(job.train, job.source_dir)
+        returned = fn(ctx) if _accepts_argument(fn) else fn()
+        ctx.close()
+        return {"status": "completed", **_returned(returned)}
+    except Infeasible as exc:
+        ctx.close()
+        return {"status": "infeasible", "reason": str(exc) or "raised Infeasible"}
+    except BaseException as exc:  # noqa: BLE001 - every failure must be recorded
+        _safe_close(ctx)
+        if type(exc).__name__ in ("OutOfMemoryError", "MemoryError"):
+            return {"status": "infeasible", "reason": f"out of memory: {exc}"[:500]}
+        traceback.print_exc()
+        tail = traceback.format_exc()[-TRACEBACK_CHARS:]
+        return {"status": "failed", "reason": f"{type(exc).__name__}: {exc}\n{tail}"}
+
+
+def _safe_close(ctx: TrialContext) -> None:
+    try:
+        ctx.close()
+    except Exception:  # noqa: BLE001 - the original error matters more
+        traceback.print_exc()
+
+
+def _returned(value: Any) -> dict[str, Any]:
+    """A train function may return nothing, the objective value, or a dict of metrics."""
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return {"metrics": {str(k): float(v) for k, v in value.items()}}
+    return {"value": float(value)}
+
+
+def run_command(job: TrialJob) -> dict[str, Any] | None:
+    """Run a command trainer in its own session, passing the trial through the environment."""
+    global _command
+    assert job.command is not None
+    env = {**os.environ, ENV_INFO: job.info.to_env()}
+    with open(job.log_path, "ab") as log:
+        _command = subprocess.Popen(job.command, shell=True, cwd=job.source_dir, env=env,
+                                    stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+    code = _command.wait()
+    if os.path.exists(job.info.result_path):
+        return None  # the command wrote its own result (it raised Infeasible); keep it
+    if code == 0:
+        return {"status": "completed"}
+    how = (f"was killed by signal {signal.Signals(-code).name}" if code < 0
+           else f"exited with code {code}")
+    return {"status": "failed", "reason": f"command {how}"}

@@ -1,0 +1,28 @@
+"""What a worker hands to a trial process: small, plain and picklable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tunebook.context import TrialInfo
+
+
+@dataclass(frozen=True)
+class TrialJob:
+    """Everything a trial process needs; it never reads the study file itself.
+
+    Attributes:
+        info: the trial's identity, as training code will see it.
+        train: ``module:function`` for a Python trainer, else ``None``.
+        command: the formatted shell command for a command trainer, else ``None``.
+        source_dir: the study file's folder (import path, and a command's cwd).
+        log_path: where the trial's stdout and stderr go.
+        worker_pid: the worker process; the trial exits when it disappears.
+    """
+
+    info: TrialInfo
+    train: str | None
+    command: str | None
+    source_dir: str
+    log_path: str
+    worker_pid: int

@@ -1,0 +1,97 @@
+"""``tunebook run``: prepare a study and run its trials with N local worker slots."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from tunebook.errors import TunebookError
+from tunebook.runner.plan import StudyPlan
+from tunebook.runner.progress import RunProgress
+from tunebook.runner.study import PreparedStudy, prepare_study
+from tunebook.runner.worker import Slot, WorkerConfig, trial_context, worker_is_dead
+from tunebook.spec import StudySpec, on_sys_path
+from tunebook.store import Store, TrialStatus
+from tunebook.store.engine import sqlite_path
+
+#: A running trial whose heartbeat is older than this is considered lost.
+HEARTBEAT_TIMEOUT_S = 60.0
+POLL_S = 0.5
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run did: the study, trial counts by status, the best value, interruption."""
+
+    prepared: PreparedStudy
+    counts: dict[TrialStatus, int]
+    best: float | None
+    interrupted: bool
+    requeued: int
+
+
+def default_runs_dir(store: Store) -> Path:
+    """Trial folders (logs, checkpoints) live next to a SQLite file, else in ./tunebook-runs."""
+    path = sqlite_path(store.url)
+    if path is None:
+        return Path("tunebook-runs").resolve()
+    return path.parent / f"{path.stem}-runs"
+
+
+def run_study(spec: StudySpec, store: Store, *, workers: int = 1,
+              runs_dir: Path | None = None, progress: bool = True,
+              console: Console | None = None,
+              heartbeat_timeout_s: float = HEARTBEAT_TIMEOUT_S) -> RunResult:
+    """Create or resume ``spec``'s study, queue its budget and run it to the end.
+
+    Trials interrupted earlier (a killed worker on this host, or a heartbeat older than
+    ``heartbeat_timeout_s``) are re-queued first. Ctrl-C stops the trials in flight and
+    puts them back in the queue, so the next run picks them up.
+    """
+    if workers < 1:
+        raise TunebookError(f"--workers must be at least 1, got {workers}")
+    prepared = prepare_study(store, spec)
+    leaf_ids = [leaf.id for leaf in prepared.leaves]
+    requeued = store.requeue_stale(leaf_ids, timeout_s=heartbeat_timeout_s,
+                                   is_dead=worker_is_dead)
+    plans = {leaf.id: StudyPlan.from_record(leaf) for leaf in prepared.leaves}
+    preload = []
+    if spec.model.trainer.train:
+        preload.append(spec.model.trainer.train.partition(":")[0])
+    with on_sys_path(spec.source_dir):
+        trial_context(preload)
+        interrupted = _run_slots(store, plans, WorkerConfig(runs_dir or default_runs_dir(store)),
+                                 workers, spec, progress, console)
+    goal = spec.model.objective.goal
+    return RunResult(prepared, store.counts(leaf_ids), store.best_value(leaf_ids, goal),
+                     interrupted, len(requeued))
+
+
+def _run_slots(store: Store, plans: dict[int, StudyPlan], config: WorkerConfig, workers: int,
+               spec: StudySpec, progress: bool, console: Console | None) -> bool:
+    stop = threading.Event()
+    slots = [Slot(store, plans, config, slot, stop) for slot in range(workers)]
+    ids = list(plans)
+    goal = spec.model.objective.goal
+    with RunProgress(spec.name, console=console, enabled=progress) as bar:
+        for slot in slots:
+            slot.start()
+        try:
+            while any(slot.is_alive() for slot in slots):
+                bar.update(store.counts(ids), store.best_value(ids, goal))
+                time.sleep(POLL_S)
+        except KeyboardInterrupt:
+            stop.set()
+            for slot in slots:
+                slot.join()
+            bar.update(store.counts(ids), store.best_value(ids, goal))
+            return True
+        bar.update(store.counts(ids), store.best_value(ids, goal))
+    errors = [slot.error for slot in slots if slot.error is not None]
+    if errors:
+        raise errors[0]
+    return False

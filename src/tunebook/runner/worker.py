@@ -1,0 +1,195 @@
+"""A worker slot: claim a trial, run it in its own process, heartbeat, record the outcome.
+
+One slot runs one trial at a time; ``tunebook run --workers N`` runs N slots as threads
+of one process. Threads only wait and talk to the store: training happens in the trial
+processes, started from a forkserver with tunebook and the trainer's module preloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from multiprocessing.context import ForkServerContext
+from pathlib import Path
+
+from tunebook.errors import StaleClaim
+from tunebook.runner import _child, outcome
+from tunebook.runner.job import TrialJob
+from tunebook.runner.plan import StudyPlan
+from tunebook.store import Store, TrialRecord, TrialStatus
+from tunebook.context import TrialInfo
+
+HOST = socket.gethostname()
+TERMINATE_GRACE_S = 5.0
+LOG_TAIL_BYTES = 4000
+
+
+def worker_name(slot: int) -> str:
+    """``host:pid:slot``: enough to tell later whether this worker is still alive."""
+    return f"{HOST}:{os.getpid()}:{slot}"
+
+
+def worker_is_dead(worker: str) -> bool:
+    """True when ``worker`` ran on this host in a process that no longer exists."""
+    host, _, rest = worker.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != HOST or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+_CONTEXT: ForkServerContext | None = None
+_CONTEXT_LOCK = threading.Lock()
+
+
+def trial_context(preload: Sequence[str] = ()) -> ForkServerContext:
+    """The forkserver context; the first call decides what the server preloads."""
+    global _CONTEXT
+    with _CONTEXT_LOCK:
+        if _CONTEXT is None:
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload(["tunebook.runner._child", *preload])
+            _CONTEXT = ctx
+        return _CONTEXT
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Settings shared by the slots of one worker process."""
+
+    runs_dir: Path
+    heartbeat_s: float = 2.0
+
+
+FinishCallback = Callable[[TrialRecord, outcome.Outcome], None]
+
+
+class Slot(threading.Thread):
+    """Runs queued trials of ``plans`` one at a time until the queue is empty or stopped."""
+
+    def __init__(self, store: Store, plans: dict[int, StudyPlan], config: WorkerConfig,
+                 slot: int, stop: threading.Event, on_finish: FinishCallback | None = None,
+                 max_trials: int | None = None):
+        super().__init__(name=f"tunebook-slot-{slot}", daemon=True)
+        self.store, self.plans, self.config = store, plans, config
+        self.worker = worker_name(slot)
+        self.stop_event = stop
+        self.on_finish = on_finish
+        self.max_trials = max_trials
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        done = 0
+        try:
+            while not self.stop_event.is_set():
+                if self.max_trials is not None and done >= self.max_trials:
+                    return
+                trial = self.store.claim(self.worker, list(self.plans))
+                if trial is None:
+                    return
+                self.run_trial(trial)
+                done += 1
+        except BaseException as exc:  # noqa: BLE001 - reported by the runner
+            self.error = exc
+            self.stop_event.set()
+
+    def run_trial(self, trial: TrialRecord) -> None:
+        plan = self.plans[trial.study_id]
+        job = self._job(plan, trial)
+        process = trial_context().Process(target=_child.main, args=(job,),
+                                          name=f"tunebook-trial-{trial.index}")
+        process.start()
+        if not self._supervise(process, trial):
+            return
+        result = _read_json(Path(job.info.result_path))
+        tail = _log_tail(Path(job.log_path))
+        if result is None:
+            out = outcome.died(process.exitcode, tail)
+        else:
+            out = outcome.decide(result, plan.objective,
+                                 self.store.metric_history(trial.id, plan.objective["metric"]),
+                                 self.store.final_metrics(trial.id), tail)
+        try:
+            self.store.finish(trial.id, trial.attempts, out.status, value=out.value,
+                              reason=out.reason, metrics=out.metrics)
+        except StaleClaim:
+            return
+        if self.on_finish is not None:
+            self.on_finish(trial, out)
+
+    def _supervise(self, process: multiprocessing.process.BaseProcess,
+                   trial: TrialRecord) -> bool:
+        """Wait for the trial process, heartbeating; False if it was stopped or lost."""
+        while True:
+            process.join(self.config.heartbeat_s)
+            if process.exitcode is not None:
+                return True
+            if self.stop_event.is_set():
+                _terminate(process)
+                self.store.release(trial.id, trial.attempts, "interrupted (Ctrl-C); re-queued")
+                return False
+            try:
+                self.store.heartbeat(trial.id, trial.attempts)
+            except StaleClaim:
+                _terminate(process)
+                return False
+
+    def _job(self, plan: StudyPlan, trial: TrialRecord) -> TrialJob:
+        run_dir = self.config.runs_dir / plan.study.name / f"trial-{trial.index}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        result_path = run_dir / f"result-{trial.attempts}.json"
+        result_path.unlink(missing_ok=True)
+        log_path = run_dir / "output.log"
+        with log_path.open("a") as log:
+            log.write(f"=== {plan.study.name} trial {trial.index} attempt {trial.attempts} "
+                      f"on {self.worker} ===\n")
+        checkpoint_dir = run_dir / "checkpoints"
+        info = TrialInfo(db_url=self.store.url, trial_id=trial.id, attempt=trial.attempts,
+                         study=plan.study.name, index=trial.index, seed=trial.seed,
+                         params=plan.plain_params(trial), checkpoint_dir=str(checkpoint_dir),
+                         result_path=str(result_path), max_steps=plan.spec.model.max_steps,
+                         eval_every=plan.spec.model.eval_every)
+        return TrialJob(info=info, train=plan.spec.model.trainer.train,
+                        command=plan.command_for(trial, checkpoint_dir),
+                        source_dir=plan.source_dir, log_path=str(log_path),
+                        worker_pid=os.getpid())
+
+
+def _terminate(process: multiprocessing.process.BaseProcess) -> None:
+    process.terminate()
+    process.join(TERMINATE_GRACE_S)
+    if process.exitcode is None:
+        process.kill()
+        process.join()
+
+
+def _read_json(path: Path) -> dict[str, object] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _log_tail(path: Path) -> str:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(max(path.stat().st_size - LOG_TAIL_BYTES, 0))
+            return handle.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+__all__ = ["Slot", "TrialStatus", "WorkerConfig", "trial_context", "worker_is_dead",
+           "worker_name"]
