@@ -59,7 +59,8 @@ def trial_context(preload: Sequence[str] = ()) -> ForkServerContext:
     with _CONTEXT_LOCK:
         if _CONTEXT is None:
             ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["tunebook.runner._child", *preload])
+            ctx.set_forkserver_preload(["tunebook.runner._child", "tunebook.store",
+                                         "sqlalchemy.dialects.sqlite", *preload])
             _CONTEXT = ctx
         return _CONTEXT
 

@@ -1,0 +1,151 @@
+"""Turn store records and analysis data into rich tables, CSV and JSON for the CLI."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from rich.table import Table
+
+from tunebook.analysis import ValueBest
+from tunebook.store import MetricPoint, StudyRecord, TrialRecord, TrialStatus
+
+STATUS_STYLE = {
+    TrialStatus.COMPLETED: "green", TrialStatus.RUNNING: "cyan", TrialStatus.QUEUED: "dim",
+    TrialStatus.INFEASIBLE: "yellow", TrialStatus.FAILED: "red", TrialStatus.PRUNED: "magenta",
+}
+
+
+def fmt(value: Any) -> str:
+    """Short, readable numbers; everything else as text."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}" if math.isfinite(value) else str(value)
+    return str(value)
+
+
+def when(stamp: float | None) -> str:
+    if stamp is None:
+        return "-"
+    return dt.datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def first_line(text: str | None, width: int = 70) -> str:
+    if not text:
+        return ""
+    line = text.strip().splitlines()[0]
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def studies_table(rows: Sequence[tuple[StudyRecord, dict[TrialStatus, int], float | None]],
+                  ) -> Table:
+    table = Table(title="Studies", title_justify="left")
+    for column in ("study", "mode", "queued", "running", "completed", "infeasible", "failed",
+                   "best", "created"):
+        table.add_column(column, justify="right" if column not in ("study", "mode") else "left")
+    for study, counts, best in rows:
+        objective = study.objective
+        best_text = f"{fmt(best)} ({objective.get('metric')}, {objective.get('goal', '')[:3]})"
+        table.add_row(study.name, str(study.spec.get("mode", "joint")),
+                      *(str(counts[s]) for s in (TrialStatus.QUEUED, TrialStatus.RUNNING,
+                                                 TrialStatus.COMPLETED, TrialStatus.INFEASIBLE,
+                                                 TrialStatus.FAILED)),
+                      best_text if best is not None else "-", when(study.created_at))
+    return table
+
+
+def trial_rows(trials: Sequence[TrialRecord], names: dict[int, str]) -> list[dict[str, Any]]:
+    """Flat dicts (one per trial) for CSV/JSON: identity, status, value, params, reason."""
+    rows = []
+    for t in trials:
+        row: dict[str, Any] = {"study": names[t.study_id], "index": t.index,
+                               "status": t.status.value, "value": t.value, "seed": t.seed,
+                               "attempts": t.attempts}
+        row.update(t.params)
+        row["reason"] = t.reason or ""
+        rows.append(row)
+    return rows
+
+
+def trials_table(trials: Sequence[TrialRecord], names: dict[int, str], metric: str) -> Table:
+    keys = sorted({k for t in trials for k in t.params})
+    several = len(set(names.values())) > 1
+    table = Table(title=f"{len(trials)} trials", title_justify="left")
+    if several:
+        table.add_column("study")
+    table.add_column("#", justify="right")
+    table.add_column("status")
+    table.add_column(metric, justify="right")
+    for key in keys:
+        table.add_column(key, justify="right")
+    table.add_column("reason")
+    for t in trials:
+        cells = [names[t.study_id]] if several else []
+        cells += [str(t.index), f"[{STATUS_STYLE[t.status]}]{t.status.value}[/]", fmt(t.value)]
+        cells += [fmt(t.params.get(k)) for k in keys]
+        cells.append(first_line(t.reason, 50))
+        table.add_row(*cells)
+    return table
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    fields = list(dict.fromkeys(k for row in rows for k in row))
+    writer = csv.DictWriter(out, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def to_json(rows: list[dict[str, Any]]) -> str:
+    clean = [{k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+              for k, v in row.items()} for row in rows]
+    return json.dumps(clean, indent=2)
+
+
+def metric_summary_table(points: Sequence[MetricPoint]) -> Table:
+    table = Table(title="Metrics", title_justify="left")
+    for column in ("metric", "points", "first step", "last step", "first", "last", "min", "max"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    by_name: dict[str, list[MetricPoint]] = {}
+    for p in points:
+        by_name.setdefault(p.name, []).append(p)
+    for name, series in by_name.items():
+        finite = [p.value for p in series if math.isfinite(p.value)]
+        table.add_row(name, str(len(series)), str(series[0].step), str(series[-1].step),
+                      fmt(series[0].value), fmt(series[-1].value),
+                      fmt(min(finite)) if finite else "-", fmt(max(finite)) if finite else "-")
+    return table
+
+
+def per_value_table(rows: Sequence[ValueBest], metric: str, goal: str) -> Table:
+    table = Table(title=f"Best {metric} per scientific value ({goal})", title_justify="left")
+    for column in ("value", "trials", "completed", "infeasible", "failed", f"best {metric}",
+                   "best trial", "nuisance of the best trial"):
+        table.add_column(column, justify="left" if column in ("value",
+                         "nuisance of the best trial") else "right")
+    for row in rows:
+        best = row.best
+        nuisance = ", ".join(f"{k}={fmt(v)}" for k, v in best.params.items()
+                             if k not in row.combo) if best else ""
+        table.add_row(row.label, str(row.trials), str(row.completed), str(row.infeasible),
+                      str(row.failed), fmt(best.value) if best else "-",
+                      str(best.index) if best else "-", nuisance)
+    return table
+
+
+def per_value_markdown(rows: Sequence[ValueBest], metric: str) -> str:
+    lines = [f"| value | trials | completed | infeasible | failed | best {metric} | best trial |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        best = row.best
+        lines.append(f"| {row.label} | {row.trials} | {row.completed} | {row.infeasible} | "
+                     f"{row.failed} | {fmt(best.value) if best else '-'} | "
+                     f"{best.index if best else '-'} |")
+    return "\n".join(lines)

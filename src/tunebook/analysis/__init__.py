@@ -1,0 +1,10 @@
+"""Analysis: pure functions from stored trials to plain data (dataclasses).
+
+Renderers (CLI tables, reports) turn this data into text; nothing here prints.
+"""
+
+from tunebook.analysis.isolation import ValueBest, best_per_value, study_trials
+from tunebook.analysis.overview import StudyOverview, find_trial, leaf_ids, study_overview
+
+__all__ = ["StudyOverview", "ValueBest", "best_per_value", "find_trial", "leaf_ids",
+           "study_overview", "study_trials"]

@@ -1,0 +1,232 @@
+"""The ``tunebook`` command line: parse, call one library function, print with rich."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from tunebook.errors import TunebookError
+
+console = Console()
+err_console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+DB_HELP = ("Database: a SQLite file path or any SQLAlchemy URL "
+           "(e.g. postgresql+psycopg://user@host/db). Default: $TUNEBOOK_DB or ./tunebook.db.")
+
+
+class _Group(click.Group):
+    """Prints tunebook's errors as one clear line (a traceback only with --debug)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TunebookError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+            ctx.exit(1)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """tunebook: tune deep learning models the way the Tuning Playbook says.
+
+    \b
+    A study file declares the goal, the role of every hyperparameter (scientific,
+    nuisance, fixed, conditional), the objective and the budget. tunebook searches the
+    nuisance space with quasi-random search, gives every scientific value its fair share
+    of trials, runs each trial in its own process, and keeps everything in a database.
+
+    \b
+    Start here:
+      tunebook demo                       train an MLP on digits, compare 3 activations
+      tunebook init                       write a starter study.yaml + train.py
+      tunebook run study.yaml -w 2        run (or resume) a study with 2 workers
+      tunebook status                     what is in the database
+      tunebook trials NAME                every trial of a study
+      tunebook show NAME/7                one trial in detail
+    """
+    ctx.obj = {"debug": debug}
+
+
+def db_option(fn: F) -> F:
+    return click.option("--db", envvar="TUNEBOOK_DB", default=None, help=DB_HELP)(fn)
+
+
+def _store(db: str | None) -> Any:
+    from tunebook.store import Store
+
+    return Store(db)
+
+
+@cli.command()
+@click.argument("spec_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-w", "--workers", default=1, show_default=True,
+              help="Trials to run at the same time, each in its own process.")
+@db_option
+@click.option("--no-progress", is_flag=True, help="Do not draw the progress bar.")
+def run(spec_file: Path, workers: int, db: str | None, no_progress: bool) -> None:
+    """Run a study file: create the study, or resume it if one of that name exists.
+
+    \b
+    Resuming continues the quasi-random sequence exactly where it stopped: trial i is
+    always the same point. Trials interrupted by Ctrl-C or by a killed worker are
+    re-queued and run again. Raising `budget` in the file and running again adds
+    trials; changing anything else is refused (give the study a new name instead).
+    """
+    from tunebook.runner.local import run_study
+    from tunebook.spec import load_spec
+
+    spec = load_spec(spec_file)
+    store = _store(db)
+    result = run_study(spec, store, workers=workers, progress=not no_progress, console=console)
+    _print_run_summary(store, result)
+    if result.interrupted:
+        err_console.print("[yellow]interrupted:[/] trials in flight were re-queued; "
+                          "run the same command again to continue.")
+        sys.exit(130)
+
+
+def _print_run_summary(store: Any, result: Any) -> None:
+    from tunebook import _render
+    from tunebook.analysis import best_per_value
+
+    study = result.prepared.study
+    verb = "resumed" if result.prepared.resumed else "created"
+    console.print(f"study [bold]{study.name}[/] {verb}; {result.prepared.enqueued} trials "
+                  f"queued, {result.requeued} re-queued after an interruption.")
+    objective = study.objective
+    rows = best_per_value(store, store.get_study(study.name))
+    console.print(_render.per_value_table(rows, objective["metric"], objective["goal"]))
+
+
+@cli.command()
+@click.option("-w", "--workers", default=2, show_default=True, help="Parallel trials.")
+@db_option
+@click.option("--report", "report_path", default="digits-report.md", show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the Markdown summary of the demo study.")
+def demo(workers: int, db: str | None, report_path: Path) -> None:
+    """Run the digits example end to end and print the best trial per activation.
+
+    \b
+    A 2-layer MLP on scikit-learn's bundled digits; scientific: activation
+    (relu, tanh, gelu); nuisance: learning rate and weight decay (log scale), dropout.
+    24 trials, a couple of minutes on 2 CPU cores. Needs the torch and examples extras.
+    """
+    from tunebook.demo import find_demo, write_demo_report
+    from tunebook.runner.local import run_study
+    from tunebook.spec import load_spec
+
+    spec = load_spec(find_demo())
+    store = _store(db)
+    console.print(f"Running the demo study [bold]{spec.name}[/] from {spec.path} into "
+                  f"{store.url} ...")
+    result = run_study(spec, store, workers=workers, console=console)
+    _print_run_summary(store, result)
+    write_demo_report(store, result.prepared.study.name, report_path)
+    console.print(f"report written to [bold]{report_path}[/]. Next: "
+                  f"`tunebook trials {spec.name}` and `tunebook show {spec.name}/0`.")
+
+
+@cli.command()
+@db_option
+def status(db: str | None) -> None:
+    """List the studies in the database with trial counts by status and the best value."""
+    from tunebook import _render
+    from tunebook.analysis import study_overview
+
+    store = _store(db)
+    rows = study_overview(store)
+    if not rows:
+        console.print(f"no studies in {store.url} yet; start one with `tunebook run FILE`.")
+        return
+    console.print(_render.studies_table([(r.study, r.counts, r.best) for r in rows]))
+
+
+@cli.command()
+@click.argument("study")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True, help="table for reading, csv/json for other tools.")
+@click.option("--status", "status_filter", default=None,
+              type=click.Choice(["queued", "running", "completed", "infeasible", "failed",
+                                 "pruned"]), help="Only trials with this status.")
+@db_option
+def trials(study: str, fmt: str, status_filter: str | None, db: str | None) -> None:
+    """List every trial of STUDY: status, objective value, params, reason."""
+    from tunebook import _render
+    from tunebook.analysis import study_trials
+
+    store = _store(db)
+    record = store.get_study(study)
+    rows = study_trials(store, record)
+    if status_filter:
+        rows = [t for t in rows if t.status.value == status_filter]
+    names = {s.id: s.name for s in [record, *store.children(record.id)]}
+    if fmt == "table":
+        console.print(_render.trials_table(rows, names, record.objective["metric"]))
+    else:
+        flat = _render.trial_rows(rows, names)
+        click.echo(_render.to_csv(flat) if fmt == "csv" else _render.to_json(flat), nl=False)
+
+
+@cli.command()
+@click.argument("address", metavar="STUDY/INDEX")
+@db_option
+def show(address: str, db: str | None) -> None:
+    """Show one trial: params, seed, status and reason, and a summary of its metrics."""
+    from tunebook import _render
+    from tunebook.analysis import find_trial
+
+    store = _store(db)
+    study, trial = find_trial(store, address)
+    style = _render.STATUS_STYLE[trial.status]
+    console.print(f"[bold]{study.name}/{trial.index}[/]  [{style}]{trial.status.value}[/]  "
+                  f"{study.objective['metric']} = {_render.fmt(trial.value)}")
+    console.print(f"seed {trial.seed}   attempts {trial.attempts}   worker {trial.worker or '-'}"
+                  f"   started {_render.when(trial.started_at)}   finished "
+                  f"{_render.when(trial.finished_at)}")
+    for key, value in trial.params.items():
+        console.print(f"  {key} = {_render.fmt(value)}", highlight=False)
+    if trial.reason:
+        console.print(f"[{style}]reason:[/] {trial.reason}", highlight=False, markup=False)
+    points = store.metric_history(trial.id)
+    if points:
+        console.print(_render.metric_summary_table(points))
+
+
+@cli.command()
+@click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
+def init(directory: Path, force: bool) -> None:
+    """Write a commented starter study.yaml and train.py into DIRECTORY."""
+    from tunebook._templates import STUDY_YAML, TRAIN_PY
+
+    directory.mkdir(parents=True, exist_ok=True)
+    targets = {directory / "study.yaml": STUDY_YAML, directory / "train.py": TRAIN_PY}
+    existing = [str(p) for p in targets if p.exists()]
+    if existing and not force:
+        raise TunebookError(f"{', '.join(existing)} already exist; pass --force to overwrite")
+    for path, text in targets.items():
+        path.write_text(text)
+    console.print(f"wrote {directory / 'study.yaml'} and {directory / 'train.py'}; try: "
+                  f"tunebook run {directory / 'study.yaml'} --workers 2")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="tunebook")
+
+
+if __name__ == "__main__":
+    main()
