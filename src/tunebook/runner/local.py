@@ -13,7 +13,8 @@ from tunebook.errors import TunebookError
 from tunebook.runner.plan import StudyPlan
 from tunebook.runner.progress import RunProgress
 from tunebook.runner.study import PreparedStudy, prepare_study
-from tunebook.runner.worker import Slot, WorkerConfig, trial_context, worker_is_dead
+from tunebook.runner.worker import Slot, WorkerConfig, worker_is_dead
+from tunebook.runner.zygote import zygote_for
 from tunebook.spec import StudySpec, on_sys_path
 from tunebook.store import Store, TrialStatus
 from tunebook.store.engine import sqlite_path
@@ -63,9 +64,9 @@ def run_study(spec: StudySpec, store: Store, *, workers: int = 1,
     if spec.model.trainer.train:
         preload.append(spec.model.trainer.train.partition(":")[0])
     with on_sys_path(spec.source_dir):
-        trial_context(preload)
-        interrupted = _run_slots(store, plans, WorkerConfig(runs_dir or default_runs_dir(store)),
-                                 workers, spec, progress, console)
+        launcher = zygote_for(preload)
+    config = WorkerConfig(runs_dir or default_runs_dir(store), launcher)
+    interrupted = _run_slots(store, plans, config, workers, spec, progress, console)
     goal = spec.model.objective.goal
     return RunResult(prepared, store.counts(leaf_ids), store.best_value(leaf_ids, goal),
                      interrupted, len(requeued))

@@ -2,30 +2,32 @@
 
 One slot runs one trial at a time; ``tunebook run --workers N`` runs N slots as threads
 of one process. Threads only wait and talk to the store: training happens in the trial
-processes, started from a forkserver with tunebook and the trainer's module preloaded.
+processes, forked by a zygote that has tunebook and the trainer's module preloaded.
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
+import signal
 import socket
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.context import ForkServerContext
 from pathlib import Path
 
 from tunebook.errors import StaleClaim
-from tunebook.runner import _child, outcome
+from tunebook.runner import outcome
 from tunebook.runner.job import TrialJob
 from tunebook.runner.plan import StudyPlan
+from tunebook.runner.zygote import TrialProcess, Zygote
 from tunebook.store import Store, TrialRecord, TrialStatus
 from tunebook.context import TrialInfo
 
 HOST = socket.gethostname()
 TERMINATE_GRACE_S = 5.0
+STOP_POLL_S = 0.1
 LOG_TAIL_BYTES = 4000
 
 
@@ -49,27 +51,12 @@ def worker_is_dead(worker: str) -> bool:
     return False
 
 
-_CONTEXT: ForkServerContext | None = None
-_CONTEXT_LOCK = threading.Lock()
-
-
-def trial_context(preload: Sequence[str] = ()) -> ForkServerContext:
-    """The forkserver context; the first call decides what the server preloads."""
-    global _CONTEXT
-    with _CONTEXT_LOCK:
-        if _CONTEXT is None:
-            ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["tunebook.runner._child", "tunebook.store",
-                                         "sqlalchemy.dialects.sqlite", *preload])
-            _CONTEXT = ctx
-        return _CONTEXT
-
-
 @dataclass(frozen=True)
 class WorkerConfig:
     """Settings shared by the slots of one worker process."""
 
     runs_dir: Path
+    launcher: Zygote
     heartbeat_s: float = 2.0
 
 
@@ -108,9 +95,7 @@ class Slot(threading.Thread):
     def run_trial(self, trial: TrialRecord) -> None:
         plan = self.plans[trial.study_id]
         job = self._job(plan, trial)
-        process = trial_context().Process(target=_child.main, args=(job,),
-                                          name=f"tunebook-trial-{trial.index}")
-        process.start()
+        process = self.config.launcher.spawn(job)
         if not self._supervise(process, trial):
             return
         result = _read_json(Path(job.info.result_path))
@@ -129,17 +114,19 @@ class Slot(threading.Thread):
         if self.on_finish is not None:
             self.on_finish(trial, out)
 
-    def _supervise(self, process: multiprocessing.process.BaseProcess,
-                   trial: TrialRecord) -> bool:
+    def _supervise(self, process: TrialProcess, trial: TrialRecord) -> bool:
         """Wait for the trial process, heartbeating; False if it was stopped or lost."""
+        last_beat = time.monotonic()
         while True:
-            process.join(self.config.heartbeat_s)
-            if process.exitcode is not None:
+            if process.wait(STOP_POLL_S) is not None:
                 return True
             if self.stop_event.is_set():
                 _terminate(process)
                 self.store.release(trial.id, trial.attempts, "interrupted (Ctrl-C); re-queued")
                 return False
+            if time.monotonic() - last_beat < self.config.heartbeat_s:
+                continue
+            last_beat = time.monotonic()
             try:
                 self.store.heartbeat(trial.id, trial.attempts)
             except StaleClaim:
@@ -167,12 +154,11 @@ class Slot(threading.Thread):
                         worker_pid=os.getpid())
 
 
-def _terminate(process: multiprocessing.process.BaseProcess) -> None:
-    process.terminate()
-    process.join(TERMINATE_GRACE_S)
-    if process.exitcode is None:
-        process.kill()
-        process.join()
+def _terminate(process: TrialProcess) -> None:
+    process.signal(signal.SIGTERM)
+    if process.wait(TERMINATE_GRACE_S) is None:
+        process.signal(signal.SIGKILL)
+        process.wait()
 
 
 def _read_json(path: Path) -> dict[str, object] | None:
@@ -192,5 +178,4 @@ def _log_tail(path: Path) -> str:
         return ""
 
 
-__all__ = ["Slot", "TrialStatus", "WorkerConfig", "trial_context", "worker_is_dead",
-           "worker_name"]
+__all__ = ["Slot", "TrialStatus", "WorkerConfig", "worker_is_dead", "worker_name"]

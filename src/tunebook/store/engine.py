@@ -17,7 +17,6 @@ from tunebook.errors import StoreError
 from tunebook.store.schema import VERSION_TABLE
 
 DEFAULT_DB = "tunebook.db"
-SQLITE_MAGIC = b"SQLite format 3\x00"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -67,17 +66,16 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def check_sqlite_file(path: Path) -> None:
-    """Refuse a file that exists but is not a SQLite database, before SQLite touches it."""
-    if not path.exists() or path.stat().st_size == 0:
-        if not path.parent.exists():
-            raise StoreError(f"{path}: folder {path.parent} does not exist; create it or pick "
-                             "another --db path")
-        return
-    with path.open("rb") as handle:
-        if handle.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
-            raise StoreError(f"{path} is not a tunebook database (not even SQLite); "
-                             "pass another --db path, or move the file away")
+def check_sqlite_folder(path: Path) -> None:
+    """A clear error for a missing folder (SQLite would say only "unable to open").
+
+    The file itself is not read here: closing any descriptor of a SQLite file drops every
+    lock this process holds on it (POSIX semantics), which corrupts other open
+    connections. SQLite itself refuses a file that is not a database, without writing.
+    """
+    if not path.exists() and not path.parent.exists():
+        raise StoreError(f"{path}: folder {path.parent} does not exist; create it or pick "
+                         "another --db path")
 
 
 def _alembic_config(connection: sa.Connection) -> Any:

@@ -77,7 +77,7 @@ class Store:
         self.url = _engine.resolve_url(db)
         path = _engine.sqlite_path(self.url)
         if path is not None and prepare:
-            _engine.check_sqlite_file(path)
+            _engine.check_sqlite_folder(path)
         self.engine = _engine.make_engine(self.url)
         self._writer = self.engine.execution_options(tunebook_begin="IMMEDIATE")
         self.dialect = self.engine.dialect.name
@@ -86,8 +86,8 @@ class Store:
                 _engine.prepare(self.engine, self.url)
             except sa.exc.DatabaseError as exc:
                 self.engine.dispose()
-                raise StoreError(f"{self.url}: cannot open as a tunebook database "
-                                 f"({exc.orig}); pass another --db") from None
+                raise StoreError(f"{self.url} is not a tunebook database ({exc.orig}); "
+                                 "pass another --db path, or move the file away") from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -282,7 +282,7 @@ class Store:
         query = (sa.select(trials.c.status, sa.func.count()).where(
             trials.c.study_id.in_(study_ids)).group_by(trials.c.status))
         with self._read() as conn:
-            found = dict(conn.execute(query).tuples().all())
+            found = {row[0]: row[1] for row in conn.execute(query).all()}
         return {s: int(found.get(s.value, 0)) for s in TrialStatus}
 
     def best_value(self, study_ids: Sequence[int], goal: str) -> float | None:

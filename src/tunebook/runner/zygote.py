@@ -1,0 +1,114 @@
+"""The worker's side of the zygote (see :mod:`tunebook.runner._zygote`)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+
+from tunebook.errors import TunebookError
+from tunebook.runner import _zygote as protocol
+from tunebook.runner.job import TrialJob
+
+
+class TrialProcess:
+    """A running trial process, as the worker sees it (pid, wait, terminate)."""
+
+    def __init__(self, zygote: Zygote, pid: int):
+        self.zygote, self.pid = zygote, pid
+
+    @property
+    def exitcode(self) -> int | None:
+        return self.zygote.exitcode(self.pid)
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        return self.zygote.wait(self.pid, timeout)
+
+    def signal(self, signum: int) -> None:
+        if self.exitcode is None:
+            try:
+                os.kill(self.pid, signum)
+            except ProcessLookupError:
+                pass
+
+
+class Zygote:
+    """Starts trial processes by asking a preloaded zygote process to fork."""
+
+    def __init__(self, preload: Sequence[str], sys_path: Sequence[str]):
+        env = {**os.environ, "TUNEBOOK_SYS_PATH": os.pathsep.join(sys_path)}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tunebook.runner._zygote", *preload],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        self._lock = threading.Lock()
+        self._changed = threading.Condition()
+        self._started: dict[int, int] = {}
+        self._exits: dict[int, int] = {}
+        self._requests = itertools.count()
+        self._alive = True
+        threading.Thread(target=self._read, name="tunebook-zygote", daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        while (message := protocol.read_frame(fd)) is not None:
+            with self._changed:
+                if message[0] == "started":
+                    self._started[message[1]] = message[2]
+                else:
+                    self._exits[message[1]] = message[2]
+                self._changed.notify_all()
+        with self._changed:
+            self._alive = False
+            self._changed.notify_all()
+
+    @property
+    def alive(self) -> bool:
+        return self._alive and self.proc.poll() is None
+
+    def spawn(self, job: TrialJob) -> TrialProcess:
+        """Fork a trial process for ``job``; returns once its pid is known."""
+        request = next(self._requests)
+        with self._lock:
+            assert self.proc.stdin is not None
+            protocol.write_frame(self.proc.stdin, ("run", request, job))  # type: ignore[arg-type]
+        with self._changed:
+            self._changed.wait_for(lambda: request in self._started or not self._alive)
+            if request not in self._started:
+                raise TunebookError("the trial launcher (zygote) died; see the output above")
+            return TrialProcess(self, self._started.pop(request))
+
+    def exitcode(self, pid: int) -> int | None:
+        with self._changed:
+            return self._exits.get(pid)
+
+    def wait(self, pid: int, timeout: float | None) -> int | None:
+        with self._changed:
+            self._changed.wait_for(lambda: pid in self._exits or not self._alive, timeout)
+            return self._exits.get(pid, None if self._alive else -signal.SIGKILL)
+
+    def close(self) -> None:
+        if self.proc.stdin is not None and self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+        self.proc.wait()
+
+
+_ZYGOTES: dict[tuple[str, ...], Zygote] = {}
+_ZYGOTES_LOCK = threading.Lock()
+
+
+def zygote_for(preload: Sequence[str]) -> Zygote:
+    """The zygote of this process preloading ``preload`` (started, or restarted, on demand)."""
+    key = ("tunebook.runner._child", "tunebook.store", "sqlalchemy.dialects.sqlite", *preload)
+    with _ZYGOTES_LOCK:
+        zygote = _ZYGOTES.get(key)
+        if zygote is None or not zygote.alive:
+            zygote = _ZYGOTES[key] = Zygote(key, sys.path)
+        return zygote

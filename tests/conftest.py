@@ -1,0 +1,61 @@
+"""Shared helpers: write study files and trainer modules into a temporary folder."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write_study(folder: Path, trainer_source: str | None = None, *,
+                module: str = "trainer", **fields: Any) -> Path:
+    """Write ``study.yaml`` (and ``<module>.py``) into ``folder``; returns the yaml path."""
+    data: dict[str, Any] = {
+        "name": "toy",
+        "objective": {"metric": "loss", "goal": "minimize"},
+        "trainer": {"train": f"{module}:main"},
+        "nuisance": {"lr": {"low": 1e-4, "high": 1.0, "scale": "log"}},
+        "budget": 6,
+    }
+    data.update(fields)
+    folder.mkdir(parents=True, exist_ok=True)
+    if trainer_source is not None:
+        (folder / f"{module}.py").write_text(textwrap.dedent(trainer_source))
+    path = folder / "study.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+QUADRATIC = """
+    import math
+    import tunebook
+
+    def main(t):
+        lr = t.params["lr"]
+        for step in range(1, 4):
+            t.report(step, loss=(math.log10(lr) + 2) ** 2 + 1.0 / step)
+"""
+
+
+def tunebook_cli(*args: str, cwd: Path, env: dict[str, str] | None = None,
+                 timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run the real ``tunebook`` console script in a subprocess."""
+    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
+    full_env.pop("TUNEBOOK_DB", None)
+    if env and "TUNEBOOK_DB" in env:
+        full_env["TUNEBOOK_DB"] = env["TUNEBOOK_DB"]
+    return subprocess.run([sys.executable, "-m", "tunebook.cli", *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> str:
+    return str(tmp_path / "tunebook.db")

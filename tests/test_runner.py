@@ -1,0 +1,218 @@
+"""Running trials for real: crash isolation, NaN and Infeasible, commands, kills, resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import QUADRATIC, write_study
+from tunebook import Store, TrialStatus, load_spec, run_study
+
+MIXED = """
+    import math, os
+    import tunebook
+
+    def main(t):
+        kind = t.index % 6
+        if kind == 0:
+            os.abort()
+        if kind == 1:
+            t.report(1, loss=1.0)
+            t.report(2, loss=float("nan"))
+            return
+        if kind == 2:
+            raise ValueError("boom in user code")
+        if kind == 3:
+            raise tunebook.Infeasible("batch does not fit")
+        if kind == 4:
+            return {"loss": 0.5, "acc": 0.9}
+        t.report(1, loss=2.0)
+        t.report(2, loss=1.0)
+        t.report(3, loss=1.5)
+"""
+
+
+def _by_index(store: Store, name: str) -> dict[int, object]:
+    study = store.get_study(name)
+    return {t.index: t for t in store.trials([study.id])}
+
+
+def test_each_failure_is_recorded_and_the_study_goes_on(tmp_path: Path, db_path: str) -> None:
+    spec = load_spec(write_study(tmp_path, MIXED, budget=6))
+    store = Store(db_path)
+    result = run_study(spec, store, workers=2, progress=False)
+    trials = _by_index(store, "toy")
+    assert len(trials) == 6 and not result.interrupted
+    aborted, nan, raised, infeasible, returned, reported = (trials[i] for i in range(6))
+    assert aborted.status is TrialStatus.FAILED and "SIGABRT" in aborted.reason
+    assert nan.status is TrialStatus.INFEASIBLE and "nan at step 2" in nan.reason
+    assert raised.status is TrialStatus.FAILED
+    assert "ValueError: boom in user code" in raised.reason and "Traceback" in raised.reason
+    assert infeasible.status is TrialStatus.INFEASIBLE
+    assert infeasible.reason == "batch does not fit"
+    assert returned.status is TrialStatus.COMPLETED and returned.value == 0.5
+    assert returned.metrics == {"loss": 0.5, "acc": 0.9}
+    assert reported.status is TrialStatus.COMPLETED and reported.value == 1.0  # best, not last
+    assert result.best == 0.5
+
+
+def test_select_last_and_maximize(tmp_path: Path, db_path: str) -> None:
+    source = """
+        def main(t):
+            for step, acc in enumerate([0.2, 0.9, 0.7]):
+                t.report(step, acc=acc)
+    """
+    for select, expected in (("last", 0.7), ("best", 0.9)):
+        spec = load_spec(write_study(tmp_path / select, source, name=f"toy-{select}", budget=1,
+                                     objective={"metric": "acc", "goal": "maximize",
+                                                "select": select}))
+        run_study(spec, Store(db_path), progress=False)
+        assert _by_index(Store(db_path), f"toy-{select}")[0].value == expected
+
+
+def test_missing_objective_is_a_clear_failure(tmp_path: Path, db_path: str) -> None:
+    spec = load_spec(write_study(tmp_path, "def main(t):\n    t.report(1, other=1.0)\n",
+                                 budget=1))
+    run_study(spec, Store(db_path), progress=False)
+    trial = _by_index(Store(db_path), "toy")[0]
+    assert trial.status is TrialStatus.FAILED and "never reported the objective 'loss'" in (
+        trial.reason or "")
+
+
+COMMAND_SCRIPT = """
+    import sys
+    import tunebook
+
+    t = tunebook.trial()
+    lr = float(sys.argv[1])
+    assert abs(lr - t.params["lr"]) < 1e-9 * lr
+    if t.index == 1:
+        raise tunebook.Infeasible("lr too high for this model")
+    if t.index == 2:
+        sys.exit(3)
+    for step in range(1, 4):
+        t.report(step, loss=lr * step)
+"""
+
+
+def test_command_trainer(tmp_path: Path, db_path: str) -> None:
+    (tmp_path / "script.py").write_text(COMMAND_SCRIPT.replace("\n    ", "\n"))
+    spec = load_spec(write_study(tmp_path, None, budget=4, trainer={
+        "command": f"{sys.executable} script.py {{lr}} --seed {{seed}}"}))
+    run_study(spec, Store(db_path), workers=2, progress=False)
+    trials = _by_index(Store(db_path), "toy")
+    assert trials[0].status is TrialStatus.COMPLETED
+    assert trials[0].value == pytest.approx(trials[0].params["lr"])
+    assert trials[1].status is TrialStatus.INFEASIBLE
+    assert trials[1].reason == "lr too high for this model"
+    assert trials[2].status is TrialStatus.FAILED and "exited with code 3" in trials[2].reason
+    assert trials[3].status is TrialStatus.COMPLETED
+
+
+def test_resume_adds_trials_without_repeating(tmp_path: Path, db_path: str) -> None:
+    path = write_study(tmp_path, QUADRATIC, budget=4)
+    run_study(load_spec(path), Store(db_path), progress=False)
+    first = {i: t.params for i, t in _by_index(Store(db_path), "toy").items()}
+    path = write_study(tmp_path, QUADRATIC, budget=7)
+    result = run_study(load_spec(path), Store(db_path), progress=False)
+    assert result.prepared.resumed and result.prepared.enqueued == 3
+    trials = _by_index(Store(db_path), "toy")
+    assert {i: trials[i].params for i in range(4)} == first
+    assert all(t.status is TrialStatus.COMPLETED and t.attempts == 1 for t in trials.values())
+    assert len({t.params["lr"] for t in trials.values()}) == 7
+
+
+def test_per_value_mode_runs_one_sub_study_per_value(tmp_path: Path, db_path: str) -> None:
+    spec = load_spec(write_study(tmp_path, QUADRATIC, budget=7, mode="per_value",
+                                 scientific={"opt": ["sgd", "adam"]}))
+    store = Store(db_path)
+    run_study(spec, store, workers=2, progress=False)
+    children = store.children(store.get_study("toy").id)
+    assert [c.name for c in children] == ["toy[opt=sgd]", "toy[opt=adam]"]
+    sizes = [len(store.trials([c.id])) for c in children]
+    assert sizes == [4, 3]
+    assert {t.params["opt"] for t in store.trials([children[1].id])} == {"adam"}
+
+
+SLOW = """
+    import os, time
+    from pathlib import Path
+    import tunebook
+
+    def main(t):
+        marks = Path(os.environ["MARKS"])
+        (marks / f"start-{t.index}-{os.getpid()}").touch()
+        for step in range(1, 5):
+            time.sleep(0.4)
+            t.report(step, loss=t.params["lr"] * step)
+        (marks / f"done-{t.index}-{os.getpid()}").touch()
+"""
+
+
+def _start_run(path: Path, db_path: str, marks: Path, workers: int = 2) -> subprocess.Popen[str]:
+    env = {**os.environ, "MARKS": str(marks)}
+    return subprocess.Popen([sys.executable, "-m", "tunebook.cli", "run", str(path), "--db",
+                             db_path, "--workers", str(workers), "--no-progress"],
+                            env=env, cwd=path.parent, start_new_session=True, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _wait_for(marks: Path, prefix: str, count: int, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while len(list(marks.glob(f"{prefix}*"))) < count:
+        assert time.time() < deadline, f"timed out waiting for {count} {prefix} marks"
+        time.sleep(0.05)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("how", ["sigkill", "ctrl-c"])
+def test_interrupted_trials_are_resumed_not_lost_or_duplicated(
+        tmp_path: Path, db_path: str, how: str) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    path = write_study(tmp_path, SLOW, budget=6)
+    run = _start_run(path, db_path, marks)
+    _wait_for(marks, "done-", 2)
+    _wait_for(marks, "start-", 4)
+    if how == "sigkill":
+        run.kill()  # the worker process only: its trial processes must notice and exit
+    else:
+        os.killpg(run.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+    code = run.wait(timeout=60)
+    assert code == (-signal.SIGKILL if how == "sigkill" else 130), run.stderr.read()
+    in_flight = {int(p.name.split("-")[1]): int(p.name.split("-")[2])
+                 for p in marks.glob("start-*")
+                 if not list(marks.glob(f"done-{p.name.split('-')[1]}-*"))}
+    assert in_flight, "some trials should have been cut off mid-run"
+    deadline = time.time() + 10
+    while any(_pid_alive(pid) for pid in in_flight.values()):
+        assert time.time() < deadline, "orphaned trial processes kept running"
+        time.sleep(0.1)
+    done_before = {p.name for p in marks.glob("done-*")}
+
+    rerun = _start_run(path, db_path, marks)
+    out, err = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, err
+    trials = _by_index(Store(db_path), "toy")
+    assert sorted(trials) == list(range(6))
+    assert all(t.status is TrialStatus.COMPLETED for t in trials.values())
+    for index in in_flight:
+        assert trials[index].attempts == 2  # the cut-off attempt, then the one that finished
+    completions = [p.name.split("-")[1] for p in marks.glob("done-*")]
+    assert sorted(completions) == [str(i) for i in range(6)]  # each trial finished once
+    assert done_before <= {p.name for p in marks.glob("done-*")}
+    steps = [p.step for p in Store(db_path).metric_history(trials[min(in_flight)].id)]
+    assert steps == [1, 2, 3, 4]

@@ -1,0 +1,150 @@
+"""The storage contract (see the ``Store`` docstring), on SQLite."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tunebook import StaleClaim, Store, StoreError, TrialStatus
+
+
+def _study(store: Store, trials: int = 3) -> int:
+    study = store.create_study("s", {"objective": {"metric": "loss"}}, "id")
+    store.enqueue(study.id, [(i, {"lr": 0.1 * i}, i) for i in range(trials)])
+    return study.id
+
+
+def test_params_are_durable_before_claim(db_path: str) -> None:
+    study_id = _study(Store(db_path))
+    other = Store(db_path)  # a second connection sees the queued params
+    claimed = other.claim("w")
+    assert claimed is not None and claimed.params == {"lr": 0.0} and claimed.attempts == 1
+    assert Store(db_path).trials([study_id], TrialStatus.RUNNING)[0].worker == "w"
+
+
+def test_enqueue_skips_existing_indices(db_path: str) -> None:
+    store = Store(db_path)
+    study_id = _study(store, trials=3)
+    assert store.enqueue(study_id, [(i, {"lr": 9.0}, 0) for i in range(5)]) == 2
+    assert [t.params["lr"] for t in store.trials([study_id])][:3] == [0.0, 0.1, 0.2]
+
+
+def test_finish_is_idempotent_and_stale_claims_are_refused(db_path: str) -> None:
+    store = Store(db_path)
+    study_id = _study(store, trials=1)
+    first = store.claim("a")
+    assert first is not None
+    store.finish(first.id, first.attempts, TrialStatus.COMPLETED, value=1.5)
+    store.finish(first.id, first.attempts, TrialStatus.COMPLETED, value=1.5)  # retried
+    with pytest.raises(StaleClaim):
+        store.finish(first.id, first.attempts, TrialStatus.FAILED, reason="late")
+    assert store.trials([study_id])[0].value == 1.5
+    with pytest.raises(ValueError, match="final status"):
+        store.finish(first.id, first.attempts, TrialStatus.RUNNING)
+
+
+def test_requeued_trial_cannot_be_finished_by_its_old_worker(db_path: str) -> None:
+    store = Store(db_path)
+    _study(store, trials=1)
+    old = store.claim("host:1:0")
+    assert old is not None
+    assert store.requeue_stale(None, timeout_s=3600, is_dead=lambda w: w == "host:1:0")
+    assert store.requeue_stale(None, timeout_s=3600, is_dead=lambda w: True) == []
+    new = store.claim("host:2:0")
+    assert new is not None and new.id == old.id and new.attempts == 2
+    with pytest.raises(StaleClaim):
+        store.heartbeat(old.id, old.attempts)
+    with pytest.raises(StaleClaim):
+        store.finish(old.id, old.attempts, TrialStatus.COMPLETED, value=0.0)
+    store.finish(new.id, new.attempts, TrialStatus.COMPLETED, value=2.0)
+
+
+def test_silent_trials_are_requeued_after_the_timeout(db_path: str) -> None:
+    store = Store(db_path)
+    _study(store, trials=1)
+    trial = store.claim("elsewhere:1:0")
+    assert trial is not None
+    assert store.requeue_stale(None, timeout_s=3600) == []
+    assert store.requeue_stale(None, timeout_s=0.0) == [trial.id]
+    requeued = store.trial_by_id(trial.id)
+    assert requeued.status is TrialStatus.QUEUED and "went silent" in (requeued.reason or "")
+
+
+def test_metrics_are_idempotent_per_step(db_path: str) -> None:
+    store = Store(db_path)
+    _study(store, trials=1)
+    trial = store.claim("w")
+    assert trial is not None
+    batch = [(s, "loss", 1.0 / (s + 1), 0.0) for s in range(100)]
+    store.report_metrics(trial.id, batch)
+    store.report_metrics(trial.id, batch)  # a retried batch
+    store.report_metrics(trial.id, [(99, "loss", float("nan"), 0.0)])
+    history = store.metric_history(trial.id, "loss")
+    assert [p.step for p in history] == list(range(100))
+    assert history[-1].value != history[-1].value  # NaN survives as NaN
+    assert store.final_metrics(trial.id)["loss"] != store.final_metrics(trial.id)["loss"]
+
+
+def _claim_all(db_path: str, worker: str, out: multiprocessing.Queue[list[int]]) -> None:
+    store = Store(db_path, prepare=False)
+    mine = []
+    while (trial := store.claim(worker)) is not None:
+        mine.append(trial.index)
+        store.finish(trial.id, trial.attempts, TrialStatus.COMPLETED, value=0.0)
+    out.put(mine)
+
+
+def test_four_processes_claim_each_trial_exactly_once(db_path: str) -> None:
+    store = Store(db_path)
+    study_id = _study(store, trials=200)
+    ctx = multiprocessing.get_context("spawn")
+    out: multiprocessing.Queue[list[int]] = ctx.Queue()
+    procs = [ctx.Process(target=_claim_all, args=(db_path, f"w{i}", out)) for i in range(4)]
+    for p in procs:
+        p.start()
+    claimed = [out.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    every = sorted(i for part in claimed for i in part)
+    assert every == list(range(200))
+    assert sum(1 for part in claimed if part) >= 2  # they really competed
+    assert all(t.attempts == 1 for t in store.trials([study_id]))
+
+
+def test_garbage_file_is_refused_and_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_bytes(b"these are my notes, not a database\n" * 10)
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="not a tunebook database"):
+        Store(str(path))
+    assert path.read_bytes() == before
+
+
+def test_foreign_sqlite_database_is_refused_and_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE customers (id INTEGER)")
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="not a tunebook database"):
+        Store(str(path))
+    assert path.read_bytes() == before
+    assert not Path(f"{path}-wal").exists()
+
+
+def test_newer_schema_is_refused_and_untouched(db_path: str) -> None:
+    Store(db_path).close()
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("UPDATE tunebook_alembic_version SET version_num = '9999_future'")
+    before = Path(db_path).read_bytes()
+    with pytest.raises(StoreError, match="newer tunebook"):
+        Store(db_path)
+    assert Path(db_path).read_bytes() == before
+
+
+def test_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="does not exist"):
+        Store(str(tmp_path / "absent" / "x.db"))
