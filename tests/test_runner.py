@@ -204,7 +204,7 @@ def test_interrupted_trials_are_resumed_not_lost_or_duplicated(
     done_before = {p.name for p in marks.glob("done-*")}
 
     rerun = _start_run(path, db_path, marks)
-    out, err = rerun.communicate(timeout=120)
+    _, err = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, err
     trials = _by_index(Store(db_path), "toy")
     assert sorted(trials) == list(range(6))

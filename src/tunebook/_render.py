@@ -126,15 +126,17 @@ def metric_summary_table(points: Sequence[MetricPoint]) -> Table:
 
 def per_value_table(rows: Sequence[ValueBest], metric: str, goal: str) -> Table:
     table = Table(title=f"Best {metric} per scientific value ({goal})", title_justify="left")
-    for column in ("value", "trials", "completed", "infeasible", "failed", f"best {metric}",
+    header = ", ".join(rows[0].combo) if rows and rows[0].combo else "value"
+    for column in (header, "trials", "completed", "infeasible", "failed", f"best {metric}",
                    "best trial", "nuisance of the best trial"):
-        table.add_column(column, justify="left" if column in ("value",
+        table.add_column(column, justify="left" if column in (header,
                          "nuisance of the best trial") else "right")
     for row in rows:
         best = row.best
-        nuisance = ", ".join(f"{k}={fmt(v)}" for k, v in best.params.items()
-                             if k not in row.combo) if best else ""
-        table.add_row(row.label, str(row.trials), str(row.completed), str(row.infeasible),
+        nuisance = " ".join(f"{k}={fmt(v)}" for k, v in best.params.items()
+                            if k not in row.combo) if best else ""
+        label = ", ".join(str(v) for v in row.combo.values()) or "(all)"
+        table.add_row(label, str(row.trials), str(row.completed), str(row.infeasible),
                       str(row.failed), fmt(best.value) if best else "-",
                       str(best.index) if best else "-", nuisance)
     return table

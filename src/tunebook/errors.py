@@ -37,7 +37,7 @@ class StaleClaim(StoreError):
     """A worker tried to update a trial that it no longer owns (re-queued or re-claimed)."""
 
 
-class Infeasible(TunebookError):  # noqa: N818 - users write ``raise tunebook.Infeasible(...)``
+class Infeasible(TunebookError):
     """Raise inside training code to mark a trial infeasible, with a reason.
 
     The playbook treats diverged or impossible configurations as data about the search

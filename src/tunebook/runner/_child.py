@@ -9,6 +9,7 @@ orphan training behind.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import os
@@ -21,9 +22,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from tunebook.context import ENV_INFO, TrialContext, set_current, write_result
 from tunebook.errors import Infeasible
 from tunebook.runner.job import TrialJob
-from tunebook.context import ENV_INFO, TrialContext, set_current, write_result
 
 TRACEBACK_CHARS = 4000
 _command: subprocess.Popen[bytes] | None = None
@@ -50,10 +51,8 @@ def _on_term(signum: int, _frame: Any) -> None:
 
 def _kill_command() -> None:
     if _command is not None and _command.poll() is None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(_command.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def _watch_worker(worker_pid: int) -> None:
@@ -124,7 +123,7 @@ def run_function(job: TrialJob) -> dict[str, Any]:
     except Infeasible as exc:
         ctx.close()
         return {"status": "infeasible", "reason": str(exc) or "raised Infeasible"}
-    except BaseException as exc:  # noqa: BLE001 - every failure must be recorded
+    except BaseException as exc:
         _safe_close(ctx)
         if type(exc).__name__ in ("OutOfMemoryError", "MemoryError"):
             return {"status": "infeasible", "reason": f"out of memory: {exc}"[:500]}
@@ -136,7 +135,7 @@ def run_function(job: TrialJob) -> dict[str, Any]:
 def _safe_close(ctx: TrialContext) -> None:
     try:
         ctx.close()
-    except Exception:  # noqa: BLE001 - the original error matters more
+    except Exception:
         traceback.print_exc()
 
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tunebook.spec import StudySpec, spec_from_dict
 from tunebook.space import ParamValue
+from tunebook.spec import StudySpec, spec_from_dict
 from tunebook.store.records import StudyRecord, TrialRecord
 
 

@@ -15,8 +15,8 @@ import numpy as np
 
 from tunebook.errors import SpecError
 from tunebook.samplers import GridSampler, make_sampler
-from tunebook.spec import StudySpec, changed_fields
 from tunebook.space import Params
+from tunebook.spec import StudySpec, changed_fields
 from tunebook.store import Store, StudyRecord
 
 

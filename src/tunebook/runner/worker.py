@@ -17,13 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from tunebook.context import TrialInfo
 from tunebook.errors import StaleClaim
 from tunebook.runner import outcome
 from tunebook.runner.job import TrialJob
 from tunebook.runner.plan import StudyPlan
 from tunebook.runner.zygote import TrialProcess, Zygote
 from tunebook.store import Store, TrialRecord, TrialStatus
-from tunebook.context import TrialInfo
 
 HOST = socket.gethostname()
 TERMINATE_GRACE_S = 5.0
@@ -88,7 +88,7 @@ class Slot(threading.Thread):
                     return
                 self.run_trial(trial)
                 done += 1
-        except BaseException as exc:  # noqa: BLE001 - reported by the runner
+        except BaseException as exc:
             self.error = exc
             self.stop_event.set()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import signal
@@ -30,10 +31,8 @@ class TrialProcess:
 
     def signal(self, signum: int) -> None:
         if self.exitcode is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signum)
-            except ProcessLookupError:
-                pass
 
 
 class Zygote:
@@ -93,10 +92,8 @@ class Zygote:
 
     def close(self) -> None:
         if self.proc.stdin is not None and self.proc.poll() is None:
-            try:
+            with contextlib.suppress(OSError):
                 self.proc.stdin.close()
-            except OSError:
-                pass
         self.proc.wait()
 
 

@@ -307,13 +307,17 @@ class Store:
     # -- metrics and checkpoints ---------------------------------------------------------
 
     def _upsert(self) -> Any:
+        """``INSERT ... ON CONFLICT (trial, name, step) DO UPDATE``: retries never duplicate."""
         if self.dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
+            from sqlalchemy.dialects import sqlite
+
+            stmt: Any = sqlite.insert(metric_points)
         elif self.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
+            from sqlalchemy.dialects import postgresql
+
+            stmt = postgresql.insert(metric_points)
         else:  # pragma: no cover - other databases are not supported yet
             raise StoreError(f"metric upserts are not implemented for {self.dialect}")
-        stmt = insert(metric_points)
         return stmt.on_conflict_do_update(
             index_elements=["trial_id", "name", "step"],
             set_={"value": stmt.excluded.value, "time": stmt.excluded.time})

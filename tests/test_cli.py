@@ -1,0 +1,104 @@
+"""The command line, end to end, as a user runs it (real subprocesses, real training)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import REPO, tunebook_cli
+
+
+def test_import_is_light_and_fast() -> None:
+    code = ("import sys, time; t = time.perf_counter(); import tunebook; "
+            "print(time.perf_counter() - t); "
+            "print(any(m in sys.modules for m in ('torch', 'sqlalchemy', 'pydantic')))")
+    best = min(float(subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                    text=True, check=True).stdout.split()[0]) for _ in range(3))
+    heavy = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True).stdout.split()[1]
+    assert heavy == "False"
+    assert best < 0.3
+
+
+def test_digits_study_end_to_end(tmp_path: Path) -> None:
+    """The real digits example through `tunebook run`, then every read command."""
+    example = tmp_path / "digits"
+    shutil.copytree(REPO / "examples" / "digits", example)
+    spec = yaml.safe_load((example / "study.yaml").read_text())
+    spec.update(budget=6, max_steps=60, eval_every=20)
+    (example / "study.yaml").write_text(yaml.safe_dump(spec))
+    db = str(tmp_path / "e2e.db")
+    started = time.time()
+    run = tunebook_cli("run", str(example / "study.yaml"), "--workers", "2", "--db", db,
+                       cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "Best val_error per scientific value" in run.stdout
+    for activation in ("relu", "tanh", "gelu"):
+        assert activation in run.stdout
+    assert time.time() - started < 300
+
+    status = tunebook_cli("status", "--db", db, cwd=tmp_path)
+    assert status.returncode == 0 and "digits-activation" in status.stdout
+    assert " 6 " in status.stdout  # six completed
+
+    rows = json.loads(tunebook_cli("trials", "digits-activation", "--format", "json",
+                                   "--db", db, cwd=tmp_path).stdout)
+    assert [r["index"] for r in rows] == list(range(6))
+    assert all(r["status"] == "completed" and 0.0 <= r["value"] <= 1.0 for r in rows)
+    assert sorted(r["activation"] for r in rows) == ["gelu", "gelu", "relu", "relu", "tanh",
+                                                     "tanh"]
+    csv_text = tunebook_cli("trials", "digits-activation", "--format", "csv", "--db", db,
+                            cwd=tmp_path).stdout
+    assert csv_text.splitlines()[0].startswith("study,index,status,value,seed")
+    assert len(csv_text.splitlines()) == 7
+
+    show = tunebook_cli("show", "digits-activation/4", "--db", db, cwd=tmp_path)
+    assert show.returncode == 0
+    for word in ("completed", "learning_rate", "seed", "val_error", "train_loss"):
+        assert word in show.stdout
+    assert (tmp_path / "e2e-runs" / "digits-activation" / "trial-4" / "output.log").exists()
+
+
+def test_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
+    db = str(tmp_path / "x.db")
+    missing = tunebook_cli("show", "nope/1", "--db", db, cwd=tmp_path)
+    assert missing.returncode == 1
+    assert "no study named 'nope'" in missing.stderr and "Traceback" not in missing.stderr
+    garbage = tmp_path / "garbage.db"
+    garbage.write_text("not a database at all " * 100)
+    bad = tunebook_cli("status", "--db", str(garbage), cwd=tmp_path)
+    assert bad.returncode == 1 and "not a tunebook database" in bad.stderr
+    debug = tunebook_cli("--debug", "status", "--db", str(garbage), cwd=tmp_path)
+    assert "Traceback" in debug.stderr
+
+
+def test_init_writes_a_study_that_runs(tmp_path: Path) -> None:
+    made = tunebook_cli("init", "starter", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    again = tunebook_cli("init", "starter", cwd=tmp_path)
+    assert again.returncode == 1 and "--force" in again.stderr
+    run = tunebook_cli("run", "starter/study.yaml", "-w", "2", cwd=tmp_path,
+                       env={"TUNEBOOK_DB": str(tmp_path / "env.db")})
+    assert run.returncode == 0, run.stderr
+    rows = json.loads(tunebook_cli("trials", "my-study", "--format", "json", cwd=tmp_path,
+                                   env={"TUNEBOOK_DB": str(tmp_path / "env.db")}).stdout)
+    assert len(rows) == 20
+    statuses = {r["status"] for r in rows}
+    assert "completed" in statuses and "infeasible" in statuses  # lr > 0.05 diverges
+    by_hand = subprocess.run([sys.executable, "train.py"], cwd=tmp_path / "starter",
+                             capture_output=True, text=True)
+    assert by_hand.returncode == 0 and "[tunebook local] step 50" in by_hand.stderr
+
+
+def test_help_teaches() -> None:
+    out = tunebook_cli("--help", cwd=REPO).stdout
+    for command in ("demo", "run", "status", "trials", "show", "init"):
+        assert command in out
+    assert "quasi-random" in out
+    assert "re-queued" in tunebook_cli("run", "--help", cwd=REPO).stdout
