@@ -216,3 +216,24 @@ def test_interrupted_trials_are_resumed_not_lost_or_duplicated(
     assert done_before <= {p.name for p in marks.glob("done-*")}
     steps = [p.step for p in Store(db_path).metric_history(trials[min(in_flight)].id)]
     assert steps == [1, 2, 3, 4]
+
+
+def test_conditional_params_reach_training_code_by_plain_name(tmp_path: Path,
+                                                               db_path: str) -> None:
+    source = """
+        def main(t):
+            p = t.params
+            assert "beta1[opt=adam]" not in p and p["batch"] == 32
+            expected = {"adam": (0.8, 0.99), "sgd": (0.0, 0.5)}[p["opt"]]
+            assert expected[0] <= p["beta1"] <= expected[1], p
+            t.report(1, loss=p["beta1"])
+    """
+    spec = load_spec(write_study(
+        tmp_path, source, budget=6, fixed={"batch": 32}, scientific={"opt": ["sgd", "adam"]},
+        conditional={"opt": {"adam": {"beta1": {"low": 0.8, "high": 0.99}},
+                             "sgd": {"beta1": {"low": 0.0, "high": 0.5}}}}))
+    run_study(spec, Store(db_path), progress=False)
+    trials = _by_index(Store(db_path), "toy").values()
+    assert all(t.status is TrialStatus.COMPLETED for t in trials), [t.reason for t in trials]
+    assert {k for t in trials for k in t.params} == {
+        "opt", "lr", "beta1[opt=adam]", "beta1[opt=sgd]"}
