@@ -130,7 +130,7 @@ def per_value_table(rows: Sequence[ValueBest], metric: str, goal: str) -> Table:
     for column in (header, "trials", "completed", "infeasible", "failed", f"best {metric}",
                    "best trial", "nuisance of the best trial"):
         table.add_column(column, justify="left" if column in (header,
-                         "nuisance of the best trial") else "right")
+                         "nuisance of the best trial") else "right", overflow="fold")
     for row in rows:
         best = row.best
         nuisance = " ".join(f"{k}={fmt(v)}" for k, v in best.params.items()
