@@ -105,3 +105,10 @@ def test_changed_spec_is_refused_with_the_changed_fields(tmp_path: Path, db_path
     prepared = prepare_study(store, load_spec(more))
     assert prepared.resumed and prepared.enqueued == 3
     assert yaml.safe_load(Path(more).read_text())["budget"] == 9
+
+
+def test_exponent_numbers_are_numbers(tmp_path: Path) -> None:
+    path = write_study(tmp_path, QUADRATIC)
+    path.write_text(path.read_text() + "fixed: {base_lr: 1e-3, eps: -2.5E+2}\n")
+    spec = load_spec(path)
+    assert spec.space.fixed == {"base_lr": 0.001, "eps": -250.0}

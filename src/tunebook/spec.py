@@ -10,6 +10,7 @@ import ast
 import hashlib
 import importlib.util
 import json
+import re
 import string
 import sys
 from collections.abc import Iterator, Mapping
@@ -85,6 +86,17 @@ def changed_fields(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str =
     return out
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads ``1e-4`` as a string; learning rates are written that way, so read
+    every number in exponent form as a float, as YAML 1.2 does."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
+
+
 def load_spec(path: str | Path, *, check_trainer: bool = True) -> StudySpec:
     """Read, validate and freeze a study file.
 
@@ -104,7 +116,7 @@ def load_spec(path: str | Path, *, check_trainer: bool = True) -> StudySpec:
         raise SpecError(f"cannot read the study file ({exc.strerror}); check the path",
                         path=where) from exc
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         raise SpecError(f"not valid YAML: {exc}", path=where) from exc
     spec = spec_from_dict(data, path=path)
