@@ -67,9 +67,15 @@ def test_digits_study_end_to_end(tmp_path: Path) -> None:
 
 def test_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
     db = str(tmp_path / "x.db")
+    absent = tunebook_cli("status", "--db", db, cwd=tmp_path)
+    assert absent.returncode == 1 and "no tunebook database at" in absent.stderr
+    assert not Path(db).exists()  # looking did not create one
+    tunebook_cli("init", "s", cwd=tmp_path)
+    assert tunebook_cli("run", "s/study.yaml", "--db", db, cwd=tmp_path).returncode == 0
     missing = tunebook_cli("show", "nope/1", "--db", db, cwd=tmp_path)
     assert missing.returncode == 1
-    assert "no study named 'nope'" in missing.stderr and "Traceback" not in missing.stderr
+    assert "no study named 'nope'" in missing.stderr and "my-study" in missing.stderr
+    assert "Traceback" not in missing.stderr
     garbage = tmp_path / "garbage.db"
     garbage.write_text("not a database at all " * 100)
     bad = tunebook_cli("status", "--db", str(garbage), cwd=tmp_path)

@@ -72,6 +72,12 @@ def test_bad_spec_names_file_field_and_fix(tmp_path: Path, change: dict[str, obj
     assert words in message
 
 
+def test_trainer_with_a_syntax_error_is_reported_before_running(tmp_path: Path) -> None:
+    path = write_study(tmp_path, "def main(t):\n    return (\n")
+    with pytest.raises(SpecError, match=r"trainer\.train: module 'trainer' .* syntax error"):
+        load_spec(path)
+
+
 def test_not_yaml_and_not_a_mapping(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: [unclosed\n")

@@ -62,10 +62,10 @@ def db_option(fn: F) -> F:
     return click.option("--db", envvar="TUNEBOOK_DB", default=None, help=DB_HELP)(fn)
 
 
-def _store(db: str | None) -> Any:
+def _store(db: str | None, *, create: bool = True) -> Any:
     from tunebook.store import Store
 
-    return Store(db)
+    return Store(db, create=create)
 
 
 @cli.command()
@@ -145,7 +145,7 @@ def status(db: str | None) -> None:
     from tunebook import _render
     from tunebook.analysis import study_overview
 
-    store = _store(db)
+    store = _store(db, create=False)
     rows = study_overview(store)
     if not rows:
         console.print(f"no studies in {store.url} yet; start one with `tunebook run FILE`.")
@@ -166,7 +166,7 @@ def trials(study: str, fmt: str, status_filter: str | None, db: str | None) -> N
     from tunebook import _render
     from tunebook.analysis import study_trials
 
-    store = _store(db)
+    store = _store(db, create=False)
     record = store.get_study(study)
     rows = study_trials(store, record)
     if status_filter:
@@ -187,7 +187,7 @@ def show(address: str, db: str | None) -> None:
     from tunebook import _render
     from tunebook.analysis import find_trial
 
-    store = _store(db)
+    store = _store(db, create=False)
     study, trial = find_trial(store, address)
     style = _render.STATUS_STYLE[trial.status]
     console.print(f"[bold]{study.name}/{trial.index}[/]  [{style}]{trial.status.value}[/]  "

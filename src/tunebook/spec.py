@@ -262,8 +262,19 @@ def check_trainer_exists(spec: StudySpec) -> None:
         raise SpecError(f"cannot find module {module!r} {error}(looked in {spec.source_dir} and "
                         "on sys.path); put it next to the study file or install it",
                         path=where, field="trainer.train")
-    if found.origin.endswith(".py") and not _defines(Path(found.origin), function):
-        raise SpecError(f"module {module!r} ({found.origin}) has no top-level function "
+    if found.origin.endswith(".py"):
+        _check_defines(Path(found.origin), module, function, where)
+
+
+def _check_defines(source: Path, module: str, function: str, where: str) -> None:
+    try:
+        defined = _defines(source, function)
+    except SyntaxError as exc:
+        raise SpecError(f"module {module!r} ({source}) has a syntax error at line {exc.lineno}: "
+                        f"{exc.msg}; fix it before running the study",
+                        path=where, field="trainer.train") from None
+    if not defined:
+        raise SpecError(f"module {module!r} ({source}) has no top-level function "
                         f"{function!r}; check the name after the colon",
                         path=where, field="trainer.train")
 

@@ -71,13 +71,18 @@ class Store:
             ``./tunebook.db``.
         prepare: check the schema and migrate (the CLI and runner do); trial processes
             skip it because their parent already did.
+        create: create a missing SQLite file; read-only commands pass False, so that
+            looking at the wrong folder does not leave an empty database behind.
     """
 
-    def __init__(self, db: str | None = None, *, prepare: bool = True):
+    def __init__(self, db: str | None = None, *, prepare: bool = True, create: bool = True):
         self.url = _engine.resolve_url(db)
         path = _engine.sqlite_path(self.url)
         if path is not None and prepare:
             _engine.check_sqlite_folder(path)
+            if not create and not path.exists():
+                raise StoreError(f"no tunebook database at {path}; run a study first "
+                                 "(tunebook run FILE), or pass --db / set TUNEBOOK_DB")
         self.engine = _engine.make_engine(self.url)
         self._writer = self.engine.execution_options(tunebook_begin="IMMEDIATE")
         self.dialect = self.engine.dialect.name
