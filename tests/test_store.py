@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,8 +89,10 @@ def test_metrics_are_idempotent_per_step(db_path: str) -> None:
     assert store.final_metrics(trial.id)["loss"] != store.final_metrics(trial.id)["loss"]
 
 
-def _claim_all(db_path: str, worker: str, out: multiprocessing.Queue[list[int]]) -> None:
+def _claim_all(db_path: str, worker: str, out: multiprocessing.Queue[list[int]],
+               start: Any) -> None:
     store = Store(db_path, prepare=False)
+    start.wait()  # all four connected before anyone claims
     mine = []
     while (trial := store.claim(worker)) is not None:
         mine.append(trial.index)
@@ -102,7 +105,9 @@ def test_four_processes_claim_each_trial_exactly_once(db_path: str) -> None:
     study_id = _study(store, trials=200)
     ctx = multiprocessing.get_context("spawn")
     out: multiprocessing.Queue[list[int]] = ctx.Queue()
-    procs = [ctx.Process(target=_claim_all, args=(db_path, f"w{i}", out)) for i in range(4)]
+    start = ctx.Barrier(4)
+    procs = [ctx.Process(target=_claim_all, args=(db_path, f"w{i}", out, start))
+             for i in range(4)]
     for p in procs:
         p.start()
     claimed = [out.get(timeout=120) for _ in procs]
@@ -148,3 +153,24 @@ def test_newer_schema_is_refused_and_untouched(db_path: str) -> None:
 def test_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="does not exist"):
         Store(str(tmp_path / "absent" / "x.db"))
+
+
+def test_an_old_schema_is_migrated_in_place(db_path: str) -> None:
+    from alembic import command
+
+    from tunebook.store import engine
+
+    Store(db_path).close()
+    eng = engine.make_engine(engine.resolve_url(db_path))
+    with eng.begin() as conn:
+        command.downgrade(engine._alembic_config(conn), "0001")
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT version_num FROM tunebook_alembic_version").fetchone() == (
+            "0001",)
+    store = Store(db_path)  # upgrades to the head
+    study_id = _study(store, trials=1)
+    trial = store.claim("w")
+    assert trial is not None
+    store.add_warning(trial.id, "input-bound")
+    store.add_warning(trial.id, "input-bound")
+    assert store.trials([study_id])[0].warnings == ["input-bound"]

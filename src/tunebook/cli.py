@@ -198,7 +198,9 @@ def show(address: str, db: str | None) -> None:
     for key, value in trial.params.items():
         console.print(f"  {key} = {_render.fmt(value)}", highlight=False)
     if trial.reason:
-        console.print(f"[{style}]reason:[/] {trial.reason}", highlight=False, markup=False)
+        console.print(f"[{style}]reason:[/] {escape(trial.reason)}", highlight=False)
+    for warning in trial.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     points = store.metric_history(trial.id)
     if points:
         console.print(_render.metric_summary_table(points))

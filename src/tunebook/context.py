@@ -117,6 +117,24 @@ class TrialContext:
         if points and self._store is not None:
             self._store.report_metrics(self.info.trial_id, points)
 
+    def warn(self, message: str) -> None:
+        """Record advice with this trial (shown by ``tunebook show`` and in reports)."""
+        if self._store is not None:
+            self._store.add_warning(self.info.trial_id, message)
+        else:
+            print(f"[tunebook] warning: {message}", file=sys.stderr)
+
+    def record_checkpoint(self, step: int, path: str, value: float | None) -> int | None:
+        """Record a checkpoint file in the store; returns its id (None outside a run)."""
+        if self._store is None:
+            return None
+        return self._store.add_checkpoint(self.info.trial_id, step, path, value)
+
+    def drop_checkpoint(self, checkpoint_id: int | None) -> None:
+        """Mark a recorded checkpoint as deleted (the N-best policy removed its file)."""
+        if self._store is not None and checkpoint_id is not None:
+            self._store.drop_checkpoint(checkpoint_id)
+
     def close(self) -> None:
         if not self._closed:
             self._closed = True

@@ -64,6 +64,7 @@ class TrialRecord:
     finished_at: float | None = None
     value: float | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -231,6 +231,16 @@ class Store:
                          "its result is not recorded")
 
     @_retry_locked
+    def add_warning(self, trial_id: int, text: str) -> None:
+        """Attach advice to a trial (kept with it whatever its final status)."""
+        with self._write() as conn:
+            current = conn.execute(sa.select(trials.c.warnings)
+                                   .where(trials.c.id == trial_id)).scalar()
+            if text not in (current or []):
+                conn.execute(trials.update().where(trials.c.id == trial_id)
+                             .values(warnings=[*(current or []), text]))
+
+    @_retry_locked
     def release(self, trial_id: int, attempt: int, reason: str) -> bool:
         """Put a claimed trial back in the queue (Ctrl-C); False if it was not ours."""
         with self._write() as conn:
@@ -307,7 +317,7 @@ class Store:
             attempts=row["attempts"], heartbeat_at=row["heartbeat_at"],
             created_at=row["created_at"], started_at=row["started_at"],
             finished_at=row["finished_at"], value=row["value"],
-            metrics=dict(row["metrics"] or {}))
+            metrics=dict(row["metrics"] or {}), warnings=list(row["warnings"] or []))
 
     # -- metrics and checkpoints ---------------------------------------------------------
 
