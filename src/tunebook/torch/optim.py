@@ -81,8 +81,9 @@ def make_optimizer(hp: Mapping[str, Any], params: Iterable[Any],
         return torch.optim.SGD(params, lr=lr, momentum=h.get("momentum", 0.0),
                                nesterov=key == "nesterov", weight_decay=wd)
     betas = (h["beta1"], h["beta2"])
-    kind: dict[str, type[torch.optim.Optimizer]] = {
-        "adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "nadam": torch.optim.NAdam}
-    optimizer: torch.optim.Optimizer = kind[key](params, lr=lr, betas=betas, eps=h["epsilon"],
-                                                 weight_decay=wd)
-    return optimizer
+    eps = h["epsilon"]
+    if key == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=betas, eps=eps, weight_decay=wd)
+    if key == "adamw":
+        return torch.optim.AdamW(params, lr=lr, betas=betas, eps=eps, weight_decay=wd)
+    return torch.optim.NAdam(params, lr=lr, betas=betas, eps=eps, weight_decay=wd)
