@@ -13,6 +13,7 @@ import atexit
 import json
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -151,13 +152,20 @@ class TrialContext:
 
 
 class LocalTrial(TrialContext):
-    """A trial outside tunebook (``python train.py`` by hand): prints what it reports."""
+    """A trial outside tunebook (``python train.py`` by hand): prints what it reports.
+
+    Checkpoints go to a fresh temporary folder: a run by hand never resumes another.
+    Per-step diagnostics (``grad_norm``, ``clipped``) are not printed: one line per step
+    would drown the evaluations.
+    """
+
+    QUIET = frozenset({"grad_norm", "clipped"})
 
     def __init__(self, params: Mapping[str, ParamValue], seed: int = 0,
                  max_steps: int | None = None, eval_every: int | None = None):
         info = TrialInfo(db_url="", trial_id=0, attempt=0, study="(local)", index=0,
                          seed=seed, params=dict(params),
-                         checkpoint_dir=str(Path(".tunebook/local-checkpoints").resolve()),
+                         checkpoint_dir=tempfile.mkdtemp(prefix="tunebook-local-"),
                          result_path="", max_steps=max_steps, eval_every=eval_every)
         super().__init__(info, store=None)
 
@@ -169,7 +177,8 @@ class LocalTrial(TrialContext):
         points, self._buffer.points = self._buffer.points, []
         by_step: dict[int, list[str]] = {}
         for step, name, value, _ in points:
-            by_step.setdefault(step, []).append(f"{name}={value:.6g}")
+            if name not in self.QUIET:
+                by_step.setdefault(step, []).append(f"{name}={value:.6g}")
         for step, items in by_step.items():
             print(f"[tunebook local] step {step}: {' '.join(items)}", file=sys.stderr)
 

@@ -43,6 +43,13 @@ class StepMonitor:
         self.guard = DivergenceGuard(divergence_factor)
         self.timer = InputTimer()
 
+    def state_dict(self) -> dict[str, float | None]:
+        """What a checkpoint must hold for the guard to behave the same after a resume."""
+        return {"first_loss": self.guard.first}
+
+    def load_state_dict(self, state: dict[str, float | None]) -> None:
+        self.guard.first = state["first_loss"]
+
     def batches(self, iterable: Iterable[Any]) -> Iterator[Any]:
         """Iterate over the data, timing how long each batch is waited for."""
         return self.timer.wrap(iterable)
