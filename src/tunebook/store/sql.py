@@ -321,21 +321,18 @@ class Store:
 
     # -- metrics and checkpoints ---------------------------------------------------------
 
-    def _upsert(self) -> Any:
-        """``INSERT ... ON CONFLICT (trial, name, step) DO UPDATE``: retries never duplicate."""
-        if self.dialect == "sqlite":
-            from sqlalchemy.dialects import sqlite
-
-            stmt: Any = sqlite.insert(metric_points)
-        elif self.dialect == "postgresql":
-            from sqlalchemy.dialects import postgresql
-
-            stmt = postgresql.insert(metric_points)
-        else:  # pragma: no cover - other databases are not supported yet
+    def _upsert_sql(self) -> str:
+        """``INSERT ... ON CONFLICT (trial, name, step) DO UPDATE``, in the driver's own
+        parameter style: metric batches bypass SQL compilation, which dominates the cost of
+        writing thousands of small rows through the ORM-less Core API."""
+        if self.dialect not in ("sqlite", "postgresql"):  # pragma: no cover
             raise StoreError(f"metric upserts are not implemented for {self.dialect}")
-        return stmt.on_conflict_do_update(
-            index_elements=["trial_id", "name", "step"],
-            set_={"value": stmt.excluded.value, "time": stmt.excluded.time})
+        marks = {"qmark": "?", "numeric": "?", "format": "%s", "pyformat": "%s"}
+        mark = marks.get(self.engine.dialect.paramstyle, "?")
+        values = ", ".join([mark] * 5)
+        return (f"INSERT INTO {metric_points.name} (trial_id, name, step, value, time) "
+                f"VALUES ({values}) ON CONFLICT (trial_id, name, step) DO UPDATE SET "
+                "value = excluded.value, time = excluded.time")
 
     @_retry_locked
     def report_metrics(self, trial_id: int,
@@ -343,11 +340,10 @@ class Store:
         """Write a batch of ``(step, name, value, time)`` in one transaction (idempotent)."""
         if not points:
             return
-        rows = [{"trial_id": trial_id, "step": step, "name": name,
-                 "value": _finite_or_none(float(value)), "time": t}
+        rows = [(trial_id, name, step, _finite_or_none(float(value)), t)
                 for step, name, value, t in points]
         with self._write() as conn:
-            conn.execute(self._upsert(), rows)
+            conn.exec_driver_sql(self._upsert_sql(), rows)
 
     def metric_history(self, trial_id: int, name: str | None = None) -> list[MetricPoint]:
         query = sa.select(metric_points.c.step, metric_points.c.name, metric_points.c.value,

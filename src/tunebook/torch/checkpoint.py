@@ -30,6 +30,7 @@ class CheckpointMismatch(TunebookError, ValueError):
 
 
 class _Trial(Protocol):
+    def flush(self) -> None: ...
     def warn(self, message: str) -> None: ...
     def record_checkpoint(self, step: int, path: str, value: float | None) -> int | None: ...
     def drop_checkpoint(self, checkpoint_id: int | None) -> None: ...
@@ -104,13 +105,22 @@ class Checkpointer:
         return info.value if self.goal == "minimize" else -info.value
 
     def save(self, step: int, value: float | None, **objects: Any) -> CheckpointInfo:
-        """Save ``objects`` (anything with ``state_dict``, or plain data) at ``step``."""
+        """Save ``objects`` (anything with ``state_dict``, or plain data) at ``step``.
+
+        Also flushes the trial's buffered metrics, so the store holds every point up to
+        the checkpoint before the checkpoint counts.
+        """
         state = {"step": step, "value": value, "rng": capture_rng(),
                  "objects": {name: obj.state_dict() if hasattr(obj, "state_dict") else obj
                              for name, obj in objects.items()}}
         path = self.directory / f"step-{step:09d}.pt"
         atomic_write(path, lambda handle: torch.save(state, handle))
-        record = self.trial.record_checkpoint(step, str(path), value) if self.trial else None
+        record = None
+        if self.trial is not None:
+            # Metrics up to a checkpoint are as durable as the checkpoint: a run resumed
+            # from it re-reports only what came after.
+            self.trial.flush()
+            record = self.trial.record_checkpoint(step, str(path), value)
         info = CheckpointInfo(step, value, path.name, record)
         self.index = [i for i in self.index if i.step != step] + [info]
         self._prune()

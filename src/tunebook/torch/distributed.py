@@ -50,6 +50,10 @@ class RankZeroTrial:
         if self._active:
             self._trial.warn(message)
 
+    def flush(self) -> None:
+        if self._active:
+            self._trial.flush()
+
     def record_checkpoint(self, step: int, path: str, value: float | None) -> int | None:
         return self._trial.record_checkpoint(step, path, value) if self._active else None
 

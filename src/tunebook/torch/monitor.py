@@ -20,12 +20,14 @@ class DeviceSeries:
     """A scalar per step, written on the device, read in one transfer by :meth:`drain`."""
 
     def __init__(self, capacity: int, device: torch.device | str | None = None):
-        self.buffer = torch.zeros(max(capacity, 1), device=device)
+        self.capacity = max(capacity, 1)
+        self.buffer = torch.zeros(self.capacity, device=device)
         self.steps: list[int] = []
 
     def append(self, step: int, value: torch.Tensor) -> None:
-        if len(self.steps) == len(self.buffer):
+        if len(self.steps) == self.capacity:
             self.buffer = torch.cat([self.buffer, torch.zeros_like(self.buffer)])
+            self.capacity *= 2
         self.buffer[len(self.steps)] = value.detach()
         self.steps.append(step)
 
@@ -37,6 +39,27 @@ class DeviceSeries:
         out = list(zip(self.steps, values, strict=True))
         self.steps = []
         return out
+
+
+def total_norm(grads: list[torch.Tensor]) -> torch.Tensor:
+    """The global L2 norm of ``grads`` on their device (no host sync).
+
+    One fused per-tensor norm and one norm of the norms: the same value as
+    ``torch.nn.utils.get_total_norm``, with less Python overhead per step (it matters for
+    small models on CPU, where the step itself takes about a millisecond).
+    """
+    if not grads:
+        return torch.zeros(())
+    first = grads[0]
+    if all(g.device == first.device and g.dtype == first.dtype for g in grads):
+        return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    return torch.nn.utils.get_total_norm(grads, foreach=True)
+
+
+def clip_(grads: list[torch.Tensor], norm: torch.Tensor, threshold: float) -> None:
+    """Scale ``grads`` in place so their global norm is at most ``threshold`` (no sync)."""
+    coef = (threshold / (norm + 1e-6)).clamp_(max=1.0)
+    torch._foreach_mul_(grads, coef if coef.dtype == grads[0].dtype else coef.to(grads[0].dtype))
 
 
 class GradNorm:
@@ -63,9 +86,9 @@ class GradNorm:
     def __call__(self, step: int) -> torch.Tensor:
         """Measure (and clip) this step's gradient; returns the norm as a device tensor."""
         grads = [p.grad for p in self.params if p.grad is not None]
-        norm = torch.nn.utils.get_total_norm(grads, foreach=True)
+        norm = total_norm(grads)
         if self.clip is not None:
-            torch.nn.utils.clip_grads_with_norm_(self.params, self.clip, norm, foreach=True)
+            clip_(grads, norm, self.clip)
         self.series.append(step, norm)
         return norm
 

@@ -9,7 +9,6 @@ checks for divergence, and reports ``train_loss`` (mean over the interval), ``lr
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -72,7 +71,7 @@ class StepMonitor:
             self.trial.report(s, grad_norm=norm, clipped=clipped)
         metrics: dict[str, float] = {}
         if losses:
-            metrics["train_loss"] = statistics.fmean(v for _, v in losses)
+            metrics["train_loss"] = sum(v for _, v in losses) / len(losses)
         if self.optimizer is not None:
             metrics["lr"] = float(self.optimizer.param_groups[0]["lr"])
         if metrics:
