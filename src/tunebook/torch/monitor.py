@@ -52,8 +52,8 @@ def total_norm(grads: list[torch.Tensor]) -> torch.Tensor:
         return torch.zeros(())
     first = grads[0]
     if all(g.device == first.device and g.dtype == first.dtype for g in grads):
-        norms: list[torch.Tensor] = torch._foreach_norm(grads)
-        return torch.linalg.vector_norm(torch.stack(norms))
+        norm: torch.Tensor = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+        return norm
     return torch.nn.utils.get_total_norm(grads, foreach=True)
 
 
