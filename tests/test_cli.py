@@ -108,3 +108,22 @@ def test_help_teaches() -> None:
         assert command in out
     assert "quasi-random" in out
     assert "re-queued" in tunebook_cli("run", "--help", cwd=REPO).stdout
+
+
+def test_charlm_example_trains_through_the_runner(tmp_path: Path) -> None:
+    example = tmp_path / "charlm"
+    shutil.copytree(REPO / "examples" / "charlm", example)
+    spec = yaml.safe_load((example / "study.yaml").read_text())
+    spec.update(budget=3, max_steps=20, eval_every=10)
+    spec["nuisance"]["warmup_steps"]["high"] = 10  # warmup must fit in 20 steps
+    (example / "study.yaml").write_text(yaml.safe_dump(spec))
+    db = str(tmp_path / "lm.db")
+    run = tunebook_cli("run", str(example / "study.yaml"), "-w", "2", "--db", db, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    rows = json.loads(tunebook_cli("trials", "charlm-schedule", "--format", "json", "--db", db,
+                                   cwd=tmp_path).stdout)
+    assert sorted(r["schedule"] for r in rows) == ["constant", "cosine", "linear"]
+    assert all(r["status"] == "completed" and 0 < r["value"] < 6.0 for r in rows)  # < ln 256
+    show = tunebook_cli("show", "charlm-schedule/0", "--db", db, cwd=tmp_path).stdout
+    for metric in ("grad_norm", "clipped", "train_loss", "lr", "val_bits_per_byte"):
+        assert metric in show

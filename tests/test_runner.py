@@ -237,3 +237,17 @@ def test_conditional_params_reach_training_code_by_plain_name(tmp_path: Path,
     assert all(t.status is TrialStatus.COMPLETED for t in trials), [t.reason for t in trials]
     assert {k for t in trials for k in t.params} == {
         "opt", "lr", "beta1[opt=adam]", "beta1[opt=sgd]"}
+
+
+def test_trials_see_the_environment_of_their_run(tmp_path: Path, db_path: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    source = """
+        import os
+        def main(t):
+            t.report(1, loss=float(os.environ["TOY_VALUE"]))
+    """
+    for value in ("1.5", "2.5"):  # the second run reuses the zygote of the first
+        monkeypatch.setenv("TOY_VALUE", value)
+        spec = load_spec(write_study(tmp_path / value, source, name=f"env-{value[0]}", budget=1))
+        run_study(spec, Store(db_path), progress=False)
+        assert _by_index(Store(db_path), f"env-{value[0]}")[0].value == float(value)

@@ -34,6 +34,9 @@ def main(job: TrialJob) -> None:
     """Entry point of a trial process (the multiprocessing target)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _on_term)
+    if job.env:
+        os.environ.clear()
+        os.environ.update(job.env)
     _watch_worker(job.worker_pid)
     _redirect_output(job.log_path)
     result = run_command(job) if job.command is not None else run_function(job)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tunebook.context import TrialInfo
 
@@ -18,6 +18,8 @@ class TrialJob:
         source_dir: the study file's folder (import path, and a command's cwd).
         log_path: where the trial's stdout and stderr go.
         worker_pid: the worker process; the trial exits when it disappears.
+        env: the worker's environment when the trial was started (the zygote may be older
+            than a change to it, e.g. a second study run from the same Python process).
     """
 
     info: TrialInfo
@@ -26,3 +28,4 @@ class TrialJob:
     source_dir: str
     log_path: str
     worker_pid: int
+    env: dict[str, str] = field(default_factory=dict)

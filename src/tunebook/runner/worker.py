@@ -151,7 +151,7 @@ class Slot(threading.Thread):
         return TrialJob(info=info, train=plan.spec.model.trainer.train,
                         command=plan.command_for(trial, checkpoint_dir),
                         source_dir=plan.source_dir, log_path=str(log_path),
-                        worker_pid=os.getpid())
+                        worker_pid=os.getpid(), env=dict(os.environ))
 
 
 def _terminate(process: TrialProcess) -> None:
