@@ -64,6 +64,18 @@ def test_digits_study_end_to_end(tmp_path: Path) -> None:
         assert word in show.stdout
     assert (tmp_path / "e2e-runs" / "digits-activation" / "trial-4" / "output.log").exists()
 
+    report = tunebook_cli("report", "digits-activation", "-o", "r.html", "--png", "png",
+                          "--db", db, cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    html = (tmp_path / "r.html").read_text()
+    for section in ("Summary", "Checklist", "Isolation plot", "Axis plots", "Training curves",
+                    "Gradient norm", "Tracking table"):
+        assert f"<h2>{section}</h2>" in html
+    assert "Clip the gradient norm at ~" in html  # the toolkit logged grad norms
+    assert (tmp_path / "png" / "digits-activation" / "isolation.png").stat().st_size > 1000
+    table = tunebook_cli("table", "--format", "md", "--db", db, cwd=tmp_path).stdout
+    assert "| digits-activation |" in table and "tunebook run " in table
+
 
 def test_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
     db = str(tmp_path / "x.db")

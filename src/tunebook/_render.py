@@ -140,14 +140,3 @@ def per_value_table(rows: Sequence[ValueBest], metric: str, goal: str) -> Table:
                       str(row.failed), fmt(best.value) if best else "-",
                       str(best.index) if best else "-", nuisance)
     return table
-
-
-def per_value_markdown(rows: Sequence[ValueBest], metric: str) -> str:
-    lines = [f"| value | trials | completed | infeasible | failed | best {metric} | best trial |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
-    for row in rows:
-        best = row.best
-        lines.append(f"| {row.label} | {row.trials} | {row.completed} | {row.infeasible} | "
-                     f"{row.failed} | {fmt(best.value) if best else '-'} | "
-                     f"{best.index if best else '-'} |")
-    return "\n".join(lines)

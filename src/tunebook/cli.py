@@ -54,6 +54,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
       tunebook status                     what is in the database
       tunebook trials NAME                every trial of a study
       tunebook show NAME/7                one trial in detail
+      tunebook report NAME -o report.html the checklist, plots and a conclusion
+      tunebook table --format md          the tracking sheet of all studies
     """
     ctx.obj = {"debug": debug}
 
@@ -112,9 +114,9 @@ def _print_run_summary(store: Any, result: Any) -> None:
 @cli.command()
 @click.option("-w", "--workers", default=2, show_default=True, help="Parallel trials.")
 @db_option
-@click.option("--report", "report_path", default="digits-report.md", show_default=True,
+@click.option("--report", "report_path", default="digits-report.html", show_default=True,
               type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the Markdown summary of the demo study.")
+              help="Where to write the HTML report of the demo study.")
 def demo(workers: int, db: str | None, report_path: Path) -> None:
     """Run the digits example end to end and print the best trial per activation.
 
@@ -123,7 +125,8 @@ def demo(workers: int, db: str | None, report_path: Path) -> None:
     (relu, tanh, gelu); nuisance: learning rate and weight decay (log scale), dropout.
     24 trials, a couple of minutes on 2 CPU cores. Needs the torch and examples extras.
     """
-    from tunebook.demo import find_demo, write_demo_report
+    from tunebook.demo import find_demo
+    from tunebook.report import write_report
     from tunebook.runner.local import run_study
     from tunebook.spec import load_spec
 
@@ -133,8 +136,9 @@ def demo(workers: int, db: str | None, report_path: Path) -> None:
                   f"{store.url} ...")
     result = run_study(spec, store, workers=workers, console=console)
     _print_run_summary(store, result)
-    write_demo_report(store, result.prepared.study.name, report_path)
-    console.print(f"report written to [bold]{report_path}[/]. Next: "
+    with console.status("writing the report ..."):
+        write_report(store, [result.prepared.study.name], report_path)
+    console.print(f"report written to [bold]{report_path}[/] (open it in a browser). Next: "
                   f"`tunebook trials {spec.name}` and `tunebook show {spec.name}/0`.")
 
 
@@ -204,6 +208,50 @@ def show(address: str, db: str | None) -> None:
     points = store.metric_history(trial.id)
     if points:
         console.print(_render.metric_summary_table(points))
+
+
+@cli.command()
+@click.argument("studies", nargs=-1, required=True)
+@click.option("-o", "--output", default="report.html", show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="The HTML file to write.")
+@click.option("--png", "png_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="Also write the plots as PNG files into this folder.")
+@db_option
+def report(studies: tuple[str, ...], output: Path, png_dir: Path | None, db: str | None) -> None:
+    """Write one offline HTML report answering the playbook's checklist for STUDIES.
+
+    \b
+    Sections: summary and the conclusion the evidence supports; the checklist (is the
+    search space big enough? enough trials? infeasible share and where? optimisation
+    problems? what do the curves say?) each with a verdict and a next step; the
+    isolation plot; axis plots; training curves; gradient norm and clipping advice;
+    the tracking table. The file opens without a network connection.
+    """
+    from tunebook.report import write_report
+
+    store = _store(db, create=False)
+    with console.status("analysing ..."):
+        path = write_report(store, list(studies), output, png_dir)
+    console.print(f"report written to [bold]{path}[/]" + (f", PNGs in {png_dir}" if png_dir
+                                                           else ""))
+
+
+@cli.command()
+@click.argument("studies", nargs=-1)
+@click.option("--format", "fmt", type=click.Choice(["md", "csv"]), default="md",
+              show_default=True, help="Markdown for notes and wikis, CSV for spreadsheets.")
+@db_option
+def table(studies: tuple[str, ...], fmt: str, db: str | None) -> None:
+    """The tracking sheet: one row per study (all studies unless named).
+
+    Name, description, number of trials, best value, objective and the command that
+    reproduces the study; CSV adds the frozen config.
+    """
+    from tunebook.analysis.tracking import tracking_rows
+    from tunebook.report import tracking_csv, tracking_markdown
+
+    rows = tracking_rows(_store(db, create=False), list(studies) or None)
+    click.echo(tracking_markdown(rows) if fmt == "md" else tracking_csv(rows), nl=False)
 
 
 @cli.command()

@@ -38,6 +38,8 @@ from tunebook.space import (
 
 #: Fields that may change between runs of the same study without making it a new study.
 MUTABLE_FIELDS = ("budget", "description")
+#: Where the study file was: recorded with the snapshot, not part of the study's identity.
+LOCATION_FIELDS = ("source_dir", "source_file")
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ class StudySpec:
         """The frozen, JSON-able spec stored with the study (plus where it came from)."""
         data = self.model.model_dump(mode="json", exclude_defaults=False)
         data["source_dir"] = str(self.source_dir)
+        if self.path is not None:
+            data["source_file"] = str(self.path.resolve())
         return data
 
     def identity_hash(self) -> str:
@@ -68,7 +72,7 @@ class StudySpec:
 
 
 def identity_hash(snapshot: Mapping[str, Any]) -> str:
-    data = {k: v for k, v in snapshot.items() if k not in (*MUTABLE_FIELDS, "source_dir")}
+    data = {k: v for k, v in snapshot.items() if k not in (*MUTABLE_FIELDS, *LOCATION_FIELDS)}
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -76,7 +80,7 @@ def changed_fields(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str =
     """Dotted names of the fields that differ between two snapshots (for error messages)."""
     out: list[str] = []
     for key in sorted(set(old) | set(new)):
-        if not prefix and key in (*MUTABLE_FIELDS, "source_dir"):
+        if not prefix and key in (*MUTABLE_FIELDS, *LOCATION_FIELDS):
             continue
         a, b = old.get(key), new.get(key)
         if isinstance(a, dict) and isinstance(b, dict):

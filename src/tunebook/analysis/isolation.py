@@ -2,21 +2,24 @@
 
 The playbook (§2.4) compares scientific values by their best trials after tuning the
 nuisance parameters for each value separately; comparing single runs at one shared
-nuisance setting would confound the scientific effect with the tuning.
+nuisance setting would confound the scientific effect with the tuning. The spread of the
+top-k trials shows how sharp that best is.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tunebook.analysis.data import StudyData, load_study
 from tunebook.space import Params
-from tunebook.spec import spec_from_dict
 from tunebook.store import Store, StudyRecord, TrialRecord, TrialStatus
+
+TOP_K = 3
 
 
 @dataclass(frozen=True)
 class ValueBest:
-    """One scientific combination: its trials and its best completed trial."""
+    """One scientific combination: its trials, its best trial, and its top-k values."""
 
     combo: Params
     trials: int
@@ -24,10 +27,33 @@ class ValueBest:
     infeasible: int
     failed: int
     best: TrialRecord | None
+    top_values: tuple[float, ...] = ()
 
     @property
     def label(self) -> str:
         return ", ".join(f"{k}={v}" for k, v in self.combo.items()) or "(all)"
+
+    @property
+    def spread(self) -> float | None:
+        """Range of the top-k objective values (None with fewer than two)."""
+        if len(self.top_values) < 2:
+            return None
+        return max(self.top_values) - min(self.top_values)
+
+
+def isolation(data: StudyData, k: int = TOP_K) -> list[ValueBest]:
+    """One row per scientific combination, in declaration order."""
+    rows = []
+    for combo in data.combos():
+        mine = data.of_combo(combo)
+        ranked = data.completed(mine)
+        rows.append(ValueBest(
+            combo=combo, trials=len(mine), completed=len(ranked),
+            infeasible=sum(t.status is TrialStatus.INFEASIBLE for t in mine),
+            failed=sum(t.status is TrialStatus.FAILED for t in mine),
+            best=ranked[0] if ranked else None,
+            top_values=tuple(float(t.value or 0.0) for t in ranked[:k])))
+    return rows
 
 
 def study_trials(store: Store, study: StudyRecord) -> list[TrialRecord]:
@@ -37,17 +63,5 @@ def study_trials(store: Store, study: StudyRecord) -> list[TrialRecord]:
 
 
 def best_per_value(store: Store, study: StudyRecord) -> list[ValueBest]:
-    """One row per scientific combination, in declaration order."""
-    spec = spec_from_dict({k: v for k, v in study.spec.items() if k != "source_dir"})
-    minimize = spec.model.objective.goal == "minimize"
-    trials = study_trials(store, study)
-    rows = []
-    for combo in spec.space.combos() or [{}]:
-        mine = [t for t in trials if all(t.params.get(k) == v for k, v in combo.items())]
-        done = [t for t in mine if t.status is TrialStatus.COMPLETED and t.value is not None]
-        best = (min if minimize else max)(done, key=lambda t: t.value or 0.0) if done else None
-        rows.append(ValueBest(
-            combo=combo, trials=len(mine), completed=len(done),
-            infeasible=sum(t.status is TrialStatus.INFEASIBLE for t in mine),
-            failed=sum(t.status is TrialStatus.FAILED for t in mine), best=best))
-    return rows
+    """:func:`isolation` of a stored study."""
+    return isolation(load_study(store, study.name))

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tunebook.space import ParamValue
-from tunebook.spec import StudySpec, spec_from_dict
+from tunebook.spec import LOCATION_FIELDS, StudySpec, spec_from_dict
 from tunebook.store.records import StudyRecord, TrialRecord
 
 
@@ -28,7 +28,7 @@ class StudyPlan:
 
     @classmethod
     def from_record(cls, study: StudyRecord) -> StudyPlan:
-        snapshot = {k: v for k, v in study.spec.items() if k != "source_dir"}
+        snapshot = {k: v for k, v in study.spec.items() if k not in LOCATION_FIELDS}
         return cls(study, spec_from_dict(snapshot), str(study.spec.get("source_dir", ".")))
 
     @property

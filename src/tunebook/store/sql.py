@@ -355,6 +355,24 @@ class Store:
         return [MetricPoint(r.step, r.name, math.nan if r.value is None else r.value, r.time)
                 for r in rows]
 
+    def metric_points(self, trial_ids: Sequence[int], names: Sequence[str] | None = None,
+                      ) -> dict[tuple[int, str], list[tuple[int, float]]]:
+        """Every point of some trials (and metrics), by (trial id, name), ordered by step."""
+        if not trial_ids:
+            return {}
+        query = sa.select(metric_points.c.trial_id, metric_points.c.name, metric_points.c.step,
+                          metric_points.c.value).where(metric_points.c.trial_id.in_(trial_ids))
+        if names is not None:
+            query = query.where(metric_points.c.name.in_(names))
+        query = query.order_by(metric_points.c.trial_id, metric_points.c.name,
+                               metric_points.c.step)
+        out: dict[tuple[int, str], list[tuple[int, float]]] = {}
+        with self._read() as conn:
+            for trial_id, name, step, value in conn.execute(query):
+                out.setdefault((trial_id, name), []).append(
+                    (step, math.nan if value is None else value))
+        return out
+
     def final_metrics(self, trial_id: int) -> dict[str, float]:
         """The value of every metric at its last reported step."""
         last = (sa.select(metric_points.c.name, sa.func.max(metric_points.c.step).label("step"))

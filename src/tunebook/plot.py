@@ -1,0 +1,116 @@
+"""Plotly figures from analysis data (for the HTML report, the dashboard and notebooks).
+
+Every function takes the plain data of :mod:`tunebook.analysis` and returns a
+``plotly.graph_objects.Figure``; plotly is imported lazily.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from tunebook.analysis.axes import Axis
+from tunebook.analysis.curves import TrialCurves
+from tunebook.analysis.gradnorm import GradNormData
+from tunebook.analysis.isolation import ValueBest
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+LARGE = 2000  # above this many points, use WebGL scatter
+
+
+def _go() -> Any:
+    import plotly.graph_objects as go
+
+    return go
+
+
+def _layout(fig: go.Figure, title: str, **kwargs: Any) -> go.Figure:
+    fig.update_layout(title=title, template="plotly_white", height=kwargs.pop("height", 360),
+                      margin={"l": 60, "r": 20, "t": 50, "b": 50}, **kwargs)
+    return fig
+
+
+def isolation(rows: Sequence[ValueBest], metric: str) -> go.Figure:
+    """Best objective per scientific value, with the range of its top-k trials."""
+    go = _go()
+    shown = [r for r in rows if r.best is not None]
+    best = [float(r.best.value or 0.0) for r in shown if r.best]
+    low = [b - min(r.top_values) for b, r in zip(best, shown, strict=True)]
+    high = [max(r.top_values) - b for b, r in zip(best, shown, strict=True)]
+    fig = go.Figure(go.Scatter(
+        x=[r.label for r in shown], y=best, mode="markers", marker={"size": 12},
+        error_y={"type": "data", "symmetric": False, "array": high, "arrayminus": low},
+        hovertext=[f"trial {r.best.index}" if r.best else "" for r in shown],
+        name=f"best {metric}"))
+    return _layout(fig, f"Isolation: best {metric} per scientific value (bar: top trials)",
+                   xaxis_title="scientific value", yaxis_title=metric)
+
+
+def axis(data: Axis, metric: str, worst: float | None) -> go.Figure:
+    """Objective against one hyperparameter; infeasible trials as red crosses at the top."""
+    go = _go()
+    scatter = go.Scattergl if len(data.points) > LARGE else go.Scatter
+    ok = [p for p in data.points if p.objective is not None and math.isfinite(p.objective)]
+    bad = [p for p in data.points if p.objective is None]
+    fig = go.Figure()
+    fig.add_trace(scatter(x=[p.value for p in ok], y=[p.objective for p in ok], mode="markers",
+                          name="completed", text=[p.trial for p in ok],
+                          marker={"size": 6, "opacity": 0.7}))
+    if bad:
+        fig.add_trace(scatter(x=[p.value for p in bad], y=[worst] * len(bad), mode="markers",
+                              name="infeasible / failed", text=[f"{p.trial} ({p.status})"
+                                                                for p in bad],
+                              marker={"symbol": "x", "color": "crimson", "size": 8}))
+    if data.low is not None and data.high is not None:
+        for bound in (data.low, data.high):
+            fig.add_vline(x=math.log10(bound) if data.log and bound > 0 else bound,
+                          line_dash="dot", line_color="gray")
+    fig.update_xaxes(type="log" if data.log else ("category" if data.categorical else "linear"))
+    return _layout(fig, f"{metric} vs {data.key}", xaxis_title=data.key, yaxis_title=metric,
+                   height=320)
+
+
+def curves(items: Sequence[TrialCurves], metric: str) -> go.Figure:
+    """Train loss and the objective metric against step, for the best trials."""
+    from plotly.subplots import make_subplots
+
+    go = _go()
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("train loss", metric))
+    for c in items:
+        for col, name in ((1, "train_loss"), (2, metric)):
+            series = c.series.get(name) or (c.series.get("loss") if col == 1 else None)
+            if series:
+                fig.add_trace(go.Scatter(x=[s for s, _ in series], y=[v for _, v in series],
+                                         mode="lines", name=f"{c.label} ({c.combo})",
+                                         legendgroup=c.label, showlegend=col == 2), 1, col)
+    fig.update_xaxes(title_text="step")
+    return _layout(fig, "Training curves of the best trials per scientific value", height=380)
+
+
+def grad_norm(data: GradNormData) -> go.Figure:
+    """Norm against step (log scale) and the histogram with the clipping threshold."""
+    from plotly.subplots import make_subplots
+
+    go = _go()
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("grad norm vs step", "histogram"))
+    for label, series in data.curves:
+        fig.add_trace(go.Scatter(x=[s for s, _ in series], y=[v for _, v in series],
+                                 mode="lines", name=label), 1, 1)
+    if data.values:
+        fig.add_trace(go.Histogram(x=data.values, nbinsx=50, name="best trials",
+                                   showlegend=False), 1, 2)
+    if data.threshold is not None:
+        fig.add_vline(x=data.threshold, line_dash="dash", line_color="crimson", row=1, col=2)
+    fig.update_yaxes(type="log", row=1, col=1)
+    return _layout(fig, "Gradient norm", height=360)
+
+
+def best_so_far(points: Sequence[tuple[int, float]], metric: str) -> go.Figure:
+    go = _go()
+    fig = go.Figure(go.Scatter(x=[n for n, _ in points], y=[v for _, v in points],
+                               mode="lines", line_shape="hv", name="best so far"))
+    return _layout(fig, f"Best {metric} so far vs completed trials", xaxis_title="trials",
+                   yaxis_title=metric, height=300)

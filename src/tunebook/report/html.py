@@ -1,0 +1,162 @@
+"""One self-contained, offline HTML file per report (plotly.js inlined once, no network).
+
+Every user-provided string (study names, descriptions, parameter values, reasons) is
+escaped; figure data goes in as JSON with ``<`` escaped, so nothing in a study can close
+a script tag.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tunebook import plot
+from tunebook.analysis.report import StudyReport, study_report
+from tunebook.analysis.tracking import TrackingRow, tracking_rows
+from tunebook.store import Store
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1f2328}
+main{max-width:1100px;margin:auto;padding:24px}
+h1{font-size:1.6em}h2{border-bottom:1px solid #d0d7de;padding-bottom:4px;margin-top:2em}
+table{border-collapse:collapse;margin:8px 0;font-size:.92em}
+td,th{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top}
+.verdict{font-weight:bold;font-size:1.2em;width:2em;text-align:center}
+.ok{color:#1a7f37}.warn{color:#9a6700}.fail{color:#cf222e}.unknown{color:#57606a}
+.conclusion{padding:10px 14px;border-left:4px solid #0969da;background:#f6f8fa}
+.muted{color:#57606a;font-size:.9em}code{background:#f6f8fa;padding:1px 4px}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(480px,1fr));gap:8px}
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+class _Figures:
+    """Numbered figure containers whose JSON is safe inside a script element."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, fig: Any) -> str:
+        self.count += 1
+        div = f"fig-{self.count}"
+        payload = fig.to_json().replace("<", "\\u003c").replace(">", "\\u003e")
+        return (f'<div id="{div}" class="figure"></div><script>(function(){{var f={payload};'
+                f'Plotly.newPlot("{div}",f.data,f.layout,{{displaylogo:false,responsive:true}});'
+                f"}})();</script>")
+
+
+def _table(head: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = "".join(f"<th>{_e(h)}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def _summary(r: StudyReport, anchor: str) -> str:
+    spec = r.data.spec.model
+    counts = ", ".join(f"{n} {s}" for s, n in r.counts.items() if n) or "no trials"
+    rows = [(row.label, row.trials, row.completed, row.infeasible, row.failed,
+             _fmt(row.best.value if row.best else None),
+             r.data.label(row.best) if row.best else "-",
+             _fmt(row.spread)) for row in r.isolation]
+    return (f'<section id="{anchor}-summary"><h2>Summary</h2>'
+            f"<p><b>Goal:</b> {_e(spec.description or '(no description)')}</p>"
+            f"<p><b>Objective:</b> {_e(spec.objective.goal)} <code>{_e(r.data.metric)}</code> "
+            f"({_e(spec.objective.select)} evaluation of each trial). <b>Trials:</b> "
+            f"{_e(counts)}.</p>"
+            + _table(["scientific value", "trials", "completed", "infeasible", "failed",
+                      f"best {r.data.metric}", "best trial", "top-3 spread"], rows)
+            + f'<p class="conclusion">{_e(r.conclusion.text)}</p></section>')
+
+
+def _checklist(r: StudyReport, anchor: str, figure: _Figures) -> str:
+    items = []
+    for f in r.findings:
+        extra = figure(plot.best_so_far(r.best_so_far, r.data.metric)) if (
+            f.evidence == "sampling" and r.best_so_far) else (
+            f'<a href="#{anchor}-{_e(f.evidence)}">evidence: {_e(f.evidence)}</a>'
+            if f.evidence else "")
+        step = f"<p><b>Next step:</b> {_e(f.next_step)}</p>" if f.next_step else ""
+        items.append(f'<tr><td class="verdict {f.verdict.value}">{f.verdict.mark}</td>'
+                     f"<td><b>{_e(f.question)}</b><p>{_e(f.summary)}</p>{step}{extra}</td></tr>")
+    return (f'<section id="{anchor}-checklist"><h2>Checklist</h2><table><tbody>'
+            + "".join(items) + "</tbody></table></section>")
+
+
+def _worst(r: StudyReport) -> float | None:
+    values = [float(t.value) for t in r.data.completed() if t.value is not None]
+    if not values:
+        return None
+    return max(values) if r.data.minimize else min(values)
+
+
+def _study(r: StudyReport, index: int, figure: _Figures) -> str:
+    anchor = f"s{index}"
+    parts = [f'<h1 id="{anchor}">{_e(r.data.study.name)}</h1>', _summary(r, anchor),
+             _checklist(r, anchor, figure)]
+    iso = (figure(plot.isolation(r.isolation, r.data.metric))
+           if any(row.best for row in r.isolation) else "<p>No completed trial to compare.</p>")
+    parts.append(f'<section id="{anchor}-isolation"><h2>Isolation plot</h2>{iso}</section>')
+    worst = _worst(r)
+    axes = "".join(figure(plot.axis(a, r.data.metric, worst)) for a in r.axes if a.points)
+    parts.append(f'<section id="{anchor}-axes"><h2>Axis plots</h2><div class="grid">'
+                 f"{axes or '<p>No finished trials.</p>'}</div></section>")
+    curves = (figure(plot.curves(r.curves, r.data.metric)) if r.curves
+              else "<p>No curves: no completed trial reported metrics.</p>")
+    parts.append(f'<section id="{anchor}-curves"><h2>Training curves</h2>{curves}</section>')
+    g = r.grad_norm
+    gplot = figure(plot.grad_norm(g)) if g.curves else ""
+    warning = f'<p class="fail">{_e(g.warning)}</p>' if g.warning else ""
+    share = "" if g.clipped_share is None else f" Clipped steps: {g.clipped_share:.0%}."
+    parts.append(f'<section id="{anchor}-gradnorm"><h2>Gradient norm</h2><p>{_e(g.advice)}'
+                 f"{_e(share)}</p>{warning}{gplot}</section>")
+    return "\n".join(parts)
+
+
+def _tracking(rows: Sequence[TrackingRow]) -> str:
+    body = [(r.name, r.description, r.trials, _fmt(r.best), f"{r.goal} {r.metric}", r.command)
+            for r in rows]
+    configs = "".join(f"<details><summary>config of {_e(r.name)}</summary><pre>"
+                      f"{_e(json.dumps(json.loads(r.config), indent=2))}</pre></details>"
+                      for r in rows)
+    return ('<section id="tracking"><h2>Tracking table</h2>'
+            + _table(["study", "description", "trials", "best", "objective",
+                      "reproduce with"], body) + configs + "</section>")
+
+
+def render_html(reports: Sequence[StudyReport], tracking: Sequence[TrackingRow]) -> str:
+    """The whole report as one HTML document (plotly.js inlined, works offline)."""
+    from plotly.offline import get_plotlyjs
+
+    figure = _Figures()
+    studies = "\n".join(_study(r, i, figure) for i, r in enumerate(reports))
+    title = "tunebook report: " + ", ".join(r.data.study.name for r in reports)
+    when = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+            f"<title>{_e(title)}</title><style>{CSS}</style>"
+            f"<script>{get_plotlyjs()}</script></head><body><main>"
+            f'<p class="muted">{_e(title)} · written {when} by tunebook</p>{studies}'
+            f"{_tracking(tracking)}</main></body></html>")
+
+
+def write_report(store: Store, names: Sequence[str], path: str | Path,
+                 png_dir: str | Path | None = None) -> Path:
+    """Analyse ``names`` and write the HTML report (and PNGs when ``png_dir`` is given)."""
+    reports = [study_report(store, name) for name in names]
+    out = Path(path)
+    out.write_text(render_html(reports, tracking_rows(store, list(names))), encoding="utf-8")
+    if png_dir is not None:
+        from tunebook.report.png import write_pngs
+
+        write_pngs(reports, Path(png_dir))
+    return out

@@ -1,0 +1,49 @@
+"""Build stored studies with chosen params, outcomes and curves (for analysis tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tunebook import Store, TrialStatus
+from tunebook.spec import spec_from_dict
+
+Curve = Sequence[tuple[int, float]]
+
+
+@dataclass
+class Fake:
+    """One trial to store: its params, outcome, and metric curves."""
+
+    params: dict[str, Any]
+    value: float | None = None
+    status: TrialStatus = TrialStatus.COMPLETED
+    curves: dict[str, Curve] = field(default_factory=dict)
+    reason: str | None = None
+
+
+def make_study(store: Store, name: str, trials: Sequence[Fake], *,
+               nuisance: dict[str, Any] | None = None, scientific: dict[str, Any] | None = None,
+               metric: str = "val_loss", goal: str = "minimize",
+               description: str = "synthetic") -> None:
+    spec = spec_from_dict({
+        "name": "placeholder", "description": description,
+        "objective": {"metric": metric, "goal": goal}, "trainer": {"train": "m:f"},
+        "budget": max(len(trials), 1), "scientific": scientific or {},
+        "nuisance": nuisance or {"learning_rate": {"low": 1e-4, "high": 1.0, "scale": "log"}}})
+    snapshot = {**spec.snapshot(), "name": name}
+    study = store.create_study(name, snapshot, spec.identity_hash())
+    store.enqueue(study.id, [(i, t.params, i) for i, t in enumerate(trials)])
+    for fake in trials:
+        claimed = store.claim("synthetic", [study.id])
+        assert claimed is not None
+        points = [(s, n, v, 0.0) for n, curve in fake.curves.items() for s, v in curve]
+        store.report_metrics(claimed.id, points)
+        store.finish(claimed.id, claimed.attempts, fake.status, value=fake.value,
+                     reason=fake.reason)
+
+
+def smooth(start: float, end: float, steps: int = 20, every: int = 50) -> list[tuple[int, float]]:
+    """A smoothly decaying curve from ``start`` to ``end``."""
+    return [((i + 1) * every, end + (start - end) * 0.8 ** i) for i in range(steps)]
