@@ -228,7 +228,9 @@ def optimisation(curves: Sequence[TrialCurves]) -> Finding:
             details.append(f"{c.label}: loss spikes late in training (step {late[0]})")
         elif cv.recovers(train):
             details.append(f"{c.label}: early instability that recovers")
-        norms = [v for _, v in c.series.get("grad_norm", []) if math.isfinite(v)]
+        series = c.series.get("grad_norm", [])
+        settled = series[len(series) // 10:]  # large norms in the first steps are normal
+        norms = [v for _, v in settled if math.isfinite(v)]
         if len(norms) >= 5 and max(norms) > GRAD_SPIKE * statistics.median(norms):
             details.append(f"{c.label}: grad-norm spike {max(norms):.3g} "
                            f"(median {statistics.median(norms):.3g})")
