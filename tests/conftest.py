@@ -59,3 +59,45 @@ def tunebook_cli(*args: str, cwd: Path, env: dict[str, str] | None = None,
 @pytest.fixture
 def db_path(tmp_path: Path) -> str:
     return str(tmp_path / "tunebook.db")
+
+
+PG_ENV = "TUNEBOOK_TEST_POSTGRES"
+
+
+def postgres_admin_url() -> str:
+    """The test server's URL; skip loudly outside CI without one, fail inside CI."""
+    url = os.environ.get(PG_ENV)
+    if url:
+        return url
+    if os.environ.get("CI"):
+        pytest.fail(f"{PG_ENV} is not set in CI: .ci/run must start the PostgreSQL test server")
+    pytest.skip("!!! no PostgreSQL test server: PostgreSQL tests SKIPPED. Start one with "
+                "`eval \"$(scripts/pg-test-server.sh start)\"`")
+
+
+@pytest.fixture
+def postgres_url() -> Any:
+    """A fresh, throwaway database on the test server (dropped afterwards)."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    admin_url = postgres_admin_url()
+    name = f"tb_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    url = sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    yield url
+    admin.dispose()  # the server may have been restarted by the test
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The storage conformance suite runs every test against both backends."""
+    if request.param == "sqlite":
+        return str(tmp_path / "tunebook.db")
+    return str(request.getfixturevalue("postgres_url"))

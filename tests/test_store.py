@@ -1,4 +1,4 @@
-"""The storage contract (see the ``Store`` docstring), on SQLite."""
+"""The storage contract (see the ``Store`` docstring), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -18,23 +18,23 @@ def _study(store: Store, trials: int = 3) -> int:
     return study.id
 
 
-def test_params_are_durable_before_claim(db_path: str) -> None:
-    study_id = _study(Store(db_path))
-    other = Store(db_path)  # a second connection sees the queued params
+def test_params_are_durable_before_claim(store_url: str) -> None:
+    study_id = _study(Store(store_url))
+    other = Store(store_url)  # a second connection sees the queued params
     claimed = other.claim("w")
     assert claimed is not None and claimed.params == {"lr": 0.0} and claimed.attempts == 1
-    assert Store(db_path).trials([study_id], TrialStatus.RUNNING)[0].worker == "w"
+    assert Store(store_url).trials([study_id], TrialStatus.RUNNING)[0].worker == "w"
 
 
-def test_enqueue_skips_existing_indices(db_path: str) -> None:
-    store = Store(db_path)
+def test_enqueue_skips_existing_indices(store_url: str) -> None:
+    store = Store(store_url)
     study_id = _study(store, trials=3)
     assert store.enqueue(study_id, [(i, {"lr": 9.0}, 0) for i in range(5)]) == 2
     assert [t.params["lr"] for t in store.trials([study_id])][:3] == [0.0, 0.1, 0.2]
 
 
-def test_finish_is_idempotent_and_stale_claims_are_refused(db_path: str) -> None:
-    store = Store(db_path)
+def test_finish_is_idempotent_and_stale_claims_are_refused(store_url: str) -> None:
+    store = Store(store_url)
     study_id = _study(store, trials=1)
     first = store.claim("a")
     assert first is not None
@@ -47,8 +47,8 @@ def test_finish_is_idempotent_and_stale_claims_are_refused(db_path: str) -> None
         store.finish(first.id, first.attempts, TrialStatus.RUNNING)
 
 
-def test_requeued_trial_cannot_be_finished_by_its_old_worker(db_path: str) -> None:
-    store = Store(db_path)
+def test_requeued_trial_cannot_be_finished_by_its_old_worker(store_url: str) -> None:
+    store = Store(store_url)
     _study(store, trials=1)
     old = store.claim("host:1:0")
     assert old is not None
@@ -63,8 +63,8 @@ def test_requeued_trial_cannot_be_finished_by_its_old_worker(db_path: str) -> No
     store.finish(new.id, new.attempts, TrialStatus.COMPLETED, value=2.0)
 
 
-def test_silent_trials_are_requeued_after_the_timeout(db_path: str) -> None:
-    store = Store(db_path)
+def test_silent_trials_are_requeued_after_the_timeout(store_url: str) -> None:
+    store = Store(store_url)
     _study(store, trials=1)
     trial = store.claim("elsewhere:1:0")
     assert trial is not None
@@ -74,8 +74,8 @@ def test_silent_trials_are_requeued_after_the_timeout(db_path: str) -> None:
     assert requeued.status is TrialStatus.QUEUED and "went silent" in (requeued.reason or "")
 
 
-def test_metrics_are_idempotent_per_step(db_path: str) -> None:
-    store = Store(db_path)
+def test_metrics_are_idempotent_per_step(store_url: str) -> None:
+    store = Store(store_url)
     _study(store, trials=1)
     trial = store.claim("w")
     assert trial is not None
@@ -100,14 +100,14 @@ def _claim_all(db_path: str, worker: str, out: multiprocessing.Queue[list[int]],
     out.put(mine)
 
 
-def test_four_processes_claim_each_trial_exactly_once(db_path: str) -> None:
-    store = Store(db_path)
-    study_id = _study(store, trials=200)
+def test_eight_processes_claim_each_of_500_trials_exactly_once(store_url: str) -> None:
+    store = Store(store_url)
+    study_id = _study(store, trials=500)
     ctx = multiprocessing.get_context("spawn")
     out: multiprocessing.Queue[list[int]] = ctx.Queue()
-    start = ctx.Barrier(4)
-    procs = [ctx.Process(target=_claim_all, args=(db_path, f"w{i}", out, start))
-             for i in range(4)]
+    start = ctx.Barrier(8)
+    procs = [ctx.Process(target=_claim_all, args=(store_url, f"w{i}", out, start))
+             for i in range(8)]
     for p in procs:
         p.start()
     claimed = [out.get(timeout=120) for _ in procs]
@@ -115,7 +115,7 @@ def test_four_processes_claim_each_trial_exactly_once(db_path: str) -> None:
         p.join(timeout=60)
         assert p.exitcode == 0
     every = sorted(i for part in claimed for i in part)
-    assert every == list(range(200))
+    assert every == list(range(500))
     assert sum(1 for part in claimed if part) >= 2  # they really competed
     assert all(t.attempts == 1 for t in store.trials([study_id]))
 
@@ -174,3 +174,16 @@ def test_an_old_schema_is_migrated_in_place(db_path: str) -> None:
     store.add_warning(trial.id, "input-bound")
     store.add_warning(trial.id, "input-bound")
     assert store.trials([study_id])[0].warnings == ["input-bound"]
+
+
+def test_a_trial_lost_too_often_is_failed_with_its_history(store_url: str) -> None:
+    store = Store(store_url)
+    study_id = _study(store, trials=1)
+    for attempt in (1, 2, 3):
+        trial = store.claim(f"host:{attempt}:0")
+        assert trial is not None and trial.attempts == attempt
+        store.requeue_stale(None, timeout_s=3600, is_dead=lambda w: True, max_attempts=3)
+    final = store.trials([study_id])[0]
+    assert final.status is TrialStatus.FAILED and store.claim("late") is None
+    assert (final.reason or "").startswith("gave up after 3 attempts")
+    assert final.warnings == [f"attempt {n}: worker host:{n}:0 died" for n in (1, 2, 3)]

@@ -70,13 +70,33 @@ def _store(db: str | None, *, create: bool = True) -> Any:
     return Store(db, create=create)
 
 
+def runs_dir_option(fn: F) -> F:
+    return click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path),
+                        default=None, help="Where trial logs and checkpoints go (default: "
+                        "next to a SQLite file, else ./tunebook-runs). Use a shared folder "
+                        "when workers on several machines must resume each other's trials.",
+                        )(fn)
+
+
+def heartbeat_option(fn: F) -> F:
+    return click.option("--heartbeat-timeout", default=60.0, show_default=True,
+                        help="Seconds without a heartbeat before a running trial is "
+                        "considered lost and re-queued.")(fn)
+
+
 @cli.command()
 @click.argument("spec_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-w", "--workers", default=1, show_default=True,
               help="Trials to run at the same time, each in its own process.")
 @db_option
+@runs_dir_option
+@heartbeat_option
+@click.option("--no-local-workers", is_flag=True,
+              help="Only create the study and queue its trials; `tunebook worker` processes "
+              "(on this or other machines) run them.")
 @click.option("--no-progress", is_flag=True, help="Do not draw the progress bar.")
-def run(spec_file: Path, workers: int, db: str | None, no_progress: bool) -> None:
+def run(spec_file: Path, workers: int, db: str | None, runs_dir: Path | None,
+        heartbeat_timeout: float, no_local_workers: bool, no_progress: bool) -> None:
     """Run a study file: create the study, or resume it if one of that name exists.
 
     \b
@@ -90,7 +110,13 @@ def run(spec_file: Path, workers: int, db: str | None, no_progress: bool) -> Non
 
     spec = load_spec(spec_file)
     store = _store(db)
-    result = run_study(spec, store, workers=workers, progress=not no_progress, console=console)
+    result = run_study(spec, store, workers=workers, progress=not no_progress, console=console,
+                       runs_dir=runs_dir, heartbeat_timeout_s=heartbeat_timeout,
+                       local_workers=not no_local_workers)
+    if no_local_workers:
+        console.print(f"study [bold]{spec.name}[/] ready: {result.prepared.enqueued} trials "
+                      f"queued in {store.url}; start workers with `tunebook worker --db URL`.")
+        return
     _print_run_summary(store, result)
     if result.interrupted:
         err_console.print("[yellow]interrupted:[/] trials in flight were re-queued; "
@@ -140,6 +166,47 @@ def demo(workers: int, db: str | None, report_path: Path) -> None:
         write_report(store, [result.prepared.study.name], report_path)
     console.print(f"report written to [bold]{report_path}[/] (open it in a browser). Next: "
                   f"`tunebook trials {spec.name}` and `tunebook show {spec.name}/0`.")
+
+
+@cli.command()
+@db_option
+@click.option("--study", "studies", multiple=True, help="Only this study (repeatable).")
+@click.option("-w", "--workers", default=1, show_default=True, help="Trials at a time.")
+@click.option("--devices", default="", help="Comma-separated GPU ids, one trial slot each "
+              "(sets CUDA_VISIBLE_DEVICES per trial), e.g. 0,1,2,3.")
+@click.option("--max-trials", type=int, default=None, help="Stop after starting N trials.")
+@click.option("--wait", is_flag=True, help="Keep polling for new trials instead of exiting "
+              "when the queue is empty.")
+@runs_dir_option
+@heartbeat_option
+@click.option("--max-attempts", default=3, show_default=True,
+              help="Give up on a trial whose workers were lost this many times.")
+def worker(db: str | None, studies: tuple[str, ...], workers: int, devices: str,
+           max_trials: int | None, wait: bool, runs_dir: Path | None,
+           heartbeat_timeout: float, max_attempts: int) -> None:
+    """Run queued trials from a shared database, on this machine.
+
+    \b
+    Start one per machine (or several): every worker claims trials atomically, so none
+    runs twice. A trial whose worker dies (machine lost, SIGKILL) is re-queued after
+    --heartbeat-timeout and resumes from its last checkpoint when --runs-dir is shared;
+    after --max-attempts lost attempts it is failed with the history of reasons.
+
+    \b
+      tunebook run study.yaml --db postgresql+psycopg://host/db --no-local-workers
+      tunebook worker --db postgresql+psycopg://host/db --devices 0,1,2,3
+    """
+    from tunebook.runner.local import default_runs_dir
+    from tunebook.runner.remote import WorkerOptions, run_worker
+
+    store = _store(db, create=False)
+    options = WorkerOptions(
+        runs_dir=runs_dir or default_runs_dir(store), workers=workers,
+        devices=tuple(d.strip() for d in devices.split(",") if d.strip()),
+        max_trials=max_trials, wait=wait, heartbeat_timeout_s=heartbeat_timeout,
+        max_attempts=max_attempts)
+    done = run_worker(store, list(studies), options)
+    console.print(f"worker finished {done} trials; the queue is empty.")
 
 
 @cli.command()

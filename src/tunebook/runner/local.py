@@ -10,8 +10,9 @@ from pathlib import Path
 from rich.console import Console
 
 from tunebook.errors import TunebookError
-from tunebook.runner.plan import StudyPlan
+from tunebook.runner.plan import PlanSource
 from tunebook.runner.progress import RunProgress
+from tunebook.runner.remote import MAX_ATTEMPTS
 from tunebook.runner.study import PreparedStudy, prepare_study
 from tunebook.runner.worker import Slot, WorkerConfig, worker_is_dead
 from tunebook.runner.zygote import zygote_for
@@ -46,37 +47,42 @@ def default_runs_dir(store: Store) -> Path:
 def run_study(spec: StudySpec, store: Store, *, workers: int = 1,
               runs_dir: Path | None = None, progress: bool = True,
               console: Console | None = None,
-              heartbeat_timeout_s: float = HEARTBEAT_TIMEOUT_S) -> RunResult:
+              heartbeat_timeout_s: float = HEARTBEAT_TIMEOUT_S,
+              local_workers: bool = True, max_attempts: int = MAX_ATTEMPTS) -> RunResult:
     """Create or resume ``spec``'s study, queue its budget and run it to the end.
 
     Trials interrupted earlier (a killed worker on this host, or a heartbeat older than
-    ``heartbeat_timeout_s``) are re-queued first. Ctrl-C stops the trials in flight and
-    puts them back in the queue, so the next run picks them up.
+    ``heartbeat_timeout_s``) are re-queued first, or failed after ``max_attempts``.
+    Ctrl-C stops the trials in flight and puts them back in the queue, so the next run
+    picks them up. ``local_workers=False`` only queues the trials, for ``tunebook worker``
+    processes elsewhere.
     """
     if workers < 1:
         raise TunebookError(f"--workers must be at least 1, got {workers}")
     prepared = prepare_study(store, spec)
     leaf_ids = [leaf.id for leaf in prepared.leaves]
     requeued = store.requeue_stale(leaf_ids, timeout_s=heartbeat_timeout_s,
-                                   is_dead=worker_is_dead)
-    plans = {leaf.id: StudyPlan.from_record(leaf) for leaf in prepared.leaves}
+                                   is_dead=worker_is_dead, max_attempts=max_attempts)
+    goal = spec.model.objective.goal
+    if not local_workers:
+        return RunResult(prepared, store.counts(leaf_ids), store.best_value(leaf_ids, goal),
+                         False, len(requeued))
+    plans = PlanSource(store, {leaf.id: leaf for leaf in prepared.leaves})
     preload = []
     if spec.model.trainer.train:
         preload.append(spec.model.trainer.train.partition(":")[0])
     with on_sys_path(spec.source_dir):
         launcher = zygote_for(preload)
     config = WorkerConfig(runs_dir or default_runs_dir(store), launcher)
-    interrupted = _run_slots(store, plans, config, workers, spec, progress, console)
-    goal = spec.model.objective.goal
+    interrupted = _run_slots(store, leaf_ids, plans, config, workers, spec, progress, console)
     return RunResult(prepared, store.counts(leaf_ids), store.best_value(leaf_ids, goal),
                      interrupted, len(requeued))
 
 
-def _run_slots(store: Store, plans: dict[int, StudyPlan], config: WorkerConfig, workers: int,
-               spec: StudySpec, progress: bool, console: Console | None) -> bool:
+def _run_slots(store: Store, ids: list[int], plans: PlanSource, config: WorkerConfig,
+               workers: int, spec: StudySpec, progress: bool, console: Console | None) -> bool:
     stop = threading.Event()
-    slots = [Slot(store, plans, config, slot, stop) for slot in range(workers)]
-    ids = list(plans)
+    slots = [Slot(store, ids, plans, config, slot, stop) for slot in range(workers)]
     goal = spec.model.objective.goal
     with RunProgress(spec.name, console=console, enabled=progress) as bar:
         for slot in slots:

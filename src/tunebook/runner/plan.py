@@ -15,6 +15,7 @@ from typing import Any
 
 from tunebook.space import ParamValue
 from tunebook.spec import LOCATION_FIELDS, StudySpec, spec_from_dict
+from tunebook.store import Store
 from tunebook.store.records import StudyRecord, TrialRecord
 
 
@@ -54,5 +55,18 @@ class _Blank(dict[str, Any]):
         return ""
 
 
-def plans_by_id(studies: Mapping[int, StudyRecord]) -> dict[int, StudyPlan]:
-    return {sid: StudyPlan.from_record(s) for sid, s in studies.items()}
+class PlanSource:
+    """Plans by study id, rebuilt from the store on first use and then cached.
+
+    A worker serving every study meets studies created after it started; it looks each one
+    up the first time it claims one of its trials.
+    """
+
+    def __init__(self, store: Store, known: Mapping[int, StudyRecord] | None = None):
+        self.store = store
+        self._plans = {sid: StudyPlan.from_record(s) for sid, s in (known or {}).items()}
+
+    def __call__(self, study_id: int) -> StudyPlan:
+        if study_id not in self._plans:
+            self._plans[study_id] = StudyPlan.from_record(self.store.study_by_id(study_id))
+        return self._plans[study_id]

@@ -21,13 +21,14 @@ from tunebook.context import TrialInfo
 from tunebook.errors import StaleClaim
 from tunebook.runner import outcome
 from tunebook.runner.job import TrialJob
-from tunebook.runner.plan import StudyPlan
+from tunebook.runner.plan import PlanSource, StudyPlan
 from tunebook.runner.zygote import TrialProcess, Zygote
 from tunebook.store import Store, TrialRecord, TrialStatus
 
 HOST = socket.gethostname()
 TERMINATE_GRACE_S = 5.0
 STOP_POLL_S = 0.1
+IDLE_POLL_S = 2.0
 LOG_TAIL_BYTES = 4000
 
 
@@ -63,37 +64,70 @@ class WorkerConfig:
 FinishCallback = Callable[[TrialRecord, outcome.Outcome], None]
 
 
-class Slot(threading.Thread):
-    """Runs queued trials of ``plans`` one at a time until the queue is empty or stopped."""
+class TrialBudget:
+    """A thread-safe count of trials a worker may still start (``--max-trials``)."""
 
-    def __init__(self, store: Store, plans: dict[int, StudyPlan], config: WorkerConfig,
-                 slot: int, stop: threading.Event, on_finish: FinishCallback | None = None,
-                 max_trials: int | None = None):
+    def __init__(self, total: int):
+        self._left = total
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            if self._left <= 0:
+                return False
+            self._left -= 1
+            return True
+
+    def give_back(self) -> None:
+        with self._lock:
+            self._left += 1
+
+
+class Slot(threading.Thread):
+    """Runs queued trials one at a time until the queue is empty (or stopped).
+
+    Args:
+        study_ids: only claim trials of these studies (``None``: any study).
+        plans: how to run a study's trials, by study id.
+        env: extra environment for this slot's trials (e.g. ``CUDA_VISIBLE_DEVICES``).
+        budget: a shared counter of trials this worker may still start (``None``: no cap).
+        wait: poll for new trials instead of returning when the queue is empty.
+    """
+
+    def __init__(self, store: Store, study_ids: list[int] | None, plans: PlanSource,
+                 config: WorkerConfig, slot: int, stop: threading.Event, *,
+                 on_finish: FinishCallback | None = None, env: dict[str, str] | None = None,
+                 budget: TrialBudget | None = None, wait: bool = False):
         super().__init__(name=f"tunebook-slot-{slot}", daemon=True)
-        self.store, self.plans, self.config = store, plans, config
+        self.store, self.study_ids, self.plans, self.config = store, study_ids, plans, config
         self.worker = worker_name(slot)
         self.stop_event = stop
         self.on_finish = on_finish
-        self.max_trials = max_trials
+        self.env = env or {}
+        self.budget = budget
+        self.wait = wait
         self.error: BaseException | None = None
 
     def run(self) -> None:
-        done = 0
         try:
             while not self.stop_event.is_set():
-                if self.max_trials is not None and done >= self.max_trials:
+                if self.budget is not None and not self.budget.take():
                     return
-                trial = self.store.claim(self.worker, list(self.plans))
+                trial = self.store.claim(self.worker, self.study_ids)
                 if trial is None:
-                    return
+                    if self.budget is not None:
+                        self.budget.give_back()
+                    if not self.wait:
+                        return
+                    self.stop_event.wait(IDLE_POLL_S)
+                    continue
                 self.run_trial(trial)
-                done += 1
         except BaseException as exc:
-            self.error = exc
+            self.error = exc  # reported by whoever started the slot
             self.stop_event.set()
 
     def run_trial(self, trial: TrialRecord) -> None:
-        plan = self.plans[trial.study_id]
+        plan = self.plans(trial.study_id)
         job = self._job(plan, trial)
         process = self.config.launcher.spawn(job)
         if not self._supervise(process, trial):
@@ -151,7 +185,7 @@ class Slot(threading.Thread):
         return TrialJob(info=info, train=plan.spec.model.trainer.train,
                         command=plan.command_for(trial, checkpoint_dir),
                         source_dir=plan.source_dir, log_path=str(log_path),
-                        worker_pid=os.getpid(), env=dict(os.environ))
+                        worker_pid=os.getpid(), env={**os.environ, **self.env})
 
 
 def _terminate(process: TrialProcess) -> None:
@@ -178,4 +212,5 @@ def _log_tail(path: Path) -> str:
         return ""
 
 
-__all__ = ["Slot", "TrialStatus", "WorkerConfig", "worker_is_dead", "worker_name"]
+__all__ = ["Slot", "TrialBudget", "TrialStatus", "WorkerConfig", "worker_is_dead",
+           "worker_name"]

@@ -18,6 +18,7 @@ from tunebook.store.schema import VERSION_TABLE
 
 DEFAULT_DB = "tunebook.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
+ADVISORY_LOCK = 7_214_031_955  # "tunebook schema" on PostgreSQL
 
 
 def resolve_url(db: str | None = None) -> str:
@@ -104,8 +105,11 @@ def prepare(engine: Engine, url: str) -> None:
     from alembic import command
 
     with engine.connect() as conn:
-        # IMMEDIATE: two processes opening a new file at once create the schema only once.
+        # Two processes opening a new database at once create the schema only once:
+        # SQLite takes the write lock up front, PostgreSQL a transaction advisory lock.
         conn.execution_options(tunebook_begin="IMMEDIATE")
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({ADVISORY_LOCK})")
         tables = set(sa.inspect(conn).get_table_names())
         if tables and VERSION_TABLE not in tables:
             raise StoreError(f"{url} holds other tables ({', '.join(sorted(tables)[:5])}) and "
@@ -115,7 +119,6 @@ def prepare(engine: Engine, url: str) -> None:
         current = None
         if tables:
             current = conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
-            conn.rollback()
         if current is not None and current not in known:
             raise StoreError(f"{url} was written by a newer tunebook (schema {current}); "
                              "upgrade tunebook (pip install -U tunebook) to open it")

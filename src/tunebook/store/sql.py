@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from tunebook.errors import StaleClaim, StoreError, StudyNotFound
 from tunebook.space import Params
@@ -26,22 +26,41 @@ from tunebook.store.schema import checkpoints, metric_points, studies, trials
 
 P = ParamSpec("P")
 R = TypeVar("R")
-RETRIES = 8
+RETRY_FOR_S = 120.0
+DISCONNECTED = ("server closed the connection", "connection refused", "terminating connection",
+                "could not connect", "connection is lost", "connection is closed",
+                "the database system is starting up", "the database system is shutting down",
+                "consuming input failed", "connection timed out", "no connection to the server")
 
 
-def _retry_locked(fn: Callable[P, R]) -> Callable[P, R]:
-    """Retry a write when SQLite still says "database is locked" after its busy timeout."""
+def transient(exc: DBAPIError) -> bool:
+    """An error that goes away by waiting: SQLite busy, or a lost database connection."""
+    if exc.connection_invalidated:
+        return True
+    text = str(exc.orig if exc.orig is not None else exc).lower()
+    return "database is locked" in text or any(part in text for part in DISCONNECTED)
+
+
+def _retry(fn: Callable[P, R]) -> Callable[P, R]:
+    """Retry an operation through SQLite lock contention and database restarts.
+
+    Every retried operation is safe to repeat: writes are compare-and-set on the claim,
+    upserts, or skip what exists. Backoff grows to 2 s; after ``RETRY_FOR_S`` the error is
+    raised.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        for attempt in range(RETRIES):
+        deadline = time.monotonic() + RETRY_FOR_S
+        delay = 0.05
+        while True:
             try:
                 return fn(*args, **kwargs)
-            except OperationalError as exc:
-                if "locked" not in str(exc) or attempt == RETRIES - 1:
+            except DBAPIError as exc:
+                if not transient(exc) or time.monotonic() + delay > deadline:
                     raise
-                time.sleep(0.05 * 2**attempt)
-        raise AssertionError("unreachable")
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
     return wrapper
 
@@ -109,7 +128,7 @@ class Store:
 
     # -- studies -------------------------------------------------------------------------
 
-    @_retry_locked
+    @_retry
     def create_study(self, name: str, spec: dict[str, Any], identity: str, *,
                      round: int = 1, parent_id: int | None = None,
                      combo: Params | None = None) -> StudyRecord:
@@ -124,6 +143,7 @@ class Store:
         assert study_id is not None
         return self._study_from_row({**row, "id": study_id[0]})
 
+    @_retry
     def find_study(self, name: str) -> StudyRecord | None:
         with self._read() as conn:
             row = conn.execute(studies.select().where(studies.c.name == name)).mappings().first()
@@ -138,18 +158,28 @@ class Store:
             raise StudyNotFound(f"no study named {name!r} in {self.url} ({hint})")
         return study
 
+    @_retry
+    def study_by_id(self, study_id: int) -> StudyRecord:
+        with self._read() as conn:
+            row = conn.execute(studies.select().where(studies.c.id == study_id)).mappings().first()
+        if row is None:
+            raise StudyNotFound(f"no study with id {study_id} in {self.url}")
+        return self._study_from_row(row)
+
+    @_retry
     def list_studies(self) -> list[StudyRecord]:
         with self._read() as conn:
             rows = conn.execute(studies.select().order_by(studies.c.id)).mappings().all()
         return [self._study_from_row(r) for r in rows]
 
+    @_retry
     def children(self, study_id: int) -> list[StudyRecord]:
         with self._read() as conn:
             rows = conn.execute(studies.select().where(studies.c.parent_id == study_id)
                                 .order_by(studies.c.id)).mappings().all()
         return [self._study_from_row(r) for r in rows]
 
-    @_retry_locked
+    @_retry
     def update_study_spec(self, study_id: int, spec: dict[str, Any]) -> None:
         with self._write() as conn:
             conn.execute(studies.update().where(studies.c.id == study_id).values(spec=spec))
@@ -163,7 +193,7 @@ class Store:
 
     # -- trials --------------------------------------------------------------------------
 
-    @_retry_locked
+    @_retry
     def enqueue(self, study_id: int, new: Iterable[tuple[int, Params, int]]) -> int:
         """Add queued trials ``(index, params, seed)``; indices that exist are skipped."""
         now = time.time()
@@ -177,7 +207,7 @@ class Store:
                 conn.execute(trials.insert(), rows)
         return len(rows)
 
-    @_retry_locked
+    @_retry
     def claim(self, worker: str, study_ids: Sequence[int] | None = None) -> TrialRecord | None:
         """Atomically take the lowest-index queued trial (of these studies) for ``worker``."""
         query = sa.select(trials.c.id).where(trials.c.status == TrialStatus.QUEUED.value)
@@ -201,7 +231,7 @@ class Store:
         return sa.and_(trials.c.id == trial_id, trials.c.attempts == attempt,
                        trials.c.status == TrialStatus.RUNNING.value)
 
-    @_retry_locked
+    @_retry
     def heartbeat(self, trial_id: int, attempt: int) -> None:
         """Say the claim is alive; :class:`StaleClaim` if the trial is no longer ours."""
         with self._write() as conn:
@@ -210,7 +240,7 @@ class Store:
         if not done:
             raise StaleClaim(f"trial {trial_id} attempt {attempt} is no longer running here")
 
-    @_retry_locked
+    @_retry
     def finish(self, trial_id: int, attempt: int, status: TrialStatus, *,
                value: float | None = None, reason: str | None = None,
                metrics: dict[str, float] | None = None) -> None:
@@ -230,17 +260,19 @@ class Store:
         raise StaleClaim(f"trial {trial_id} attempt {attempt} was re-queued or re-claimed; "
                          "its result is not recorded")
 
-    @_retry_locked
+    @_retry
     def add_warning(self, trial_id: int, text: str) -> None:
         """Attach advice to a trial (kept with it whatever its final status)."""
         with self._write() as conn:
-            current = conn.execute(sa.select(trials.c.warnings)
-                                   .where(trials.c.id == trial_id)).scalar()
+            query = sa.select(trials.c.warnings).where(trials.c.id == trial_id)
+            if self.dialect != "sqlite":
+                query = query.with_for_update()
+            current = conn.execute(query).scalar()
             if text not in (current or []):
                 conn.execute(trials.update().where(trials.c.id == trial_id)
                              .values(warnings=[*(current or []), text]))
 
-    @_retry_locked
+    @_retry
     def release(self, trial_id: int, attempt: int, reason: str) -> bool:
         """Put a claimed trial back in the queue (Ctrl-C); False if it was not ours."""
         with self._write() as conn:
@@ -248,29 +280,47 @@ class Store:
                 status=TrialStatus.QUEUED.value, worker=None, reason=reason)).rowcount
         return bool(done)
 
-    @_retry_locked
+    @_retry
     def requeue_stale(self, study_ids: Sequence[int] | None, *, timeout_s: float,
-                      is_dead: Callable[[str], bool] = lambda worker: False) -> list[int]:
-        """Re-queue running trials whose worker is dead or silent for ``timeout_s``."""
+                      is_dead: Callable[[str], bool] = lambda worker: False,
+                      max_attempts: int | None = None) -> list[int]:
+        """Re-queue running trials whose worker is dead or silent for ``timeout_s``.
+
+        Each re-queue is added to the trial's warnings, so its history survives; a trial
+        that already had ``max_attempts`` attempts is failed with that history instead of
+        being run again.
+        """
         cutoff = time.time() - timeout_s
         query = sa.select(trials.c.id, trials.c.attempts, trials.c.worker,
-                          trials.c.heartbeat_at).where(
+                          trials.c.heartbeat_at, trials.c.warnings).where(
             trials.c.status == TrialStatus.RUNNING.value)
         if study_ids is not None:
             query = query.where(trials.c.study_id.in_(study_ids))
+        if self.dialect != "sqlite":
+            query = query.with_for_update(skip_locked=True)
         requeued = []
         with self._write() as conn:
             for row in conn.execute(query).all():
                 silent = row.heartbeat_at is None or row.heartbeat_at < cutoff
                 if not (silent or is_dead(row.worker or "")):
                     continue
-                why = (f"re-queued: worker {row.worker} "
-                       f"{'went silent' if silent else 'died'} during attempt {row.attempts}")
+                why = (f"attempt {row.attempts}: worker {row.worker} "
+                       f"{'went silent' if silent else 'died'}")
+                history = [*(row.warnings or []), why]
+                give_up = max_attempts is not None and row.attempts >= max_attempts
+                values: dict[str, Any] = {"worker": None, "warnings": history}
+                if give_up:
+                    values.update(status=TrialStatus.FAILED.value, finished_at=time.time(),
+                                  reason=f"gave up after {row.attempts} attempts: "
+                                         + "; ".join(history))
+                else:
+                    values.update(status=TrialStatus.QUEUED.value, reason=f"re-queued: {why}")
                 conn.execute(trials.update().where(self._owned(row.id, row.attempts))
-                             .values(status=TrialStatus.QUEUED.value, worker=None, reason=why))
+                             .values(**values))
                 requeued.append(row.id)
         return requeued
 
+    @_retry
     def trials(self, study_ids: Sequence[int], status: TrialStatus | None = None,
                ) -> list[TrialRecord]:
         query = trials.select().where(trials.c.study_id.in_(study_ids))
@@ -287,11 +337,13 @@ class Store:
                 trials.c.study_id == study_id, trials.c.trial_index == index)).mappings().first()
         return self._trial_from_row(row) if row else None
 
+    @_retry
     def trial_by_id(self, trial_id: int) -> TrialRecord:
         with self._read() as conn:
             row = conn.execute(trials.select().where(trials.c.id == trial_id)).mappings().one()
         return self._trial_from_row(row)
 
+    @_retry
     def counts(self, study_ids: Sequence[int]) -> dict[TrialStatus, int]:
         """Trials by status, in one aggregate query."""
         query = (sa.select(trials.c.status, sa.func.count()).where(
@@ -300,6 +352,7 @@ class Store:
             found = {row[0]: row[1] for row in conn.execute(query).all()}
         return {s: int(found.get(s.value, 0)) for s in TrialStatus}
 
+    @_retry
     def best_value(self, study_ids: Sequence[int], goal: str) -> float | None:
         agg = sa.func.min if goal == "minimize" else sa.func.max
         query = sa.select(agg(trials.c.value)).where(
@@ -334,7 +387,7 @@ class Store:
                 f"VALUES ({values}) ON CONFLICT (trial_id, name, step) DO UPDATE SET "
                 "value = excluded.value, time = excluded.time")
 
-    @_retry_locked
+    @_retry
     def report_metrics(self, trial_id: int,
                        points: Sequence[tuple[int, str, float, float]]) -> None:
         """Write a batch of ``(step, name, value, time)`` in one transaction (idempotent)."""
@@ -345,6 +398,7 @@ class Store:
         with self._write() as conn:
             conn.exec_driver_sql(self._upsert_sql(), rows)
 
+    @_retry
     def metric_history(self, trial_id: int, name: str | None = None) -> list[MetricPoint]:
         query = sa.select(metric_points.c.step, metric_points.c.name, metric_points.c.value,
                           metric_points.c.time).where(metric_points.c.trial_id == trial_id)
@@ -373,6 +427,7 @@ class Store:
                     (step, math.nan if value is None else value))
         return out
 
+    @_retry
     def final_metrics(self, trial_id: int) -> dict[str, float]:
         """The value of every metric at its last reported step."""
         last = (sa.select(metric_points.c.name, sa.func.max(metric_points.c.step).label("step"))
@@ -386,7 +441,7 @@ class Store:
             rows = conn.execute(query).all()
         return {r.name: math.nan if r.value is None else r.value for r in rows}
 
-    @_retry_locked
+    @_retry
     def add_checkpoint(self, trial_id: int, step: int, path: str,
                        value: float | None = None) -> int:
         with self._write() as conn:
@@ -396,7 +451,7 @@ class Store:
         assert key is not None
         return int(key[0])
 
-    @_retry_locked
+    @_retry
     def drop_checkpoint(self, checkpoint_id: int) -> None:
         with self._write() as conn:
             conn.execute(checkpoints.update().where(checkpoints.c.id == checkpoint_id)
