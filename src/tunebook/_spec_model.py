@@ -137,6 +137,13 @@ class SamplerModel(_Strict):
         return {"type": data} if isinstance(data, str) else data
 
 
+class ResourcesModel(_Strict):
+    """What one trial needs from a cluster scheduler (Ray): CPUs and GPUs."""
+
+    cpus: float = Field(default=1.0, ge=0)
+    gpus: float = Field(default=0.0, ge=0)
+
+
 ParamTable = dict[str, ParamModel]
 
 
@@ -156,6 +163,7 @@ class StudyModel(_Strict):
     mode: Literal["joint", "per_value"] = "joint"
     max_steps: int | None = Field(default=None, ge=1)
     eval_every: int | None = Field(default=None, ge=1)
+    resources: ResourcesModel = ResourcesModel()
 
     @field_validator("conditional", mode="before")
     @classmethod

@@ -94,9 +94,16 @@ def heartbeat_option(fn: F) -> F:
 @click.option("--no-local-workers", is_flag=True,
               help="Only create the study and queue its trials; `tunebook worker` processes "
               "(on this or other machines) run them.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
+              show_default=True, help="local: worker processes here; ray: one Ray task per "
+              "trial on a Ray cluster, with the study's resources (cpus, gpus).")
+@click.option("--address", default="auto", show_default=True,
+              help="With --executor ray: the cluster (auto, ray://host:10001) or `local` to "
+              "start a Ray instance on this machine.")
 @click.option("--no-progress", is_flag=True, help="Do not draw the progress bar.")
 def run(spec_file: Path, workers: int, db: str | None, runs_dir: Path | None,
-        heartbeat_timeout: float, no_local_workers: bool, no_progress: bool) -> None:
+        heartbeat_timeout: float, no_local_workers: bool, executor: str, address: str,
+        no_progress: bool) -> None:
     """Run a study file: create the study, or resume it if one of that name exists.
 
     \b
@@ -112,7 +119,8 @@ def run(spec_file: Path, workers: int, db: str | None, runs_dir: Path | None,
     store = _store(db)
     result = run_study(spec, store, workers=workers, progress=not no_progress, console=console,
                        runs_dir=runs_dir, heartbeat_timeout_s=heartbeat_timeout,
-                       local_workers=not no_local_workers)
+                       local_workers=not no_local_workers, executor=executor,
+                       ray_address=address)
     if no_local_workers:
         console.print(f"study [bold]{spec.name}[/] ready: {result.prepared.enqueued} trials "
                       f"queued in {store.url}; start workers with `tunebook worker --db URL`.")

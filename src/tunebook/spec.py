@@ -36,8 +36,9 @@ from tunebook.space import (
     Space,
 )
 
-#: Fields that may change between runs of the same study without making it a new study.
-MUTABLE_FIELDS = ("budget", "description")
+#: Fields that may change between runs of the same study without making it a new study
+#: (how many trials, the words about it, what each trial asks of a cluster).
+MUTABLE_FIELDS = ("budget", "description", "resources")
 #: Where the study file was: recorded with the snapshot, not part of the study's identity.
 LOCATION_FIELDS = ("source_dir", "source_file")
 

@@ -48,14 +48,16 @@ def run_study(spec: StudySpec, store: Store, *, workers: int = 1,
               runs_dir: Path | None = None, progress: bool = True,
               console: Console | None = None,
               heartbeat_timeout_s: float = HEARTBEAT_TIMEOUT_S,
-              local_workers: bool = True, max_attempts: int = MAX_ATTEMPTS) -> RunResult:
+              local_workers: bool = True, max_attempts: int = MAX_ATTEMPTS,
+              executor: str = "local", ray_address: str | None = None) -> RunResult:
     """Create or resume ``spec``'s study, queue its budget and run it to the end.
 
     Trials interrupted earlier (a killed worker on this host, or a heartbeat older than
     ``heartbeat_timeout_s``) are re-queued first, or failed after ``max_attempts``.
     Ctrl-C stops the trials in flight and puts them back in the queue, so the next run
     picks them up. ``local_workers=False`` only queues the trials, for ``tunebook worker``
-    processes elsewhere.
+    processes elsewhere. ``executor="ray"`` runs each trial as a task on a Ray cluster
+    (``ray_address``: ``auto``, ``ray://host:port``, or ``local`` to start one).
     """
     if workers < 1:
         raise TunebookError(f"--workers must be at least 1, got {workers}")
@@ -68,6 +70,13 @@ def run_study(spec: StudySpec, store: Store, *, workers: int = 1,
         return RunResult(prepared, store.counts(leaf_ids), store.best_value(leaf_ids, goal),
                          False, len(requeued))
     plans = PlanSource(store, {leaf.id: leaf for leaf in prepared.leaves})
+    if executor == "ray":
+        interrupted = _run_ray(store, leaf_ids, plans, runs_dir or default_runs_dir(store),
+                               workers, max_attempts, spec, ray_address, progress, console)
+        return RunResult(prepared, store.counts(leaf_ids), store.best_value(leaf_ids, goal),
+                         interrupted, len(requeued))
+    if executor != "local":
+        raise TunebookError(f"unknown executor {executor!r}; use local or ray")
     preload = []
     if spec.model.trainer.train:
         preload.append(spec.model.trainer.train.partition(":")[0])
@@ -77,6 +86,26 @@ def run_study(spec: StudySpec, store: Store, *, workers: int = 1,
     interrupted = _run_slots(store, leaf_ids, plans, config, workers, spec, progress, console)
     return RunResult(prepared, store.counts(leaf_ids), store.best_value(leaf_ids, goal),
                      interrupted, len(requeued))
+
+
+def _run_ray(store: Store, ids: list[int], plans: PlanSource, runs_dir: Path, workers: int,
+             max_attempts: int, spec: StudySpec, address: str | None, progress: bool,
+             console: Console | None) -> bool:
+    from tunebook.runner.raycluster import RayExecutor, cluster_slots, connect
+
+    connect(address)
+    resources = spec.model.resources
+    slots = max(workers, cluster_slots(resources.cpus, resources.gpus))
+    executor = RayExecutor(store, ids, plans, runs_dir, slots, max_attempts)
+    goal = spec.model.objective.goal
+    with RunProgress(f"{spec.name} (ray)", console=console, enabled=progress) as bar:
+        try:
+            executor.run(lambda: bar.update(store.counts(ids), store.best_value(ids, goal)))
+        except KeyboardInterrupt:
+            executor.cancel()
+            return True
+        bar.update(store.counts(ids), store.best_value(ids, goal))
+    return False
 
 
 def _run_slots(store: Store, ids: list[int], plans: PlanSource, config: WorkerConfig,

@@ -132,20 +132,8 @@ class Slot(threading.Thread):
         process = self.config.launcher.spawn(job)
         if not self._supervise(process, trial):
             return
-        result = _read_json(Path(job.info.result_path))
-        tail = _log_tail(Path(job.log_path))
-        if result is None:
-            out = outcome.died(process.exitcode, tail)
-        else:
-            out = outcome.decide(result, plan.objective,
-                                 self.store.metric_history(trial.id, plan.objective["metric"]),
-                                 self.store.final_metrics(trial.id), tail)
-        try:
-            self.store.finish(trial.id, trial.attempts, out.status, value=out.value,
-                              reason=out.reason, metrics=out.metrics)
-        except StaleClaim:
-            return
-        if self.on_finish is not None:
+        out = record_outcome(self.store, plan, trial, job, process.exitcode)
+        if out is not None and self.on_finish is not None:
             self.on_finish(trial, out)
 
     def _supervise(self, process: TrialProcess, trial: TrialRecord) -> bool:
@@ -168,24 +156,50 @@ class Slot(threading.Thread):
                 return False
 
     def _job(self, plan: StudyPlan, trial: TrialRecord) -> TrialJob:
-        run_dir = self.config.runs_dir / plan.study.name / f"trial-{trial.index}"
-        run_dir.mkdir(parents=True, exist_ok=True)
-        result_path = run_dir / f"result-{trial.attempts}.json"
-        result_path.unlink(missing_ok=True)
-        log_path = run_dir / "output.log"
-        with log_path.open("a") as log:
-            log.write(f"=== {plan.study.name} trial {trial.index} attempt {trial.attempts} "
-                      f"on {self.worker} ===\n")
-        checkpoint_dir = run_dir / "checkpoints"
-        info = TrialInfo(db_url=self.store.url, trial_id=trial.id, attempt=trial.attempts,
-                         study=plan.study.name, index=trial.index, seed=trial.seed,
-                         params=plan.plain_params(trial), checkpoint_dir=str(checkpoint_dir),
-                         result_path=str(result_path), max_steps=plan.spec.model.max_steps,
-                         eval_every=plan.spec.model.eval_every)
-        return TrialJob(info=info, train=plan.spec.model.trainer.train,
-                        command=plan.command_for(trial, checkpoint_dir),
-                        source_dir=plan.source_dir, log_path=str(log_path),
-                        worker_pid=os.getpid(), env={**os.environ, **self.env})
+        return make_job(self.store, plan, trial, self.config.runs_dir, self.worker,
+                        {**os.environ, **self.env})
+
+
+def record_outcome(store: Store, plan: StudyPlan, trial: TrialRecord, job: TrialJob,
+                   exitcode: int | None) -> outcome.Outcome | None:
+    """Turn a finished trial process into its recorded outcome (None: the claim was lost)."""
+    result = _read_json(Path(job.info.result_path))
+    tail = _log_tail(Path(job.log_path))
+    if result is None:
+        out = outcome.died(exitcode, tail)
+    else:
+        out = outcome.decide(result, plan.objective,
+                             store.metric_history(trial.id, plan.objective["metric"]),
+                             store.final_metrics(trial.id), tail)
+    try:
+        store.finish(trial.id, trial.attempts, out.status, value=out.value,
+                     reason=out.reason, metrics=out.metrics)
+    except StaleClaim:
+        return None
+    return out
+
+
+def make_job(store: Store, plan: StudyPlan, trial: TrialRecord, runs_dir: Path, worker: str,
+             env: dict[str, str]) -> TrialJob:
+    """The trial's folder (log, result file, checkpoints) and everything its process needs."""
+    run_dir = runs_dir / plan.study.name / f"trial-{trial.index}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    result_path = run_dir / f"result-{trial.attempts}.json"
+    result_path.unlink(missing_ok=True)
+    log_path = run_dir / "output.log"
+    with log_path.open("a") as log:
+        log.write(f"=== {plan.study.name} trial {trial.index} attempt {trial.attempts} "
+                  f"on {worker} ===\n")
+    checkpoint_dir = run_dir / "checkpoints"
+    info = TrialInfo(db_url=store.url, trial_id=trial.id, attempt=trial.attempts,
+                     study=plan.study.name, index=trial.index, seed=trial.seed,
+                     params=plan.plain_params(trial), checkpoint_dir=str(checkpoint_dir),
+                     result_path=str(result_path), max_steps=plan.spec.model.max_steps,
+                     eval_every=plan.spec.model.eval_every)
+    return TrialJob(info=info, train=plan.spec.model.trainer.train,
+                    command=plan.command_for(trial, checkpoint_dir),
+                    source_dir=plan.source_dir, log_path=str(log_path),
+                    worker_pid=os.getpid(), env=env)
 
 
 def _terminate(process: TrialProcess) -> None:
