@@ -7,6 +7,7 @@ trials whose worker went silent, and gives up on a trial after ``max_attempts``.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -65,9 +66,7 @@ def run_worker(store: Store, studies: Sequence[str], options: WorkerOptions) -> 
         raise TunebookError(f"--workers must be at least 1, got {options.workers}")
     ids = _study_ids(store, studies)
     modules, folders = _preload(store, ids)
-    import sys
-
-    sys.path[:0] = [f for f in folders if f not in sys.path]
+    sys.path[:0] = [f for f in folders if f not in sys.path]  # the zygote inherits it
     launcher = zygote_for(modules)
     config = WorkerConfig(options.runs_dir, launcher)
     stop = threading.Event()
