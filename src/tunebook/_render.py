@@ -125,18 +125,24 @@ def metric_summary_table(points: Sequence[MetricPoint]) -> Table:
 
 
 def per_value_table(rows: Sequence[ValueBest], metric: str, goal: str) -> Table:
+    """The isolation table: per scientific value, its best trial and that trial's nuisance."""
     table = Table(title=f"Best {metric} per scientific value ({goal})", title_justify="left")
     header = ", ".join(rows[0].combo) if rows and rows[0].combo else "value"
-    for column in (header, "trials", "completed", "infeasible", "failed", f"best {metric}",
-                   "best trial", "nuisance of the best trial"):
-        table.add_column(column, justify="left" if column in (header,
-                         "nuisance of the best trial") else "right", overflow="fold")
+    nuisance = list(dict.fromkeys(k for r in rows if r.best for k in r.best.params
+                                  if k not in r.combo))
+    table.add_column(header, no_wrap=True)
+    for column in ("done", "infeasible", "failed"):
+        table.add_column(column, justify="right", overflow="fold")
+    table.add_column(f"best {metric}", justify="right", no_wrap=True, min_width=8)
+    table.add_column("trial", justify="right")
+    for column in nuisance:
+        table.add_column(column, justify="right", overflow="fold", min_width=7)
     for row in rows:
         best = row.best
-        nuisance = " ".join(f"{k}={fmt(v)}" for k, v in best.params.items()
-                            if k not in row.combo) if best else ""
         label = ", ".join(str(v) for v in row.combo.values()) or "(all)"
-        table.add_row(label, str(row.trials), str(row.completed), str(row.infeasible),
-                      str(row.failed), fmt(best.value) if best else "-",
-                      str(best.index) if best else "-", nuisance)
+        cells = [str(row.completed), str(row.infeasible), str(row.failed),
+                 fmt(best.value) if best else "-", str(best.index) if best else "-"]
+        cells += [f"{v:.3g}" if isinstance(v := (best.params.get(k) if best else None), float)
+                  else fmt(v) for k in nuisance]
+        table.add_row(label, *cells)
     return table
