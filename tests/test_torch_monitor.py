@@ -177,6 +177,8 @@ def test_stratified_subset_keeps_tiny_classes() -> None:
     counts = np.bincount(labels[idx], minlength=3)
     assert counts[2] >= 1 and abs(counts[0] - 95) <= 1 and abs(counts[1] - 4.5) <= 1
     assert (eval_subset(1000, 100, seed=1, stratify=labels) == idx).all()
+    dataset = torch.utils.data.TensorDataset(torch.zeros(1000, 2))
+    assert (eval_subset(dataset, 100, seed=1, stratify=labels) == idx).all()
 
 
 def test_subset_tracking_and_exact_class_counts() -> None:

@@ -129,7 +129,11 @@ def test_devices_and_max_trials(tmp_path: Path, db_path: str) -> None:
     env = {**os.environ}
     queued = _cli("run", str(path), "--db", db_path, "--no-local-workers", env=env, cwd=tmp_path)
     assert queued.wait(timeout=120) == 0
-    first = _worker(db_path, env, tmp_path, "--devices", "3,5", "--max-trials", "4")
+    other = write_study(tmp_path / "other", source, name="other", budget=2)
+    assert _cli("run", str(other), "--db", db_path, "--no-local-workers", env=env,
+                cwd=tmp_path).wait(timeout=120) == 0
+    first = _worker(db_path, env, tmp_path, "--devices", "3,5", "--max-trials", "4",
+                    "--study", "toy")
     _, err = first.communicate(timeout=300)
     assert first.returncode == 0, err
     store = Store(db_path)
@@ -137,3 +141,5 @@ def test_devices_and_max_trials(tmp_path: Path, db_path: str) -> None:
     done = [t for t in trials if t.status is TrialStatus.COMPLETED]
     assert len(done) == 4 and {t.value for t in done} == {3.0, 5.0}
     assert sum(t.status is TrialStatus.QUEUED for t in trials) == 2
+    untouched = store.trials([store.get_study("other").id])
+    assert all(t.status is TrialStatus.QUEUED for t in untouched)  # --study toy only

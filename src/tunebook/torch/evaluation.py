@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Sequence, Sized
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,14 +43,15 @@ def check_eval_batch(eval_batch_size: int, train_batch_size: int) -> bool:
     return False
 
 
-def eval_subset(size: int, n: int, *, seed: int, stratify: Sequence[int] | None = None,
-                ) -> np.ndarray:
-    """Indices of a fixed random subset of ``n`` of ``size`` examples.
+def eval_subset(dataset: int | Sized, n: int, *, seed: int,
+                stratify: Sequence[int] | None = None) -> np.ndarray:
+    """Indices of a fixed random subset of ``n`` examples of ``dataset`` (or of a size).
 
     With ``stratify`` (a label per example) each class keeps its share, and every class
     present keeps at least one example, so tiny classes are not dropped. The same seed gives
     the same subset, so every trial is evaluated on the same examples.
     """
+    size = dataset if isinstance(dataset, int) else len(dataset)
     if not 0 < n <= size:
         raise ValueError(f"subset size must be in 1..{size}, got {n}")
     rng = np.random.default_rng(seed)
