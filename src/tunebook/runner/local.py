@@ -65,27 +65,24 @@ def run_study(spec: StudySpec, store: Store, *, workers: int = 1,
     leaf_ids = [leaf.id for leaf in prepared.leaves]
     requeued = store.requeue_stale(leaf_ids, timeout_s=heartbeat_timeout_s,
                                    is_dead=worker_is_dead, max_attempts=max_attempts)
-    goal = spec.model.objective.goal
-    if not local_workers:
-        return RunResult(prepared, store.counts(leaf_ids), store.best_value(leaf_ids, goal),
-                         False, len(requeued))
-    plans = PlanSource(store, {leaf.id: leaf for leaf in prepared.leaves})
-    if executor == "ray":
-        interrupted = _run_ray(store, leaf_ids, plans, runs_dir or default_runs_dir(store),
-                               workers, max_attempts, spec, ray_address, progress, console)
-        return RunResult(prepared, store.counts(leaf_ids), store.best_value(leaf_ids, goal),
-                         interrupted, len(requeued))
-    if executor != "local":
+    if executor not in ("local", "ray"):
         raise TunebookError(f"unknown executor {executor!r}; use local or ray")
-    preload = []
-    if spec.model.trainer.train:
-        preload.append(spec.model.trainer.train.partition(":")[0])
-    with on_sys_path(spec.source_dir):
-        launcher = zygote_for(preload)
-    config = WorkerConfig(runs_dir or default_runs_dir(store), launcher)
-    interrupted = _run_slots(store, leaf_ids, plans, config, workers, spec, progress, console)
-    return RunResult(prepared, store.counts(leaf_ids), store.best_value(leaf_ids, goal),
-                     interrupted, len(requeued))
+    plans = PlanSource(store, {leaf.id: leaf for leaf in prepared.leaves})
+    folder = runs_dir or default_runs_dir(store)
+    interrupted = False
+    if local_workers and executor == "ray":
+        interrupted = _run_ray(store, leaf_ids, plans, folder, workers, max_attempts, spec,
+                               ray_address, progress, console)
+    elif local_workers:
+        preload = []
+        if spec.model.trainer.train:
+            preload.append(spec.model.trainer.train.partition(":")[0])
+        with on_sys_path(spec.source_dir):
+            launcher = zygote_for(preload)
+        interrupted = _run_slots(store, leaf_ids, plans, WorkerConfig(folder, launcher),
+                                 workers, spec, progress, console)
+    best = store.best_value(leaf_ids, spec.model.objective.goal)
+    return RunResult(prepared, store.counts(leaf_ids), best, interrupted, len(requeued))
 
 
 def _run_ray(store: Store, ids: list[int], plans: PlanSource, runs_dir: Path, workers: int,
@@ -100,11 +97,11 @@ def _run_ray(store: Store, ids: list[int], plans: PlanSource, runs_dir: Path, wo
     goal = spec.model.objective.goal
     with RunProgress(f"{spec.name} (ray)", console=console, enabled=progress) as bar:
         try:
-            executor.run(lambda: bar.update(store.counts(ids), store.best_value(ids, goal)))
+            executor.run(lambda: bar.show(store, ids, goal))
         except KeyboardInterrupt:
             executor.cancel()
             return True
-        bar.update(store.counts(ids), store.best_value(ids, goal))
+        bar.show(store, ids, goal)
     return False
 
 
@@ -118,15 +115,15 @@ def _run_slots(store: Store, ids: list[int], plans: PlanSource, config: WorkerCo
             slot.start()
         try:
             while any(slot.is_alive() for slot in slots):
-                bar.update(store.counts(ids), store.best_value(ids, goal))
+                bar.show(store, ids, goal)
                 time.sleep(POLL_S)
         except KeyboardInterrupt:
             stop.set()
             for slot in slots:
                 slot.join()
-            bar.update(store.counts(ids), store.best_value(ids, goal))
+            bar.show(store, ids, goal)
             return True
-        bar.update(store.counts(ids), store.best_value(ids, goal))
+        bar.show(store, ids, goal)
     errors = [slot.error for slot in slots if slot.error is not None]
     if errors:
         raise errors[0]

@@ -16,7 +16,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from tunebook.store import TrialStatus
+from tunebook.store import Store, TrialStatus
 
 Counts = dict[TrialStatus, int]
 
@@ -39,6 +39,10 @@ class RunProgress:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.progress.__exit__(kind, exc, tb)
+
+    def show(self, store: Store, study_ids: list[int], goal: str) -> None:
+        """Redraw from the store's aggregate counts and best value (two cheap queries)."""
+        self.update(store.counts(study_ids), store.best_value(study_ids, goal))
 
     def update(self, counts: Counts, best: float | None,
                format_value: Callable[[float], str] = "{:.4g}".format) -> None:
