@@ -238,13 +238,11 @@ class Space:
 
     def plain(self, params: Mapping[str, ParamValue]) -> Params:
         """What training code receives: fixed values plus searched ones by plain name."""
+        names = {d.key: d.name for d in (*self.scientific, *self.nuisance)}
         out: Params = dict(self.fixed)
         for key, value in params.items():
-            out[self.dimension(key).name if key in self._keys() else key] = value
+            out[names.get(key, key)] = value
         return out
-
-    def _keys(self) -> set[str]:
-        return {d.key for d in (*self.scientific, *self.nuisance)}
 
     def combo_of(self, params: Mapping[str, ParamValue]) -> Params:
         """The scientific combination a trial's params belong to."""

@@ -30,7 +30,6 @@ from tunebook.space import (
     Domain,
     FloatDomain,
     IntDomain,
-    ParamValue,
     Role,
     Scale,
     Space,
@@ -313,8 +312,3 @@ def _check_command(command: str, spec: StudySpec, where: str) -> None:
         if name not in known:
             raise SpecError(f"placeholder {{{name}}} names no hyperparameter; known names: "
                             f"{sorted(known)}", path=where, field="trainer.command")
-
-
-def param_values(params: Mapping[str, ParamValue]) -> dict[str, ParamValue]:
-    """A copy of params safe to serialise (plain Python scalars)."""
-    return {k: (v.item() if hasattr(v, "item") else v) for k, v in params.items()}

@@ -117,10 +117,13 @@ def search_space(data: StudyData) -> Finding:
                    tuple(flagged))
 
 
-def _best_so_far(values: Sequence[float], minimize: bool) -> list[float]:
-    out, best = [], math.inf if minimize else -math.inf
-    for v in values:
-        best = min(best, v) if minimize else max(best, v)
+def best_so_far(data: StudyData) -> list[float]:
+    """The best objective after each completed trial, in trial order."""
+    by_index = sorted(data.completed(), key=lambda t: (t.study_id, t.index))
+    out, best = [], math.inf if data.minimize else -math.inf
+    for t in by_index:
+        value = float(t.value or 0.0)
+        best = min(best, value) if data.minimize else max(best, value)
         out.append(best)
     return out
 
@@ -139,10 +142,9 @@ def sampling(data: StudyData) -> Finding:
             verdict = Verdict.FAIL
         elif n < want and verdict is Verdict.OK:
             verdict = Verdict.WARN
-    by_index = sorted(data.completed(), key=lambda t: (t.study_id, t.index))
+    curve = best_so_far(data)
     late = False
-    if len(by_index) >= 8:
-        curve = _best_so_far([float(t.value or 0.0) for t in by_index], data.minimize)
+    if len(curve) >= 8:
         cut = int(0.75 * len(curve))
         late = curve[-1] != curve[cut - 1] and abs(curve[-1] - curve[cut - 1]) > 0.01 * max(
             abs(curve[cut - 1]), 1e-12)

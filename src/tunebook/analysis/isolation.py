@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tunebook.analysis.data import StudyData, load_study
+from tunebook.analysis.overview import leaf_ids
 from tunebook.space import Params
 from tunebook.store import Store, StudyRecord, TrialRecord, TrialStatus
 
@@ -58,8 +59,7 @@ def isolation(data: StudyData, k: int = TOP_K) -> list[ValueBest]:
 
 def study_trials(store: Store, study: StudyRecord) -> list[TrialRecord]:
     """Every trial of a study, its per-value sub-studies included."""
-    leaves = store.children(study.id) or [study]
-    return store.trials([leaf.id for leaf in leaves])
+    return store.trials(leaf_ids(store, study))
 
 
 def best_per_value(store: Store, study: StudyRecord) -> list[ValueBest]:

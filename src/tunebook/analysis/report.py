@@ -30,16 +30,6 @@ class StudyReport:
     best_so_far: list[tuple[int, float]]
 
 
-def _best_so_far(data: StudyData) -> list[tuple[int, float]]:
-    done = sorted(data.completed(), key=lambda t: (t.created_at, t.study_id, t.index))
-    out, best = [], None
-    for n, t in enumerate(done, 1):
-        value = float(t.value or 0.0)
-        best = value if best is None else (min(best, value) if data.minimize else max(best, value))
-        out.append((n, best))
-    return out
-
-
 def study_report(store: Store, name: str) -> StudyReport:
     """Load a study and answer the checklist; a few queries, whatever the study's size."""
     data = load_study(store, name)
@@ -50,4 +40,5 @@ def study_report(store: Store, name: str) -> StudyReport:
                 checklist.curves_say(data, curves)]
     rows = isolation(data)
     return StudyReport(data, counts, conclude(data, rows, findings), findings, rows,
-                       axes(data), curves, grad_norms(store, data), _best_so_far(data))
+                       axes(data), curves, grad_norms(store, data),
+                       list(enumerate(checklist.best_so_far(data), 1)))

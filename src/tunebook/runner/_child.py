@@ -25,6 +25,7 @@ from typing import Any
 from tunebook.context import ENV_INFO, TrialContext, set_current, write_result
 from tunebook.errors import Infeasible
 from tunebook.runner.job import TrialJob
+from tunebook.runner.outcome import describe_exit
 
 TRACEBACK_CHARS = 4000
 _command: subprocess.Popen[bytes] | None = None
@@ -165,6 +166,4 @@ def run_command(job: TrialJob) -> dict[str, Any] | None:
         return None  # the command wrote its own result (it raised Infeasible); keep it
     if code == 0:
         return {"status": "completed"}
-    how = (f"was killed by signal {signal.Signals(-code).name}" if code < 0
-           else f"exited with code {code}")
-    return {"status": "failed", "reason": f"command {how}"}
+    return {"status": "failed", "reason": f"command {describe_exit(code)}"}

@@ -12,7 +12,7 @@ from rich.console import Console
 from tunebook.errors import TunebookError
 from tunebook.runner.plan import PlanSource
 from tunebook.runner.progress import RunProgress
-from tunebook.runner.remote import MAX_ATTEMPTS
+from tunebook.runner.remote import HEARTBEAT_TIMEOUT_S, MAX_ATTEMPTS
 from tunebook.runner.study import PreparedStudy, prepare_study
 from tunebook.runner.worker import Slot, WorkerConfig, worker_is_dead
 from tunebook.runner.zygote import zygote_for
@@ -20,8 +20,6 @@ from tunebook.spec import StudySpec, on_sys_path
 from tunebook.store import Store, TrialStatus
 from tunebook.store.engine import sqlite_path
 
-#: A running trial whose heartbeat is older than this is considered lost.
-HEARTBEAT_TIMEOUT_S = 60.0
 POLL_S = 0.5
 
 

@@ -28,12 +28,18 @@ class Outcome:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
+def describe_exit(code: int | None) -> str:
+    """``killed by signal SIGABRT`` or ``exited with code 3`` (negative codes are signals)."""
+    if code is not None and code < 0:
+        return f"was killed by signal {signal.Signals(-code).name}"
+    return f"exited with code {code}"
+
+
 def died(exitcode: int | None, log_tail: str) -> Outcome:
     """The trial process ended without writing a result (segfault, abort, OOM killer)."""
-    if exitcode is not None and exitcode < 0:
-        how = f"was killed by signal {signal.Signals(-exitcode).name}"
-    else:
-        how = f"exited with code {exitcode} before reporting a result"
+    how = describe_exit(exitcode)
+    if exitcode is None or exitcode >= 0:
+        how += " before reporting a result"
     reason = f"trial process {how}"
     if log_tail.strip():
         reason += f"\nlast output:\n{log_tail[-LOG_TAIL_CHARS:]}"

@@ -21,6 +21,8 @@ from tunebook.runner.zygote import zygote_for
 from tunebook.store import Store, TrialStatus
 
 MAX_ATTEMPTS = 3
+#: A running trial whose heartbeat is older than this is considered lost.
+HEARTBEAT_TIMEOUT_S = 60.0
 SWEEP_S = 10.0
 
 
@@ -33,7 +35,7 @@ class WorkerOptions:
     devices: tuple[str, ...] = ()
     max_trials: int | None = None
     wait: bool = False
-    heartbeat_timeout_s: float = 60.0
+    heartbeat_timeout_s: float = HEARTBEAT_TIMEOUT_S
     max_attempts: int = MAX_ATTEMPTS
 
 
