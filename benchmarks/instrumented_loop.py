@@ -122,17 +122,17 @@ def run_loop(workload: str, steps: int, device: str, trial: Any | None,
 
 
 def _trial(folder: Path) -> Any:
-    from tunebook import Store
     from tunebook.context import TrialContext, TrialInfo
+    from tunebook.store import SQLStore, open_store
 
     db = str(folder / "bench.db")
-    store = Store(db)
+    store = open_store(db)
     study = store.create_study(f"bench-{time.monotonic_ns()}", {}, "x")
     store.enqueue(study.id, [(0, {}, 0)])
     claimed = store.claim("bench")
     assert claimed is not None
     info = TrialInfo(store.url, claimed.id, 1, study.name, 0, 0, {}, str(folder / "ckpt"), "")
-    return TrialContext(info, Store(db, prepare=False))
+    return TrialContext(info, SQLStore(db, prepare=False))
 
 
 def count_syncs(workload: str, steps: int) -> float:

@@ -62,12 +62,12 @@ def _plain_loop(folder: Path, trials: int, sleep: float) -> float:
 
 def _run(folder: Path, name: str, trials: int, sleep: float, workers: int,
          ) -> tuple[float, list[float], list[float], float]:
-    from tunebook import Store, load_spec, run_study
+    from tunebook import load_spec, open_store, run_study
 
     spec = load_spec(_study(folder, name, trials, sleep))
-    store = Store(str(folder / "bench.db"))
+    store = open_store(str(folder / "bench.db"))
     started = time.perf_counter()
-    result = run_study(spec, store, workers=workers, progress=False)
+    result = run_study(spec, store, workers=workers)
     wall = time.perf_counter() - started
     records = store.trials([leaf.id for leaf in result.prepared.leaves])
     fn = [t.metrics["fn_seconds"] for t in records]

@@ -19,14 +19,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from tunebook import Store, TrialStatus
+from tunebook import TrialStatus, open_store
 from tunebook.spec import spec_from_dict
 
 NAME = "bench-report"
 
 
 def build(db: str, trials: int, points: int) -> None:
-    store = Store(db)
+    store = open_store(db)
     spec = spec_from_dict({
         "name": NAME, "objective": {"metric": "val_loss"}, "trainer": {"train": "m:f"},
         "budget": trials, "scientific": {"act": ["relu", "tanh", "gelu"]},
@@ -84,7 +84,7 @@ def main() -> None:
         build(str(db), args.trials, args.points)
     from tunebook.report import write_report
 
-    store = Store(str(db))
+    store = open_store(str(db))
     out = Path(tempfile.gettempdir()) / "tunebook-bench-report.html"
     started = time.perf_counter()
     write_report(store, [NAME], out)

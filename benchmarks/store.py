@@ -23,14 +23,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tunebook import Store, TrialStatus
+from tunebook import TrialStatus, open_store
 
 WORKERS = 8
 BATCH = 1000
 
 
 def _ingest(url: str, points: int) -> float:
-    store = Store(url)
+    store = open_store(url)
     study = store.create_study(f"ingest-{uuid.uuid4().hex[:8]}", {}, "x")
     store.enqueue(study.id, [(0, {}, 0)])
     trial = store.claim("bench")
@@ -55,7 +55,7 @@ def _optuna_ingest(url: str, points: int) -> float:
 
 
 def _claimer(url: str, study_id: int, start: Any, out: Any) -> None:
-    store = Store(url, prepare=False)
+    store = open_store(url, prepare=False)
     start.wait()
     done = 0
     while (trial := store.claim(f"w{os.getpid()}", [study_id])) is not None:
@@ -92,7 +92,7 @@ def _parallel(target: Callable[..., None], args: Callable[[Any, Any], tuple[Any,
 
 
 def _claims(url: str, n: int) -> float:
-    store = Store(url)
+    store = open_store(url)
     study = store.create_study(f"claims-{uuid.uuid4().hex[:8]}", {}, "x")
     store.enqueue(study.id, [(i, {"x": i}, i) for i in range(n)])
     return _parallel(_claimer, lambda start, out: (url, study.id, start, out))

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from tests.synthetic import Fake, make_study, smooth
-from tunebook import Store, TrialStatus
+from tunebook import MemoryStore, TrialStatus
 from tunebook.analysis import checklist
 from tunebook.analysis.checklist import Verdict
 from tunebook.analysis.curves import best_curves
@@ -32,8 +32,8 @@ def _bowl(center: float, n: int = 30, seed: int = 0) -> list[Fake]:
     return fakes
 
 
-def test_best_at_the_edge_asks_to_widen_that_bound(db_path: str) -> None:
-    store = Store(db_path)
+def test_best_at_the_edge_asks_to_widen_that_bound() -> None:
+    store = MemoryStore()
     make_study(store, "edge", _bowl(center=3.0), nuisance=LR)
     finding = checklist.search_space(load_study(store, "edge"))
     assert finding.verdict is Verdict.WARN
@@ -41,8 +41,8 @@ def test_best_at_the_edge_asks_to_widen_that_bound(db_path: str) -> None:
     assert finding.next_step == "Widen learning_rate's upper bound from 1 to ~3."
 
 
-def test_best_in_the_middle_is_fine(db_path: str) -> None:
-    store = Store(db_path)
+def test_best_in_the_middle_is_fine() -> None:
+    store = MemoryStore()
     make_study(store, "middle", _bowl(center=1e-2), nuisance=LR)
     assert checklist.search_space(load_study(store, "middle")).verdict is Verdict.OK
 
@@ -55,8 +55,8 @@ def _with_infeasible(share: float, n: int = 40) -> list[Fake]:
     return fakes
 
 
-def test_sixty_percent_infeasible_at_high_lr_fails_with_a_fix(db_path: str) -> None:
-    store = Store(db_path)
+def test_sixty_percent_infeasible_at_high_lr_fails_with_a_fix() -> None:
+    store = MemoryStore()
     make_study(store, "bad", _with_infeasible(0.6), nuisance=LR)
     finding = checklist.infeasible(load_study(store, "bad"))
     assert finding.verdict is Verdict.FAIL and "(60%)" in finding.summary
@@ -64,8 +64,8 @@ def test_sixty_percent_infeasible_at_high_lr_fails_with_a_fix(db_path: str) -> N
     assert "or add warmup" in finding.next_step
 
 
-def test_five_percent_infeasible_is_fine(db_path: str) -> None:
-    store = Store(db_path)
+def test_five_percent_infeasible_is_fine() -> None:
+    store = MemoryStore()
     make_study(store, "good", _with_infeasible(0.05), nuisance=LR)
     assert checklist.infeasible(load_study(store, "good")).verdict is Verdict.OK
 
@@ -77,8 +77,8 @@ def _curved(train: list[tuple[int, float]], val: list[tuple[int, float]]) -> lis
     return fakes
 
 
-def test_diverging_curve_is_an_optimisation_problem(db_path: str) -> None:
-    store = Store(db_path)
+def test_diverging_curve_is_an_optimisation_problem() -> None:
+    store = MemoryStore()
     train = smooth(2.0, 0.2)
     train[15] = (train[15][0], 5.0)  # a late spike
     make_study(store, "spiky", _curved(train, smooth(2.0, 0.3)), nuisance=LR)
@@ -93,8 +93,8 @@ def _settles(start: float, end: float) -> list[tuple[int, float]]:
     return [(50 * (i + 1), start - (start - end) * min(i, 11) / 11) for i in range(20)]
 
 
-def test_smooth_curves_are_stable_and_converged(db_path: str) -> None:
-    store = Store(db_path)
+def test_smooth_curves_are_stable_and_converged() -> None:
+    store = MemoryStore()
     make_study(store, "calm", _curved(_settles(2.0, 0.2), _settles(2.0, 0.3)), nuisance=LR)
     data = load_study(store, "calm")
     curves = best_curves(store, data)
@@ -102,8 +102,8 @@ def test_smooth_curves_are_stable_and_converged(db_path: str) -> None:
     assert checklist.curves_say(data, curves).verdict is Verdict.OK
 
 
-def test_overfitting_is_named(db_path: str) -> None:
-    store = Store(db_path)
+def test_overfitting_is_named() -> None:
+    store = MemoryStore()
     val = smooth(2.0, 0.3, steps=10) + [(550 + 50 * i, 0.35 + 0.1 * i) for i in range(6)]
     make_study(store, "overfit", _curved(smooth(2.0, 0.1, steps=16), val), nuisance=LR)
     data = load_study(store, "overfit")
@@ -111,8 +111,8 @@ def test_overfitting_is_named(db_path: str) -> None:
     assert finding.verdict is Verdict.WARN and "overfitting" in finding.summary
 
 
-def test_still_improving_at_the_end_is_named(db_path: str) -> None:
-    store = Store(db_path)
+def test_still_improving_at_the_end_is_named() -> None:
+    store = MemoryStore()
     line = [(50 * i, 2.0 - 0.1 * i) for i in range(1, 16)]
     make_study(store, "longer", _curved(line, line), nuisance=LR)
     data = load_study(store, "longer")
@@ -121,8 +121,8 @@ def test_still_improving_at_the_end_is_named(db_path: str) -> None:
     assert "compute-bound" in finding.next_step
 
 
-def test_isolation_equals_a_direct_computation(db_path: str) -> None:
-    store = Store(db_path)
+def test_isolation_equals_a_direct_computation() -> None:
+    store = MemoryStore()
     rng = random.Random(4)
     fakes = [Fake({"act": act, "learning_rate": 10 ** rng.uniform(-4, 0)}, rng.random())
              for act in ("relu", "tanh", "gelu") for _ in range(7)]
@@ -138,11 +138,11 @@ def test_isolation_equals_a_direct_computation(db_path: str) -> None:
     assert rows[0].infeasible == 1 and rows[0].completed == 6
 
 
-def test_sampling_counts_per_value(db_path: str) -> None:
-    store = Store(db_path)
+def test_sampling_counts_per_value() -> None:
+    store = MemoryStore()
     make_study(store, "few", _bowl(1e-2, n=6), nuisance=LR)
     assert checklist.sampling(load_study(store, "few")).verdict is Verdict.WARN
-    store2 = Store(db_path)
+    store2 = store  # a second study beside the first
     make_study(store2, "many", _bowl(1e-2, n=60, seed=3), nuisance=LR)
     finding = checklist.sampling(load_study(store2, "many"))
     assert "60 completed (want ≥ 10" in finding.summary
@@ -167,8 +167,8 @@ def test_downsampling_keeps_extremes() -> None:
 
 
 @pytest.mark.parametrize("case", ["empty", "infeasible-only", "single", "no-metrics"])
-def test_degenerate_studies_still_report(db_path: str, case: str) -> None:
-    store = Store(db_path)
+def test_degenerate_studies_still_report(case: str) -> None:
+    store = MemoryStore()
     trials = {
         "empty": [],
         "infeasible-only": [Fake({"learning_rate": 0.5}, None, TrialStatus.INFEASIBLE)] * 3,

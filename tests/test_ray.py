@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import write_study
-from tunebook import Store, TrialStatus
+from tunebook import TrialStatus, open_store
 
 pytest.importorskip("ray")
 
@@ -48,7 +48,7 @@ def test_ray_executor_survives_a_killed_ray_worker(tmp_path: Path, db_path: str)
     os.kill(victim, signal.SIGKILL)  # the Ray worker running trial 0
     _, err = run.communicate(timeout=300)
     assert run.returncode == 0, err
-    store = Store(db_path)
+    store = open_store(db_path)
     trials = {t.index: t for t in store.trials([store.get_study("toy").id])}
     assert all(t.status is TrialStatus.COMPLETED for t in trials.values()), [
         t.reason for t in trials.values()]

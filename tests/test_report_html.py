@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.synthetic import Fake, make_study, smooth
-from tunebook import Store, TrialStatus
+from tunebook import Store, TrialStatus, open_store
 from tunebook.report import write_report
 
 SECTIONS = ("Summary", "Checklist", "Isolation plot", "Axis plots", "Training curves",
@@ -35,7 +35,7 @@ def _study(store: Store, name: str, description: str = "a study") -> None:
 
 
 def test_names_and_values_are_escaped(tmp_path: Path, db_path: str) -> None:
-    store = Store(db_path)
+    store = open_store(db_path)
     _study(store, EVIL, description=f"desc {EVIL}")
     text = write_report(store, [EVIL], tmp_path / "r.html").read_text()
     assert EVIL not in text
@@ -57,7 +57,7 @@ def test_report_renders_offline_in_chromium(tmp_path: Path, db_path: str) -> Non
     from PIL import Image
     from playwright.sync_api import sync_playwright
 
-    store = Store(db_path)
+    store = open_store(db_path)
     _study(store, "browser-study")
     path = write_report(store, ["browser-study"], tmp_path / "report.html",
                         png_dir=tmp_path / "png")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import QUADRATIC, write_study
-from tunebook import Store, TrialStatus, load_spec, run_study
+from tunebook import Store, TrialStatus, load_spec, open_store, run_study
 
 MIXED = """
     import math, os
@@ -45,8 +45,8 @@ def _by_index(store: Store, name: str) -> dict[int, object]:
 
 def test_each_failure_is_recorded_and_the_study_goes_on(tmp_path: Path, db_path: str) -> None:
     spec = load_spec(write_study(tmp_path, MIXED, budget=6))
-    store = Store(db_path)
-    result = run_study(spec, store, workers=2, progress=False)
+    store = open_store(db_path)
+    result = run_study(spec, store, workers=2)
     trials = _by_index(store, "toy")
     assert len(trials) == 6 and not result.interrupted
     aborted, nan, raised, infeasible, returned, reported = (trials[i] for i in range(6))
@@ -72,15 +72,15 @@ def test_select_last_and_maximize(tmp_path: Path, db_path: str) -> None:
         spec = load_spec(write_study(tmp_path / select, source, name=f"toy-{select}", budget=1,
                                      objective={"metric": "acc", "goal": "maximize",
                                                 "select": select}))
-        run_study(spec, Store(db_path), progress=False)
-        assert _by_index(Store(db_path), f"toy-{select}")[0].value == expected
+        run_study(spec, open_store(db_path))
+        assert _by_index(open_store(db_path), f"toy-{select}")[0].value == expected
 
 
 def test_missing_objective_is_a_clear_failure(tmp_path: Path, db_path: str) -> None:
     spec = load_spec(write_study(tmp_path, "def main(t):\n    t.report(1, other=1.0)\n",
                                  budget=1))
-    run_study(spec, Store(db_path), progress=False)
-    trial = _by_index(Store(db_path), "toy")[0]
+    run_study(spec, open_store(db_path))
+    trial = _by_index(open_store(db_path), "toy")[0]
     assert trial.status is TrialStatus.FAILED and "never reported the objective 'loss'" in (
         trial.reason or "")
 
@@ -105,8 +105,8 @@ def test_command_trainer(tmp_path: Path, db_path: str) -> None:
     (tmp_path / "script.py").write_text(COMMAND_SCRIPT.replace("\n    ", "\n"))
     spec = load_spec(write_study(tmp_path, None, budget=4, trainer={
         "command": f"{sys.executable} script.py {{lr}} --seed {{seed}}"}))
-    run_study(spec, Store(db_path), workers=2, progress=False)
-    trials = _by_index(Store(db_path), "toy")
+    run_study(spec, open_store(db_path), workers=2)
+    trials = _by_index(open_store(db_path), "toy")
     assert trials[0].status is TrialStatus.COMPLETED
     assert trials[0].value == pytest.approx(trials[0].params["lr"])
     assert trials[1].status is TrialStatus.INFEASIBLE
@@ -117,12 +117,12 @@ def test_command_trainer(tmp_path: Path, db_path: str) -> None:
 
 def test_resume_adds_trials_without_repeating(tmp_path: Path, db_path: str) -> None:
     path = write_study(tmp_path, QUADRATIC, budget=4)
-    run_study(load_spec(path), Store(db_path), progress=False)
-    first = {i: t.params for i, t in _by_index(Store(db_path), "toy").items()}
+    run_study(load_spec(path), open_store(db_path))
+    first = {i: t.params for i, t in _by_index(open_store(db_path), "toy").items()}
     path = write_study(tmp_path, QUADRATIC, budget=7)
-    result = run_study(load_spec(path), Store(db_path), progress=False)
+    result = run_study(load_spec(path), open_store(db_path))
     assert result.prepared.resumed and result.prepared.enqueued == 3
-    trials = _by_index(Store(db_path), "toy")
+    trials = _by_index(open_store(db_path), "toy")
     assert {i: trials[i].params for i in range(4)} == first
     assert all(t.status is TrialStatus.COMPLETED and t.attempts == 1 for t in trials.values())
     assert len({t.params["lr"] for t in trials.values()}) == 7
@@ -131,8 +131,8 @@ def test_resume_adds_trials_without_repeating(tmp_path: Path, db_path: str) -> N
 def test_per_value_mode_runs_one_sub_study_per_value(tmp_path: Path, db_path: str) -> None:
     spec = load_spec(write_study(tmp_path, QUADRATIC, budget=7, mode="per_value",
                                  scientific={"opt": ["sgd", "adam"]}))
-    store = Store(db_path)
-    run_study(spec, store, workers=2, progress=False)
+    store = open_store(db_path)
+    run_study(spec, store, workers=2)
     children = store.children(store.get_study("toy").id)
     assert [c.name for c in children] == ["toy[opt=sgd]", "toy[opt=adam]"]
     sizes = [len(store.trials([c.id])) for c in children]
@@ -206,7 +206,7 @@ def test_interrupted_trials_are_resumed_not_lost_or_duplicated(
     rerun = _start_run(path, db_path, marks)
     _, err = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, err
-    trials = _by_index(Store(db_path), "toy")
+    trials = _by_index(open_store(db_path), "toy")
     assert sorted(trials) == list(range(6))
     assert all(t.status is TrialStatus.COMPLETED for t in trials.values())
     for index in in_flight:
@@ -214,7 +214,7 @@ def test_interrupted_trials_are_resumed_not_lost_or_duplicated(
     completions = [p.name.split("-")[1] for p in marks.glob("done-*")]
     assert sorted(completions) == [str(i) for i in range(6)]  # each trial finished once
     assert done_before <= {p.name for p in marks.glob("done-*")}
-    steps = [p.step for p in Store(db_path).metric_history(trials[min(in_flight)].id)]
+    steps = [p.step for p in open_store(db_path).metric_history(trials[min(in_flight)].id)]
     assert steps == [1, 2, 3, 4]
 
 
@@ -232,8 +232,8 @@ def test_conditional_params_reach_training_code_by_plain_name(tmp_path: Path,
         tmp_path, source, budget=6, fixed={"batch": 32}, scientific={"opt": ["sgd", "adam"]},
         conditional={"opt": {"adam": {"beta1": {"low": 0.8, "high": 0.99}},
                              "sgd": {"beta1": {"low": 0.0, "high": 0.5}}}}))
-    run_study(spec, Store(db_path), progress=False)
-    trials = _by_index(Store(db_path), "toy").values()
+    run_study(spec, open_store(db_path))
+    trials = _by_index(open_store(db_path), "toy").values()
     assert all(t.status is TrialStatus.COMPLETED for t in trials), [t.reason for t in trials]
     assert {k for t in trials for k in t.params} == {
         "opt", "lr", "beta1[opt=adam]", "beta1[opt=sgd]"}
@@ -249,5 +249,5 @@ def test_trials_see_the_environment_of_their_run(tmp_path: Path, db_path: str,
     for value in ("1.5", "2.5"):  # the second run reuses the zygote of the first
         monkeypatch.setenv("TOY_VALUE", value)
         spec = load_spec(write_study(tmp_path / value, source, name=f"env-{value[0]}", budget=1))
-        run_study(spec, Store(db_path), progress=False)
-        assert _by_index(Store(db_path), f"env-{value[0]}")[0].value == float(value)
+        run_study(spec, open_store(db_path))
+        assert _by_index(open_store(db_path), f"env-{value[0]}")[0].value == float(value)

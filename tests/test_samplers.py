@@ -23,21 +23,21 @@ SAMPLERS = [QuasiRandomSampler(seed=3), RandomSampler(seed=3)]
 
 @pytest.mark.parametrize("sampler", SAMPLERS, ids=["quasi_random", "random"])
 def test_same_seed_same_trials(sampler: QuasiRandomSampler) -> None:
-    first = sampler.suggest(SPACE, COMBOS, list(range(40)))
-    again = type(sampler)(seed=3).suggest(SPACE, COMBOS, list(range(40)))
-    other = type(sampler)(seed=4).suggest(SPACE, COMBOS, list(range(40)))
+    first = sampler.params_at(SPACE, COMBOS, list(range(40)))
+    again = type(sampler)(seed=3).params_at(SPACE, COMBOS, list(range(40)))
+    other = type(sampler)(seed=4).params_at(SPACE, COMBOS, list(range(40)))
     assert first == again
     assert first != other
 
 
 @pytest.mark.parametrize("sampler", SAMPLERS, ids=["quasi_random", "random"])
 def test_resume_continues_the_sequence(sampler: QuasiRandomSampler) -> None:
-    whole = sampler.suggest(SPACE, COMBOS, list(range(60)))
-    parts = (sampler.suggest(SPACE, COMBOS, list(range(0, 17)))
-             + sampler.suggest(SPACE, COMBOS, list(range(17, 41)))
-             + sampler.suggest(SPACE, COMBOS, list(range(41, 60))))
+    whole = sampler.params_at(SPACE, COMBOS, list(range(60)))
+    parts = (sampler.params_at(SPACE, COMBOS, list(range(0, 17)))
+             + sampler.params_at(SPACE, COMBOS, list(range(17, 41)))
+             + sampler.params_at(SPACE, COMBOS, list(range(41, 60))))
     assert parts == whole
-    scattered = sampler.suggest(SPACE, COMBOS, [59, 3, 30])
+    scattered = sampler.params_at(SPACE, COMBOS, [59, 3, 30])
     assert scattered == [whole[59], whole[3], whole[30]]
     assert len({tuple(sorted(p.items())) for p in whole}) == 60  # no repeats
 
@@ -53,7 +53,7 @@ def test_halton_dimensions_are_uniform() -> None:
 
 def test_nuisance_values_follow_their_scale() -> None:
     # one scientific value: 100 distinct points (the others repeat them, paired)
-    params = QuasiRandomSampler(seed=0).suggest(SPACE, COMBOS, list(range(0, 300, 3)))
+    params = QuasiRandomSampler(seed=0).params_at(SPACE, COMBOS, list(range(0, 300, 3)))
     log_lr = np.log10([p["lr"] for p in params])
     assert stats.kstest((log_lr + 5) / 5, "uniform").pvalue > 0.5
     depth = Counter(p["depth"] for p in params)
@@ -68,14 +68,14 @@ def test_nuisance_values_follow_their_scale() -> None:
 @pytest.mark.parametrize("budget", [7, 30, 31])
 def test_every_scientific_value_gets_its_share(sampler: QuasiRandomSampler,
                                                budget: int) -> None:
-    params = sampler.suggest(SPACE, COMBOS, list(range(budget)))
+    params = sampler.params_at(SPACE, COMBOS, list(range(budget)))
     counts = Counter(p["act"] for p in params)
     assert set(counts) == {"relu", "tanh", "gelu"}
     assert max(counts.values()) - min(counts.values()) <= 1
 
 
 def test_values_see_the_same_nuisance_points() -> None:
-    params = QuasiRandomSampler(seed=0).suggest(SPACE, COMBOS, list(range(9)))
+    params = QuasiRandomSampler(seed=0).params_at(SPACE, COMBOS, list(range(9)))
     for j in range(3):
         rows = params[3 * j: 3 * j + 3]
         assert len({(p["lr"], p["wd"]) for p in rows}) == 1
@@ -87,6 +87,6 @@ def test_grid_covers_every_cell_once() -> None:
                             Dimension("opt", ChoiceDomain(("sgd", "adam")))))
     grid = GridSampler(grid_points=3)
     assert grid.size(space, []) == 6
-    cells = grid.suggest(space, [], list(range(10)))
+    cells = grid.params_at(space, [], list(range(10)))
     assert len(cells) == 6
     assert sorted({round(c["lr"], 6) for c in cells}) == [0.001, 0.01, 0.1]

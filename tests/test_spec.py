@@ -99,10 +99,10 @@ def test_bad_spec_on_the_cli_writes_nothing_and_has_no_traceback(tmp_path: Path)
 
 
 def test_changed_spec_is_refused_with_the_changed_fields(tmp_path: Path, db_path: str) -> None:
-    from tunebook import Store
+    from tunebook import open_store
     from tunebook.runner.study import prepare_study
 
-    store = Store(db_path)
+    store = open_store(db_path)
     prepare_study(store, load_spec(write_study(tmp_path, QUADRATIC)))
     changed = write_study(tmp_path, QUADRATIC, nuisance={"lr": {"low": 1e-3, "high": 1.0}})
     with pytest.raises(SpecError, match=r"changed: nuisance\.lr\.low.*toy-v2"):

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tunebook import StaleClaim, Store, StoreError, TrialStatus
+from tunebook import SQLStore, StaleClaim, Store, StoreError, TrialStatus, open_store
 
 
 def _study(store: Store, trials: int = 3) -> int:
@@ -19,22 +19,22 @@ def _study(store: Store, trials: int = 3) -> int:
 
 
 def test_params_are_durable_before_claim(store_url: str) -> None:
-    study_id = _study(Store(store_url))
-    other = Store(store_url)  # a second connection sees the queued params
+    study_id = _study(open_store(store_url))
+    other = open_store(store_url)  # a second connection sees the queued params
     claimed = other.claim("w")
     assert claimed is not None and claimed.params == {"lr": 0.0} and claimed.attempts == 1
-    assert Store(store_url).trials([study_id], TrialStatus.RUNNING)[0].worker == "w"
+    assert open_store(store_url).trials([study_id], TrialStatus.RUNNING)[0].worker == "w"
 
 
 def test_enqueue_skips_existing_indices(store_url: str) -> None:
-    store = Store(store_url)
+    store = open_store(store_url)
     study_id = _study(store, trials=3)
     assert store.enqueue(study_id, [(i, {"lr": 9.0}, 0) for i in range(5)]) == 2
     assert [t.params["lr"] for t in store.trials([study_id])][:3] == [0.0, 0.1, 0.2]
 
 
 def test_finish_is_idempotent_and_stale_claims_are_refused(store_url: str) -> None:
-    store = Store(store_url)
+    store = open_store(store_url)
     study_id = _study(store, trials=1)
     first = store.claim("a")
     assert first is not None
@@ -48,7 +48,7 @@ def test_finish_is_idempotent_and_stale_claims_are_refused(store_url: str) -> No
 
 
 def test_requeued_trial_cannot_be_finished_by_its_old_worker(store_url: str) -> None:
-    store = Store(store_url)
+    store = open_store(store_url)
     _study(store, trials=1)
     old = store.claim("host:1:0")
     assert old is not None
@@ -64,7 +64,7 @@ def test_requeued_trial_cannot_be_finished_by_its_old_worker(store_url: str) -> 
 
 
 def test_silent_trials_are_requeued_after_the_timeout(store_url: str) -> None:
-    store = Store(store_url)
+    store = open_store(store_url)
     _study(store, trials=1)
     trial = store.claim("elsewhere:1:0")
     assert trial is not None
@@ -75,7 +75,7 @@ def test_silent_trials_are_requeued_after_the_timeout(store_url: str) -> None:
 
 
 def test_metrics_are_idempotent_per_step(store_url: str) -> None:
-    store = Store(store_url)
+    store = open_store(store_url)
     _study(store, trials=1)
     trial = store.claim("w")
     assert trial is not None
@@ -91,7 +91,7 @@ def test_metrics_are_idempotent_per_step(store_url: str) -> None:
 
 def _claim_all(db_path: str, worker: str, out: multiprocessing.Queue[list[int]],
                start: Any) -> None:
-    store = Store(db_path, prepare=False)
+    store = SQLStore(db_path, prepare=False)
     start.wait()  # all four connected before anyone claims
     mine = []
     while (trial := store.claim(worker)) is not None:
@@ -101,7 +101,7 @@ def _claim_all(db_path: str, worker: str, out: multiprocessing.Queue[list[int]],
 
 
 def test_eight_processes_claim_each_of_500_trials_exactly_once(store_url: str) -> None:
-    store = Store(store_url)
+    store = open_store(store_url)
     study_id = _study(store, trials=500)
     ctx = multiprocessing.get_context("spawn")
     out: multiprocessing.Queue[list[int]] = ctx.Queue()
@@ -125,7 +125,7 @@ def test_garbage_file_is_refused_and_untouched(tmp_path: Path) -> None:
     path.write_bytes(b"these are my notes, not a database\n" * 10)
     before = path.read_bytes()
     with pytest.raises(StoreError, match="not a tunebook database"):
-        Store(str(path))
+        open_store(str(path))
     assert path.read_bytes() == before
 
 
@@ -135,24 +135,24 @@ def test_foreign_sqlite_database_is_refused_and_untouched(tmp_path: Path) -> Non
         conn.execute("CREATE TABLE customers (id INTEGER)")
     before = path.read_bytes()
     with pytest.raises(StoreError, match="not a tunebook database"):
-        Store(str(path))
+        open_store(str(path))
     assert path.read_bytes() == before
     assert not Path(f"{path}-wal").exists()
 
 
 def test_newer_schema_is_refused_and_untouched(db_path: str) -> None:
-    Store(db_path).close()
+    open_store(db_path).close()
     with sqlite3.connect(db_path) as conn:
         conn.execute("UPDATE tunebook_alembic_version SET version_num = '9999_future'")
     before = Path(db_path).read_bytes()
     with pytest.raises(StoreError, match="newer tunebook"):
-        Store(db_path)
+        open_store(db_path)
     assert Path(db_path).read_bytes() == before
 
 
 def test_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="does not exist"):
-        Store(str(tmp_path / "absent" / "x.db"))
+        open_store(str(tmp_path / "absent" / "x.db"))
 
 
 def test_an_old_schema_is_migrated_in_place(db_path: str) -> None:
@@ -160,14 +160,14 @@ def test_an_old_schema_is_migrated_in_place(db_path: str) -> None:
 
     from tunebook.store import engine
 
-    Store(db_path).close()
+    open_store(db_path).close()
     eng = engine.make_engine(engine.resolve_url(db_path))
     with eng.begin() as conn:
         command.downgrade(engine._alembic_config(conn), "0001")
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("SELECT version_num FROM tunebook_alembic_version").fetchone() == (
             "0001",)
-    store = Store(db_path)  # upgrades to the head
+    store = open_store(db_path)  # upgrades to the head
     study_id = _study(store, trials=1)
     trial = store.claim("w")
     assert trial is not None
@@ -177,7 +177,7 @@ def test_an_old_schema_is_migrated_in_place(db_path: str) -> None:
 
 
 def test_a_trial_lost_too_often_is_failed_with_its_history(store_url: str) -> None:
-    store = Store(store_url)
+    store = open_store(store_url)
     study_id = _study(store, trials=1)
     for attempt in (1, 2, 3):
         trial = store.claim(f"host:{attempt}:0")

@@ -16,7 +16,7 @@ import torch
 
 from tests.conftest import write_study
 from tests.test_torch_monitor import RecordingTrial
-from tunebook import Store, TrialStatus, load_spec, run_study
+from tunebook import SQLStore, TrialStatus, load_spec, open_store, run_study
 from tunebook.context import TrialContext, TrialInfo
 from tunebook.torch import Checkpointer, CheckpointMismatch
 
@@ -42,13 +42,13 @@ def test_keeps_exactly_the_n_best_and_the_latest(tmp_path: Path, seed: int, goal
 
 
 def test_checkpoints_are_recorded_in_the_store(tmp_path: Path, db_path: str) -> None:
-    store = Store(db_path)
+    store = open_store(db_path)
     study = store.create_study("s", {}, "x")
     store.enqueue(study.id, [(0, {}, 0)])
     claimed = store.claim("w")
     assert claimed is not None
     info = TrialInfo(db_path, claimed.id, 1, "s", 0, 0, {}, str(tmp_path), "")
-    trial = TrialContext(info, Store(db_path, prepare=False))
+    trial = TrialContext(info, SQLStore(db_path, prepare=False))
     ckpt = Checkpointer(tmp_path, keep_best=1, trial=trial)
     for step, value in [(1, 0.5), (2, 0.3), (3, 0.9)]:
         ckpt.save(step, value, w=torch.zeros(1))
@@ -182,7 +182,7 @@ def test_killed_and_resumed_trial_matches_an_uninterrupted_one(
     db = str(tmp_path / "t.db")
     whole = write_study(tmp_path / "whole", RESUMABLE, name="whole", budget=1)
     monkeypatch.setenv("MARKS", str(marks))
-    run_study(load_spec(whole), Store(db), progress=False)
+    run_study(load_spec(whole), open_store(db))
     cut = write_study(tmp_path / "cut", RESUMABLE, name="cut", budget=1)
     first = subprocess.Popen([sys.executable, "-m", "tunebook.cli", "run", str(cut), "--db", db,
                               "--no-progress"], env={**env, "HOLD": "1"},
@@ -196,7 +196,7 @@ def test_killed_and_resumed_trial_matches_an_uninterrupted_one(
     second = subprocess.run([sys.executable, "-m", "tunebook.cli", "run", str(cut), "--db", db,
                              "--no-progress"], env=env, capture_output=True, text=True)
     assert second.returncode == 0, second.stderr
-    store = Store(db)
+    store = open_store(db)
     a = store.trials([store.get_study("whole").id])[0]
     b = store.trials([store.get_study("cut").id])[0]
     assert a.status is b.status is TrialStatus.COMPLETED and b.attempts == 2

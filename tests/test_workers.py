@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import write_study
-from tunebook import Store, TrialStatus
+from tunebook import TrialStatus, open_store
 
 STEPS = """
     import os, time
@@ -64,7 +64,7 @@ def test_workers_share_a_queue_and_run_each_trial_once(tmp_path: Path, store_url
     for w in workers:
         _, err = w.communicate(timeout=300)
         assert w.returncode == 0, err
-    store = Store(store_url)
+    store = open_store(store_url)
     trials = store.trials([store.get_study("toy").id])
     assert len(trials) == 12 and all(t.status is TrialStatus.COMPLETED for t in trials)
     assert all(t.attempts == 1 for t in trials)
@@ -86,7 +86,7 @@ def test_killed_workers_trials_finish_later_with_two_attempts(tmp_path: Path,
     late = _worker(store_url, env, tmp_path, "--heartbeat-timeout", "3")
     _, err = late.communicate(timeout=300)
     assert late.returncode == 0, err
-    store = Store(store_url)
+    store = open_store(store_url)
     trials = store.trials([store.get_study("toy").id])
     assert all(t.status is TrialStatus.COMPLETED for t in trials), [t.reason for t in trials]
     assert sorted(t.attempts for t in trials).count(2) == 2  # the two cut-off trials
@@ -111,7 +111,7 @@ def test_workers_survive_a_postgresql_restart(tmp_path: Path, postgres_url: str)
     for w in workers:
         _, err = w.communicate(timeout=600)
         assert w.returncode == 0, err
-    store = Store(postgres_url)
+    store = open_store(postgres_url)
     trials = store.trials([store.get_study("toy").id])
     assert all(t.status is TrialStatus.COMPLETED for t in trials), [t.reason for t in trials]
     for t in trials:
@@ -136,10 +136,11 @@ def test_devices_and_max_trials(tmp_path: Path, db_path: str) -> None:
                     "--study", "toy")
     _, err = first.communicate(timeout=300)
     assert first.returncode == 0, err
-    store = Store(db_path)
+    store = open_store(db_path)
     trials = store.trials([store.get_study("toy").id])
     done = [t for t in trials if t.status is TrialStatus.COMPLETED]
     assert len(done) == 4 and {t.value for t in done} == {3.0, 5.0}
-    assert sum(t.status is TrialStatus.QUEUED for t in trials) == 2
-    untouched = store.trials([store.get_study("other").id])
-    assert all(t.status is TrialStatus.QUEUED for t in untouched)  # --study toy only
+    # trials are created when a slot asks: the 2 left to run are the budget not yet used
+    assert len(trials) == 4 and store.get_study("toy").budget == 6
+    other_study = store.get_study("other")
+    assert store.trials([other_study.id]) == [] and other_study.budget == 2  # --study toy only

@@ -21,9 +21,10 @@ from tunebook.errors import (
 )
 
 if TYPE_CHECKING:
+    from tunebook.records import Objective, StudyRecord, StudyTree, TrialRecord, TrialStatus
     from tunebook.runner.local import RunResult, run_study
     from tunebook.spec import StudySpec, load_spec
-    from tunebook.store import Store, TrialRecord, TrialStatus
+    from tunebook.store import MemoryStore, SQLStore, Store, open_store
 
 __version__ = "0.1.0"
 
@@ -31,8 +32,14 @@ _LAZY = {
     "load_spec": "tunebook.spec",
     "StudySpec": "tunebook.spec",
     "Store": "tunebook.store",
-    "TrialRecord": "tunebook.store",
-    "TrialStatus": "tunebook.store",
+    "SQLStore": "tunebook.store",
+    "MemoryStore": "tunebook.store",
+    "open_store": "tunebook.store",
+    "Objective": "tunebook.records",
+    "StudyRecord": "tunebook.records",
+    "StudyTree": "tunebook.records",
+    "TrialRecord": "tunebook.records",
+    "TrialStatus": "tunebook.records",
     "run_study": "tunebook.runner.local",
     "RunResult": "tunebook.runner.local",
 }
@@ -46,13 +53,18 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "Infeasible",
+    "MemoryStore",
+    "Objective",
     "RunResult",
+    "SQLStore",
     "SpecError",
     "StaleClaim",
     "Store",
     "StoreError",
     "StudyNotFound",
+    "StudyRecord",
     "StudySpec",
+    "StudyTree",
     "TrialContext",
     "TrialFailed",
     "TrialRecord",
@@ -60,6 +72,7 @@ __all__ = [
     "TunebookError",
     "__version__",
     "load_spec",
+    "open_store",
     "run_study",
     "trial",
 ]

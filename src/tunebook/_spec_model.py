@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from tunebook.trainer import TrainerRef
+
 Scalar = bool | int | float | str
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 
@@ -105,12 +107,13 @@ class TrainerModel(_Strict):
             raise ValueError(
                 "give exactly one of train: module:function or command: \"python train.py ...\"")
         if self.train is not None:
-            module, _, function = self.train.partition(":")
-            if not module or not function or not all(
-                    p.isidentifier() for p in (*module.split("."), function)):
-                raise ValueError(
-                    f"train must look like module:function (e.g. train:main), got {self.train!r}")
+            TrainerRef.parse(self.train)  # a ValueError names the expected shape
         return self
+
+    @property
+    def ref(self) -> TrainerRef | None:
+        """The parsed ``module:function`` (None for a command trainer)."""
+        return TrainerRef.parse(self.train) if self.train is not None else None
 
 
 class BudgetModel(_Strict):
@@ -127,14 +130,25 @@ class BudgetModel(_Strict):
 class SamplerModel(_Strict):
     """The search algorithm and its seed (quasi-random search by default, §2.2)."""
 
-    type: Literal["quasi_random", "random", "grid"] = "quasi_random"
+    type: Literal["quasi_random", "random", "grid", "custom"] = "quasi_random"
     seed: int = 0
     grid_points: int = Field(default=5, ge=1)
+    #: ``module:function`` returning a sampler (``type: custom``), called with ``seed=``.
+    factory: str | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _shorthand(cls, data: Any) -> Any:
         return {"type": data} if isinstance(data, str) else data
+
+    @model_validator(mode="after")
+    def _factory_with_custom(self) -> SamplerModel:
+        if (self.type == "custom") != (self.factory is not None):
+            raise ValueError("type: custom takes factory: module:function (a function that "
+                             "returns a sampler), and factory needs type: custom")
+        if self.factory is not None:
+            TrainerRef.parse(self.factory)
+        return self
 
 
 class ResourcesModel(_Strict):

@@ -65,9 +65,9 @@ def db_option(fn: F) -> F:
 
 
 def _store(db: str | None, *, create: bool = True) -> Any:
-    from tunebook.store import Store
+    from tunebook.store import open_store
 
-    return Store(db, create=create)
+    return open_store(db, create=create)
 
 
 def runs_dir_option(fn: F) -> F:
@@ -112,18 +112,21 @@ def run(spec_file: Path, workers: int, db: str | None, runs_dir: Path | None,
     re-queued and run again. Raising `budget` in the file and running again adds
     trials; changing anything else is refused (give the study a new name instead).
     """
+    from tunebook.report.console import ProgressBar
     from tunebook.runner.local import run_study
     from tunebook.spec import load_spec
 
     spec = load_spec(spec_file)
     store = _store(db)
-    result = run_study(spec, store, workers=workers, progress=not no_progress, console=console,
-                       runs_dir=runs_dir, heartbeat_timeout_s=heartbeat_timeout,
-                       local_workers=not no_local_workers, executor=executor,
-                       ray_address=address)
+    with ProgressBar(console, enabled=not (no_progress or no_local_workers)) as bar:
+        result = run_study(spec, store, workers=workers, on_progress=bar.update,
+                           runs_dir=runs_dir, heartbeat_timeout_s=heartbeat_timeout,
+                           local_workers=not no_local_workers, executor=executor,
+                           ray_address=address)
     if no_local_workers:
         console.print(f"study [bold]{spec.name}[/] ready: {result.prepared.enqueued} trials "
-                      f"queued in {store.url}; start workers with `tunebook worker --db URL`.")
+                      f"queued in {store.url} (each created when a worker asks for it); "
+                      "start workers with `tunebook worker --db URL`.")
         return
     _print_run_summary(store, result)
     if result.interrupted:
@@ -133,16 +136,17 @@ def run(spec_file: Path, workers: int, db: str | None, runs_dir: Path | None,
 
 
 def _print_run_summary(store: Any, result: Any) -> None:
-    from tunebook import _render
     from tunebook.analysis import best_per_value
+    from tunebook.report import console as render
+    from tunebook.spec import study_spec
 
-    study = result.prepared.study
+    tree = result.prepared.tree
     verb = "resumed" if result.prepared.resumed else "created"
-    console.print(f"study [bold]{study.name}[/] {verb}; {result.prepared.enqueued} trials "
+    console.print(f"study [bold]{tree.root.name}[/] {verb}; {result.prepared.enqueued} trials "
                   f"queued, {result.requeued} re-queued after an interruption.")
-    objective = study.objective
-    rows = best_per_value(store, store.get_study(study.name))
-    console.print(_render.per_value_table(rows, objective["metric"], objective["goal"]))
+    objective = study_spec(tree.root).objective
+    rows = best_per_value(store, tree)
+    console.print(render.per_value_table(rows, objective.metric, objective.goal))
 
 
 @cli.command()
@@ -161,6 +165,7 @@ def demo(workers: int, db: str | None, report_path: Path) -> None:
     """
     from tunebook.demo import find_demo
     from tunebook.report import write_report
+    from tunebook.report.console import ProgressBar
     from tunebook.runner.local import run_study
     from tunebook.spec import load_spec
 
@@ -168,7 +173,8 @@ def demo(workers: int, db: str | None, report_path: Path) -> None:
     store = _store(db)
     console.print(f"Running the demo study [bold]{spec.name}[/] from {spec.path} into "
                   f"{store.url} ...")
-    result = run_study(spec, store, workers=workers, console=console)
+    with ProgressBar(console) as bar:
+        result = run_study(spec, store, workers=workers, on_progress=bar.update)
     _print_run_summary(store, result)
     with console.status("writing the report ..."):
         write_report(store, [result.prepared.study.name], report_path)
@@ -206,13 +212,14 @@ def worker(db: str | None, studies: tuple[str, ...], workers: int, devices: str,
     """
     from tunebook.runner.local import default_runs_dir
     from tunebook.runner.remote import WorkerOptions, run_worker
+    from tunebook.runner.slots import SlotOptions
 
     store = _store(db, create=False)
     options = WorkerOptions(
-        runs_dir=runs_dir or default_runs_dir(store), workers=workers,
-        devices=tuple(d.strip() for d in devices.split(",") if d.strip()),
-        max_trials=max_trials, wait=wait, heartbeat_timeout_s=heartbeat_timeout,
-        max_attempts=max_attempts)
+        SlotOptions(runs_dir or default_runs_dir(store), slots=workers, max_trials=max_trials,
+                    wait=wait, heartbeat_timeout_s=heartbeat_timeout,
+                    max_attempts=max_attempts),
+        devices=tuple(d.strip() for d in devices.split(",") if d.strip()))
     done = run_worker(store, list(studies), options)
     console.print(f"worker finished {done} trials; the queue is empty.")
 
@@ -221,15 +228,15 @@ def worker(db: str | None, studies: tuple[str, ...], workers: int, devices: str,
 @db_option
 def status(db: str | None) -> None:
     """List the studies in the database with trial counts by status and the best value."""
-    from tunebook import _render
     from tunebook.analysis import study_overview
+    from tunebook.report import console as render
 
     store = _store(db, create=False)
     rows = study_overview(store)
     if not rows:
         console.print(f"no studies in {store.url} yet; start one with `tunebook run FILE`.")
         return
-    console.print(_render.studies_table([(r.study, r.counts, r.best) for r in rows]))
+    console.print(render.studies_table(rows))
 
 
 @cli.command()
@@ -242,20 +249,20 @@ def status(db: str | None) -> None:
 @db_option
 def trials(study: str, fmt: str, status_filter: str | None, db: str | None) -> None:
     """List every trial of STUDY: status, objective value, params, reason."""
-    from tunebook import _render
-    from tunebook.analysis import study_trials
+    from tunebook.report import console as render
+    from tunebook.spec import study_spec
 
     store = _store(db, create=False)
-    record = store.get_study(study)
-    rows = study_trials(store, record)
+    tree = store.tree(study)
+    rows = store.trials(tree.ids)
     if status_filter:
         rows = [t for t in rows if t.status.value == status_filter]
-    names = {s.id: s.name for s in [record, *store.children(record.id)]}
     if fmt == "table":
-        console.print(_render.trials_table(rows, names, record.objective["metric"]))
+        metric = study_spec(tree.root).objective.metric
+        console.print(render.trials_table(rows, tree.names, metric))
     else:
-        flat = _render.trial_rows(rows, names)
-        click.echo(_render.to_csv(flat) if fmt == "csv" else _render.to_json(flat), nl=False)
+        flat = render.trial_rows(rows, tree.names)
+        click.echo(render.to_csv(flat) if fmt == "csv" else render.to_json(flat), nl=False)
 
 
 @cli.command()
@@ -263,26 +270,27 @@ def trials(study: str, fmt: str, status_filter: str | None, db: str | None) -> N
 @db_option
 def show(address: str, db: str | None) -> None:
     """Show one trial: params, seed, status and reason, and a summary of its metrics."""
-    from tunebook import _render
     from tunebook.analysis import find_trial
+    from tunebook.report import console as render
+    from tunebook.report.text import fmt, when
+    from tunebook.spec import study_spec
 
     store = _store(db, create=False)
     study, trial = find_trial(store, address)
-    style = _render.STATUS_STYLE[trial.status]
+    style = render.STATUS_STYLE[trial.status]
     console.print(f"[bold]{study.name}/{trial.index}[/]  [{style}]{trial.status.value}[/]  "
-                  f"{study.objective['metric']} = {_render.fmt(trial.value)}")
+                  f"{study_spec(study).objective.metric} = {fmt(trial.value)}")
     console.print(f"seed {trial.seed}   attempts {trial.attempts}   worker {trial.worker or '-'}"
-                  f"   started {_render.when(trial.started_at)}   finished "
-                  f"{_render.when(trial.finished_at)}")
+                  f"   started {when(trial.started_at)}   finished {when(trial.finished_at)}")
     for key, value in trial.params.items():
-        console.print(f"  {key} = {_render.fmt(value)}", highlight=False)
+        console.print(f"  {key} = {fmt(value)}", highlight=False)
     if trial.reason:
         console.print(f"[{style}]reason:[/] {escape(trial.reason)}", highlight=False)
     for warning in trial.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     points = store.metric_history(trial.id)
     if points:
-        console.print(_render.metric_summary_table(points))
+        console.print(render.metric_summary_table(points))
 
 
 @cli.command()

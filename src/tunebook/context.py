@@ -219,9 +219,9 @@ def trial(defaults: Mapping[str, ParamValue] | None = None) -> TrialContext:
 
 def _from_environment(info: TrialInfo) -> TrialContext:
     """A command trainer's trial: store connection, flush at exit, Infeasible recorded."""
-    from tunebook.store import Store
+    from tunebook.store import SQLStore
 
-    ctx = TrialContext(info, Store(info.db_url, prepare=False))
+    ctx = TrialContext(info, SQLStore(info.db_url, prepare=False))
     atexit.register(ctx.close)
     previous_hook = sys.excepthook
 

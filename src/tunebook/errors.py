@@ -48,3 +48,10 @@ class Infeasible(TunebookError):
 
 class TrialFailed(TunebookError):
     """A trial ended in failure; carries the reason recorded in the store."""
+
+
+class WorkerLost(TunebookError):
+    """The worker running a trial died (a Ray worker killed, a node lost), not the trial.
+
+    Executors raise it; the store's lost-trial policy decides what happens to the trial.
+    """

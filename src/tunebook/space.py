@@ -247,3 +247,9 @@ class Space:
     def combo_of(self, params: Mapping[str, ParamValue]) -> Params:
         """The scientific combination a trial's params belong to."""
         return {d.name: params[d.name] for d in self.scientific if d.name in params}
+
+
+def combo_label(combo: Mapping[str, ParamValue]) -> str:
+    """Scientific values as ``name=value, name=value`` ("(all)" with none): the one label
+    used by sub-study names, tables, plots and reports."""
+    return ", ".join(f"{k}={v}" for k, v in combo.items()) or "(all)"

@@ -6,15 +6,10 @@ names the file, the field and the fix, before anything is written to the store.
 
 from __future__ import annotations
 
-import ast
 import hashlib
-import importlib.util
 import json
 import re
-import string
-import sys
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +17,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from tunebook import trainer as _trainer
 from tunebook._spec_model import ParamModel, StudyModel
 from tunebook.errors import SpecError
+from tunebook.records import Objective, StudyRecord
 from tunebook.space import (
     ChoiceDomain,
     Dimension,
@@ -49,6 +46,7 @@ class StudySpec:
     model: StudyModel
     space: Space
     path: Path | None = None
+    folder: Path | None = None
 
     @property
     def name(self) -> str:
@@ -56,11 +54,33 @@ class StudySpec:
 
     @property
     def source_dir(self) -> Path:
-        return self.path.parent.resolve() if self.path else Path.cwd()
+        """The study file's folder: the trainer's import path and a command's cwd."""
+        if self.folder is not None:
+            return self.folder
+        return self.path.parent.resolve() if self.path is not None else Path.cwd()
+
+    @property
+    def objective(self) -> Objective:
+        o = self.model.objective
+        return Objective(o.metric, o.goal, o.select)
+
+    @property
+    def per_value(self) -> bool:
+        """One sub-study per scientific value (else scientific values are searched jointly)."""
+        return self.model.mode == "per_value"
+
+    def shares(self, leaves: int) -> list[int]:
+        """The trial budget split evenly over ``leaves`` leaf studies, capped by a grid."""
+        total = self.model.budget.trials
+        return [total // leaves + (1 if i < total % leaves else 0) for i in range(leaves)]
+
+    def config(self) -> dict[str, Any]:
+        """The study's settings as JSON-able data, without where the file was."""
+        return self.model.model_dump(mode="json", exclude_defaults=False)
 
     def snapshot(self) -> dict[str, Any]:
         """The frozen, JSON-able spec stored with the study (plus where it came from)."""
-        data = self.model.model_dump(mode="json", exclude_defaults=False)
+        data = self.config()
         data["source_dir"] = str(self.source_dir)
         if self.path is not None:
             data["source_file"] = str(self.path.resolve())
@@ -230,85 +250,30 @@ def _conditionals(model: StudyModel, scientific: list[Dimension], seen: Mapping[
     return dims
 
 
-@contextmanager
-def on_sys_path(directory: Path) -> Iterator[None]:
-    """Put the study file's folder first on ``sys.path`` for the duration."""
-    entry = str(directory)
-    sys.path.insert(0, entry)
-    try:
-        yield
-    finally:
-        if entry in sys.path:
-            sys.path.remove(entry)
-
-
 def check_trainer_exists(spec: StudySpec) -> None:
-    """Check the trainer without running it: module file and function, or command fields.
-
-    A ``module:function`` trainer is looked up relative to the study file's folder, then on
-    ``sys.path``; the function must be defined at the top level of the module.
-    """
+    """Check the trainer without running it: module file and function, or command fields."""
     trainer = spec.model.trainer
     where = str(spec.path) if spec.path else "<study>"
     if trainer.command is not None:
-        _check_command(trainer.command, spec, where)
+        names = [*spec.space.fixed, *(d.name for d in (*spec.space.scientific,
+                                                       *spec.space.nuisance))]
+        _trainer.command_fields(trainer.command, names, where)
         return
-    assert trainer.train is not None
-    module, _, function = trainer.train.partition(":")
-    with on_sys_path(spec.source_dir):
-        try:
-            found = importlib.util.find_spec(module)
-        except (ImportError, ValueError) as exc:
-            found, error = None, str(exc)
-        else:
-            error = ""
-    if found is None or found.origin is None:
-        raise SpecError(f"cannot find module {module!r} {error}(looked in {spec.source_dir} and "
-                        "on sys.path); put it next to the study file or install it",
-                        path=where, field="trainer.train")
-    if found.origin.endswith(".py"):
-        _check_defines(Path(found.origin), module, function, where)
+    ref = trainer.ref
+    assert ref is not None  # exactly one of train/command, checked by TrainerModel
+    _trainer.check(ref, spec.source_dir, where)
 
 
-def _check_defines(source: Path, module: str, function: str, where: str) -> None:
-    try:
-        defined = _defines(source, function)
-    except SyntaxError as exc:
-        raise SpecError(f"module {module!r} ({source}) has a syntax error at line {exc.lineno}: "
-                        f"{exc.msg}; fix it before running the study",
-                        path=where, field="trainer.train") from None
-    if not defined:
-        raise SpecError(f"module {module!r} ({source}) has no top-level function "
-                        f"{function!r}; check the name after the colon",
-                        path=where, field="trainer.train")
+def study_spec(study: StudyRecord) -> StudySpec:
+    """The typed spec of a stored study: the one way to read a study's frozen snapshot.
 
-
-def _defines(source: Path, name: str) -> bool:
-    tree = ast.parse(source.read_text(), filename=str(source))
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name:
-            return True
-        if isinstance(node, ast.Assign | ast.AnnAssign | ast.ImportFrom | ast.Import):
-            targets = (node.targets if isinstance(node, ast.Assign)
-                       else [node.target] if isinstance(node, ast.AnnAssign) else [])
-            names = [t.id for t in targets if isinstance(t, ast.Name)]
-            if isinstance(node, ast.ImportFrom | ast.Import):
-                names = [a.asname or a.name.split(".")[0] for a in node.names]
-            if name in names:
-                return True
-    return False
-
-
-def _check_command(command: str, spec: StudySpec, where: str) -> None:
-    known = set(spec.space.fixed) | {d.name for d in (*spec.space.scientific,
-                                                      *spec.space.nuisance)}
-    known |= {"trial_index", "seed", "checkpoint_dir"}
-    try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(command) if f]
-    except ValueError as exc:
-        raise SpecError(f"bad placeholder syntax ({exc}); write {{name}}, and {{{{ }}}} for a "
-                        "literal brace", path=where, field="trainer.command") from None
-    for name in fields:
-        if name not in known:
-            raise SpecError(f"placeholder {{{name}}} names no hyperparameter; known names: "
-                            f"{sorted(known)}", path=where, field="trainer.command")
+    Workers and analysis never read the study file: a worker on another machine (or after
+    the file was edited) runs exactly the study that was created. The record's name is
+    kept as stored, so a study created through the API under any name still loads.
+    """
+    snapshot = {k: v for k, v in study.spec.items() if k not in LOCATION_FIELDS}
+    spec = spec_from_dict({**snapshot, "name": "stored-study"})
+    model = spec.model.model_copy(update={"name": study.name})
+    file, folder = study.spec.get("source_file"), study.spec.get("source_dir")
+    return StudySpec(model, spec.space, path=Path(file) if file else None,
+                     folder=Path(folder) if folder else None)

@@ -3,8 +3,8 @@
 Renderers (CLI tables, reports) turn this data into text; nothing here prints.
 """
 
-from tunebook.analysis.isolation import ValueBest, best_per_value, study_trials
-from tunebook.analysis.overview import StudyOverview, find_trial, leaf_ids, study_overview
+from tunebook.analysis.isolation import ValueBest, best_per_value
+from tunebook.analysis.overview import StudyOverview, find_trial, overview, study_overview
 
-__all__ = ["StudyOverview", "ValueBest", "best_per_value", "find_trial", "leaf_ids",
-           "study_overview", "study_trials"]
+__all__ = ["StudyOverview", "ValueBest", "best_per_value", "find_trial", "overview",
+           "study_overview"]

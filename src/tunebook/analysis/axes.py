@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tunebook.analysis.data import StudyData
+from tunebook.records import TrialStatus
 from tunebook.space import ChoiceDomain, Dimension, ParamValue
-from tunebook.store import TrialStatus
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from enum import Enum
 from tunebook.analysis import curves as cv
 from tunebook.analysis.curves import TrialCurves
 from tunebook.analysis.data import StudyData
+from tunebook.records import TrialRecord, TrialStatus
 from tunebook.space import ChoiceDomain, Dimension, Scale
-from tunebook.store import TrialRecord, TrialStatus
 
 EDGE = 0.10            # "near the boundary": the outer 10 % of a range (log-scaled if log)
 MIN_PER_VALUE = 10     # completed trials per scientific value, at least ...

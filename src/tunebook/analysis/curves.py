@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tunebook.analysis.data import Series, StudyData, load_series
-from tunebook.store import Store, TrialRecord
+from tunebook.records import TrialRecord
+from tunebook.store import Store
 
 CURVES_PER_VALUE = 3
 SPIKE_FACTOR = 2.0

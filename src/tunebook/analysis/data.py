@@ -6,9 +6,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from tunebook.records import Objective, StudyRecord, StudyTree, TrialRecord, TrialStatus
 from tunebook.space import Params
-from tunebook.spec import LOCATION_FIELDS, StudySpec, spec_from_dict
-from tunebook.store import Store, StudyRecord, TrialRecord, TrialStatus
+from tunebook.spec import StudySpec, study_spec
+from tunebook.store import Store
 
 Series = list[tuple[int, float]]
 
@@ -23,19 +24,23 @@ class StudyData:
     names: dict[int, str] = field(default_factory=dict)
 
     @property
+    def objective(self) -> Objective:
+        return self.spec.objective
+
+    @property
     def metric(self) -> str:
-        return self.spec.model.objective.metric
+        return self.objective.metric
 
     @property
     def minimize(self) -> bool:
-        return self.spec.model.objective.goal == "minimize"
+        return self.objective.minimize
 
     def completed(self, trials: Sequence[TrialRecord] | None = None) -> list[TrialRecord]:
         """Completed trials with a finite objective, best first."""
         pool = self.trials if trials is None else trials
         done = [t for t in pool if t.status is TrialStatus.COMPLETED and t.value is not None
                 and math.isfinite(t.value)]
-        sign = 1.0 if self.minimize else -1.0
+        sign = self.objective.sign()
         return sorted(done, key=lambda t: sign * float(t.value or 0.0))
 
     def combos(self) -> list[Params]:
@@ -48,19 +53,10 @@ class StudyData:
         return f"{self.names.get(trial.study_id, self.study.name)}/{trial.index}"
 
 
-def spec_of(study: StudyRecord) -> StudySpec:
-    """The study's frozen spec, rebuilt for analysis (the record's name is the one shown,
-    so a store written through the API with any name can still be analysed)."""
-    snapshot = {k: v for k, v in study.spec.items() if k not in LOCATION_FIELDS}
-    return spec_from_dict({**snapshot, "name": "stored-study"})
-
-
-def load_study(store: Store, name: str) -> StudyData:
-    """One query for the study tree, one for all its trials."""
-    study = store.get_study(name)
-    leaves = store.children(study.id) or [study]
-    names = {leaf.id: leaf.name for leaf in leaves}
-    return StudyData(study, spec_of(study), store.trials(list(names)), names)
+def load_study(store: Store, study: str | StudyTree) -> StudyData:
+    """A study (by name or tree) and all its trials: one query for the tree, one for trials."""
+    tree = store.tree(study) if isinstance(study, str) else study
+    return StudyData(tree.root, study_spec(tree.root), store.trials(tree.ids), tree.names)
 
 
 def downsample(series: Series, max_points: int) -> Series:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from tunebook.analysis.data import Series, StudyData
-from tunebook.store import Store, TrialRecord, TrialStatus
+from tunebook.records import TrialRecord, TrialStatus
+from tunebook.store import Store
 
 PERCENTILE = 90
 CLIPPED_TOO_OFTEN = 0.5

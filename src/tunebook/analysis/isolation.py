@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tunebook.analysis.data import StudyData, load_study
-from tunebook.analysis.overview import leaf_ids
-from tunebook.space import Params
-from tunebook.store import Store, StudyRecord, TrialRecord, TrialStatus
+from tunebook.records import StudyTree, TrialRecord, TrialStatus
+from tunebook.space import Params, combo_label
+from tunebook.store import Store
 
 TOP_K = 3
 
@@ -32,7 +32,7 @@ class ValueBest:
 
     @property
     def label(self) -> str:
-        return ", ".join(f"{k}={v}" for k, v in self.combo.items()) or "(all)"
+        return combo_label(self.combo)
 
     @property
     def spread(self) -> float | None:
@@ -57,11 +57,6 @@ def isolation(data: StudyData, k: int = TOP_K) -> list[ValueBest]:
     return rows
 
 
-def study_trials(store: Store, study: StudyRecord) -> list[TrialRecord]:
-    """Every trial of a study, its per-value sub-studies included."""
-    return store.trials(leaf_ids(store, study))
-
-
-def best_per_value(store: Store, study: StudyRecord) -> list[ValueBest]:
+def best_per_value(store: Store, tree: StudyTree) -> list[ValueBest]:
     """:func:`isolation` of a stored study."""
-    return isolation(load_study(store, study.name))
+    return isolation(load_study(store, tree))

@@ -5,32 +5,36 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tunebook.errors import StudyNotFound
-from tunebook.store import Store, StudyRecord, TrialRecord, TrialStatus
+from tunebook.records import Objective, StudyRecord, StudyTree, TrialRecord, TrialStatus
+from tunebook.spec import study_spec
+from tunebook.store import Store
 
 
 @dataclass(frozen=True)
 class StudyOverview:
     """A top-level study with its trial counts (sub-studies summed) and best value."""
 
-    study: StudyRecord
+    tree: StudyTree
+    objective: Objective
+    mode: str
     counts: dict[TrialStatus, int]
     best: float | None
 
+    @property
+    def study(self) -> StudyRecord:
+        return self.tree.root
 
-def leaf_ids(store: Store, study: StudyRecord) -> list[int]:
-    return [leaf.id for leaf in store.children(study.id)] or [study.id]
+
+def overview(store: Store, tree: StudyTree) -> StudyOverview:
+    """One study's counts and best value (two aggregate queries)."""
+    spec = study_spec(tree.root)
+    return StudyOverview(tree, spec.objective, spec.model.mode, store.counts(tree.ids),
+                         store.best_value(tree.ids, spec.objective.goal))
 
 
 def study_overview(store: Store) -> list[StudyOverview]:
-    """Every top-level study, oldest first, with aggregate counts (one query each)."""
-    out = []
-    for study in store.list_studies():
-        if study.parent_id is not None:
-            continue
-        ids = leaf_ids(store, study)
-        goal = study.objective.get("goal", "minimize")
-        out.append(StudyOverview(study, store.counts(ids), store.best_value(ids, goal)))
-    return out
+    """Every top-level study, oldest first, with aggregate counts."""
+    return [overview(store, tree) for tree in store.trees()]
 
 
 def find_trial(store: Store, address: str) -> tuple[StudyRecord, TrialRecord]:
@@ -38,13 +42,12 @@ def find_trial(store: Store, address: str) -> tuple[StudyRecord, TrialRecord]:
     name, sep, index_text = address.rpartition("/")
     if not sep or not index_text.isdigit():
         raise StudyNotFound(f"{address!r} is not STUDY/INDEX; e.g. digits-activation/7")
-    study = store.get_study(name)
-    children = store.children(study.id)
-    if children:
-        names = ", ".join(c.name for c in children)
+    tree = store.tree(name)
+    if tree.split:
+        names = ", ".join(leaf.name for leaf in tree.leaves)
         raise StudyNotFound(f"{name!r} runs one sub-study per value; address a trial as "
                             f"SUBSTUDY/INDEX with one of: {names}")
-    trial = store.get_trial(study.id, int(index_text))
+    trial = store.get_trial(tree.root.id, int(index_text))
     if trial is None:
         raise StudyNotFound(f"study {name!r} has no trial {index_text}")
-    return study, trial
+    return tree.root, trial

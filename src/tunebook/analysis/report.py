@@ -12,7 +12,8 @@ from tunebook.analysis.data import StudyData, load_study
 from tunebook.analysis.gradnorm import GradNormData, grad_norms
 from tunebook.analysis.isolation import ValueBest, isolation
 from tunebook.analysis.summary import Conclusion, conclude
-from tunebook.store import Store, TrialStatus
+from tunebook.records import TrialStatus
+from tunebook.store import Store
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,10 @@ import json
 import shlex
 from dataclasses import dataclass
 
-from tunebook.analysis.overview import leaf_ids
-from tunebook.store import Store, StudyRecord, TrialStatus
+from tunebook.analysis.overview import overview
+from tunebook.records import TrialStatus
+from tunebook.spec import StudySpec, study_spec
+from tunebook.store import Store
 
 
 @dataclass(frozen=True)
@@ -25,25 +27,21 @@ class TrackingRow:
     config: str
 
 
-def reproduce_command(study: StudyRecord) -> str:
-    source = study.spec.get("source_file") or f"{study.spec.get('source_dir', '.')}/study.yaml"
+def reproduce_command(spec: StudySpec) -> str:
+    source = spec.path or spec.source_dir / "study.yaml"
     return f"tunebook run {shlex.quote(str(source))}"
 
 
 def tracking_rows(store: Store, names: list[str] | None = None) -> list[TrackingRow]:
     """Rows for the given studies, or every top-level study in the store."""
-    studies = ([store.get_study(n) for n in names] if names else
-               [s for s in store.list_studies() if s.parent_id is None])
+    trees = [store.tree(n) for n in names] if names else store.trees()
     rows = []
-    for study in studies:
-        ids = leaf_ids(store, study)
-        counts = store.counts(ids)
-        objective = study.objective
-        config = {k: v for k, v in study.spec.items() if k not in ("source_dir", "source_file")}
+    for tree in trees:
+        seen = overview(store, tree)
+        spec = study_spec(tree.root)
         rows.append(TrackingRow(
-            name=study.name, description=str(study.spec.get("description", "")),
-            trials=sum(counts.values()), completed=counts[TrialStatus.COMPLETED],
-            metric=str(objective.get("metric", "")), goal=str(objective.get("goal", "")),
-            best=store.best_value(ids, str(objective.get("goal", "minimize"))),
-            command=reproduce_command(study), config=json.dumps(config, sort_keys=True)))
+            name=tree.root.name, description=spec.model.description,
+            trials=sum(seen.counts.values()), completed=seen.counts[TrialStatus.COMPLETED],
+            metric=seen.objective.metric, goal=seen.objective.goal, best=seen.best,
+            command=reproduce_command(spec), config=json.dumps(spec.config(), sort_keys=True)))
     return rows

@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tunebook import plot
 from tunebook.analysis.report import StudyReport, study_report
 from tunebook.analysis.tracking import TrackingRow, tracking_rows
+from tunebook.report import figures as plot
+from tunebook.report.text import fmt
 from tunebook.store import Store
 
 CSS = """
@@ -58,17 +59,13 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return f"<table><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4g}"
-
-
 def _summary(r: StudyReport, anchor: str) -> str:
     spec = r.data.spec.model
     counts = ", ".join(f"{n} {s}" for s, n in r.counts.items() if n) or "no trials"
     rows = [(row.label, row.trials, row.completed, row.infeasible, row.failed,
-             _fmt(row.best.value if row.best else None),
+             fmt(row.best.value if row.best else None),
              r.data.label(row.best) if row.best else "-",
-             _fmt(row.spread)) for row in r.isolation]
+             fmt(row.spread)) for row in r.isolation]
     return (f'<section id="{anchor}-summary"><h2>Summary</h2>'
             f"<p><b>Goal:</b> {_e(spec.description or '(no description)')}</p>"
             f"<p><b>Objective:</b> {_e(spec.objective.goal)} <code>{_e(r.data.metric)}</code> "
@@ -124,7 +121,7 @@ def _study(r: StudyReport, index: int, figure: _Figures) -> str:
 
 
 def _tracking(rows: Sequence[TrackingRow]) -> str:
-    body = [(r.name, r.description, r.trials, _fmt(r.best), f"{r.goal} {r.metric}", r.command)
+    body = [(r.name, r.description, r.trials, fmt(r.best), f"{r.goal} {r.metric}", r.command)
             for r in rows]
     configs = "".join(f"<details><summary>config of {_e(r.name)}</summary><pre>"
                       f"{_e(json.dumps(json.loads(r.config), indent=2))}</pre></details>"

@@ -7,13 +7,13 @@ import io
 from collections.abc import Sequence
 
 from tunebook.analysis.tracking import TrackingRow
+from tunebook.report.text import fmt
 
 COLUMNS = ("study", "description", "trials", "completed", "best", "objective", "command")
 
 
 def _cells(row: TrackingRow) -> list[str]:
-    best = "-" if row.best is None else f"{row.best:.4g}"
-    return [row.name, row.description, str(row.trials), str(row.completed), best,
+    return [row.name, row.description, str(row.trials), str(row.completed), fmt(row.best),
             f"{row.goal} {row.metric}", row.command]
 
 

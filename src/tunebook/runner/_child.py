@@ -10,7 +10,6 @@ orphan training behind.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import inspect
 import os
 import signal
@@ -19,9 +18,9 @@ import sys
 import threading
 import time
 import traceback
-from pathlib import Path
 from typing import Any
 
+from tunebook import trainer
 from tunebook.context import ENV_INFO, TrialContext, set_current, write_result
 from tunebook.errors import Infeasible
 from tunebook.runner.job import TrialJob
@@ -84,25 +83,6 @@ def _redirect_output(path: str) -> None:
     os.close(fd)
 
 
-def _load(train: str, source_dir: str) -> Any:
-    """Import the trainer, preferring the study folder's own module of that name.
-
-    The forkserver may have preloaded a same-named module of another study (every
-    example calls its file ``train.py``); such a module is dropped and re-imported.
-    """
-    module_name, _, function = train.partition(":")
-    if source_dir in sys.path:
-        sys.path.remove(source_dir)
-    sys.path.insert(0, source_dir)
-    base = Path(source_dir, *module_name.split("."))
-    local = next((p for p in (base.with_suffix(".py"), base / "__init__.py") if p.exists()), None)
-    loaded = sys.modules.get(module_name)
-    loaded_file = getattr(loaded, "__file__", None)
-    if local is not None and loaded_file and Path(loaded_file).resolve() != local.resolve():
-        del sys.modules[module_name]
-    return getattr(importlib.import_module(module_name), function)
-
-
 def _accepts_argument(fn: Any) -> bool:
     try:
         params = inspect.signature(fn).parameters.values()
@@ -114,13 +94,13 @@ def _accepts_argument(fn: Any) -> bool:
 
 def run_function(job: TrialJob) -> dict[str, Any]:
     """Call ``module:function`` with the trial context; never raises."""
-    from tunebook.store import Store
+    from tunebook.store import SQLStore
 
     assert job.train is not None
-    ctx = TrialContext(job.info, Store(job.info.db_url, prepare=False))
+    ctx = TrialContext(job.info, SQLStore(job.info.db_url, prepare=False))
     set_current(ctx)
     try:
-        fn = _load(job.train, job.source_dir)
+        fn = trainer.load(trainer.TrainerRef.parse(job.train), job.source_dir)
         returned = fn(ctx) if _accepts_argument(fn) else fn()
         ctx.close()
         return {"status": "completed", **_returned(returned)}

@@ -1,26 +1,28 @@
-"""``tunebook run``: prepare a study and run its trials with N local worker slots."""
+"""``tunebook run``: prepare a study and run its trials here (or on a Ray cluster)."""
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from rich.console import Console
-
 from tunebook.errors import TunebookError
+from tunebook.records import TrialStatus
 from tunebook.runner.plan import PlanSource
-from tunebook.runner.progress import RunProgress
-from tunebook.runner.remote import HEARTBEAT_TIMEOUT_S, MAX_ATTEMPTS
+from tunebook.runner.progress import ProgressCallback, progress_of
+from tunebook.runner.slots import (
+    HEARTBEAT_TIMEOUT_S,
+    MAX_ATTEMPTS,
+    Executor,
+    SlotOptions,
+    run_slots,
+    sweep,
+)
 from tunebook.runner.study import PreparedStudy, prepare_study
-from tunebook.runner.worker import Slot, WorkerConfig, worker_is_dead
-from tunebook.runner.zygote import zygote_for
-from tunebook.spec import StudySpec, on_sys_path
-from tunebook.store import Store, TrialStatus
+from tunebook.spec import StudySpec
+from tunebook.store import Store
 from tunebook.store.engine import sqlite_path
 
-POLL_S = 0.5
+EXECUTORS = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -43,86 +45,52 @@ def default_runs_dir(store: Store) -> Path:
 
 
 def run_study(spec: StudySpec, store: Store, *, workers: int = 1,
-              runs_dir: Path | None = None, progress: bool = True,
-              console: Console | None = None,
+              runs_dir: Path | None = None, on_progress: ProgressCallback | None = None,
               heartbeat_timeout_s: float = HEARTBEAT_TIMEOUT_S,
               local_workers: bool = True, max_attempts: int = MAX_ATTEMPTS,
               executor: str = "local", ray_address: str | None = None) -> RunResult:
-    """Create or resume ``spec``'s study, queue its budget and run it to the end.
+    """Create or resume ``spec``'s study, set its budget and run it to the end.
 
     Trials interrupted earlier (a killed worker on this host, or a heartbeat older than
     ``heartbeat_timeout_s``) are re-queued first, or failed after ``max_attempts``.
     Ctrl-C stops the trials in flight and puts them back in the queue, so the next run
-    picks them up. ``local_workers=False`` only queues the trials, for ``tunebook worker``
+    picks them up. ``local_workers=False`` only prepares the study, for ``tunebook worker``
     processes elsewhere. ``executor="ray"`` runs each trial as a task on a Ray cluster
     (``ray_address``: ``auto``, ``ray://host:port``, or ``local`` to start one).
+    ``on_progress`` is called a few times a second with the study's :class:`Progress`.
     """
-    if workers < 1:
-        raise TunebookError(f"--workers must be at least 1, got {workers}")
+    if executor not in EXECUTORS:
+        raise TunebookError(f"unknown executor {executor!r}; use one of {', '.join(EXECUTORS)}")
+    options = SlotOptions(runs_dir or default_runs_dir(store), slots=workers,
+                          heartbeat_timeout_s=heartbeat_timeout_s, max_attempts=max_attempts)
+    options.check()
     prepared = prepare_study(store, spec)
-    leaf_ids = [leaf.id for leaf in prepared.leaves]
-    requeued = store.requeue_stale(leaf_ids, timeout_s=heartbeat_timeout_s,
-                                   is_dead=worker_is_dead, max_attempts=max_attempts)
-    if executor not in ("local", "ray"):
-        raise TunebookError(f"unknown executor {executor!r}; use local or ray")
-    plans = PlanSource(store, {leaf.id: leaf for leaf in prepared.leaves})
-    folder = runs_dir or default_runs_dir(store)
-    interrupted = False
-    if local_workers and executor == "ray":
-        interrupted = _run_ray(store, leaf_ids, plans, folder, workers, max_attempts, spec,
-                               ray_address, progress, console)
-    elif local_workers:
-        preload = []
-        if spec.model.trainer.train:
-            preload.append(spec.model.trainer.train.partition(":")[0])
-        with on_sys_path(spec.source_dir):
-            launcher = zygote_for(preload)
-        interrupted = _run_slots(store, leaf_ids, plans, WorkerConfig(folder, launcher),
-                                 workers, spec, progress, console)
-    best = store.best_value(leaf_ids, spec.model.objective.goal)
-    return RunResult(prepared, store.counts(leaf_ids), best, interrupted, len(requeued))
+    tree = prepared.tree
+    interrupted, requeued = False, 0
+    if local_workers:
+        plans = PlanSource(store, {leaf.id: leaf for leaf in tree.leaves})
+        requeued = len(sweep(store, tree.ids, options))
+        chosen, options = _executor(executor, spec, options, ray_address)
+        report = (lambda: on_progress(progress_of(store, tree, spec.objective))
+                  ) if on_progress else (lambda: None)
+        interrupted = run_slots(store, tree.ids, plans, chosen, options, report).interrupted
+    best = store.best_value(tree.ids, spec.objective.goal)
+    return RunResult(prepared, store.counts(tree.ids), best, interrupted, requeued)
 
 
-def _run_ray(store: Store, ids: list[int], plans: PlanSource, runs_dir: Path, workers: int,
-             max_attempts: int, spec: StudySpec, address: str | None, progress: bool,
-             console: Console | None) -> bool:
-    from tunebook.runner.raycluster import RayExecutor, cluster_slots, connect
+def _executor(name: str, spec: StudySpec, options: SlotOptions, address: str | None,
+              ) -> tuple[Executor, SlotOptions]:
+    """The executor, and the slot count it can use (a Ray cluster may fit more)."""
+    if name == "ray":
+        import dataclasses
 
-    connect(address)
-    resources = spec.model.resources
-    slots = max(workers, cluster_slots(resources.cpus, resources.gpus))
-    executor = RayExecutor(store, ids, plans, runs_dir, slots, max_attempts)
-    goal = spec.model.objective.goal
-    with RunProgress(f"{spec.name} (ray)", console=console, enabled=progress) as bar:
-        try:
-            executor.run(lambda: bar.show(store, ids, goal))
-        except KeyboardInterrupt:
-            executor.cancel()
-            return True
-        bar.show(store, ids, goal)
-    return False
+        from tunebook.runner.raycluster import RayExecutor, cluster_slots, connect
 
+        connect(address)
+        resources = spec.model.resources
+        slots = max(options.slots, cluster_slots(resources.cpus, resources.gpus))
+        return RayExecutor(), dataclasses.replace(options, slots=slots)
+    from tunebook.runner.zygote import LocalExecutor
 
-def _run_slots(store: Store, ids: list[int], plans: PlanSource, config: WorkerConfig,
-               workers: int, spec: StudySpec, progress: bool, console: Console | None) -> bool:
-    stop = threading.Event()
-    slots = [Slot(store, ids, plans, config, slot, stop) for slot in range(workers)]
-    goal = spec.model.objective.goal
-    with RunProgress(spec.name, console=console, enabled=progress) as bar:
-        for slot in slots:
-            slot.start()
-        try:
-            while any(slot.is_alive() for slot in slots):
-                bar.show(store, ids, goal)
-                time.sleep(POLL_S)
-        except KeyboardInterrupt:
-            stop.set()
-            for slot in slots:
-                slot.join()
-            bar.show(store, ids, goal)
-            return True
-        bar.show(store, ids, goal)
-    errors = [slot.error for slot in slots if slot.error is not None]
-    if errors:
-        raise errors[0]
-    return False
+    ref = spec.model.trainer.ref
+    return LocalExecutor([ref.module] if ref else [], [str(spec.source_dir)]), options

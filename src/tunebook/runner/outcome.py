@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tunebook.store.records import MetricPoint, TrialStatus
+from tunebook.records import MetricPoint, Objective, TrialStatus
 
 LOG_TAIL_CHARS = 2000
 
@@ -46,7 +46,7 @@ def died(exitcode: int | None, log_tail: str) -> Outcome:
     return Outcome(TrialStatus.FAILED, reason=reason)
 
 
-def decide(result: Mapping[str, Any], objective: Mapping[str, Any],
+def decide(result: Mapping[str, Any], objective: Objective,
            history: Sequence[MetricPoint], final: Mapping[str, float],
            log_tail: str = "") -> Outcome:
     """Turn a trial's result file and reported metrics into an :class:`Outcome`.
@@ -70,9 +70,9 @@ def decide(result: Mapping[str, Any], objective: Mapping[str, Any],
     return _objective_outcome(result, objective, history, metrics)
 
 
-def _objective_outcome(result: Mapping[str, Any], objective: Mapping[str, Any],
+def _objective_outcome(result: Mapping[str, Any], objective: Objective,
                        history: Sequence[MetricPoint], metrics: dict[str, float]) -> Outcome:
-    name = objective["metric"]
+    name = objective.metric
     points = [(p.step, p.value) for p in history]
     returned = result.get("value", result.get("metrics", {}).get(name))
     if returned is not None:
@@ -86,8 +86,8 @@ def _objective_outcome(result: Mapping[str, Any], objective: Mapping[str, Any],
             return Outcome(TrialStatus.INFEASIBLE, metrics=metrics, reason=(
                 f"objective {name} became {value} at step {step}: training diverged"))
     values = [v for _, v in points]
-    if objective.get("select", "best") == "last":
+    if objective.select == "last":
         value = values[-1]
     else:
-        value = min(values) if objective.get("goal", "minimize") == "minimize" else max(values)
+        value = min(values) if objective.minimize else max(values)
     return Outcome(TrialStatus.COMPLETED, value=value, metrics=metrics)

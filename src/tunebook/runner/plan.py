@@ -1,40 +1,49 @@
 """A study as a worker needs it: rebuilt from the frozen spec stored with the study.
 
-Workers never read the study file: they rebuild the spec from the snapshot in the store,
-so a worker on another machine (or after the file was edited) runs exactly the study
-that was created.
+Workers never read the study file: they rebuild the spec from the snapshot in the store
+(:func:`tunebook.spec.study_spec`), so a worker on another machine (or after the file was
+edited) runs exactly the study that was created.
 """
 
 from __future__ import annotations
 
-import string
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from tunebook.space import ParamValue
-from tunebook.spec import LOCATION_FIELDS, StudySpec, spec_from_dict
+from tunebook import trainer
+from tunebook.records import Objective, StudyRecord, TrialRecord
+from tunebook.samplers import Sampler, make_sampler
+from tunebook.space import Params, ParamValue
+from tunebook.spec import StudySpec, study_spec
 from tunebook.store import Store
-from tunebook.store.records import StudyRecord, TrialRecord
 
 
 @dataclass(frozen=True)
 class StudyPlan:
-    """One runnable (leaf) study: its record, its spec, and where its code lives."""
+    """One runnable (leaf) study: its record, its spec, its sampler."""
 
     study: StudyRecord
     spec: StudySpec
-    source_dir: str
+    sampler: Sampler = field(compare=False)
 
     @classmethod
     def from_record(cls, study: StudyRecord) -> StudyPlan:
-        snapshot = {k: v for k, v in study.spec.items() if k not in LOCATION_FIELDS}
-        return cls(study, spec_from_dict(snapshot), str(study.spec.get("source_dir", ".")))
+        spec = study_spec(study)
+        return cls(study, spec, make_sampler(spec.model.sampler, spec.source_dir))
 
     @property
-    def objective(self) -> dict[str, Any]:
-        return self.spec.model.objective.model_dump()
+    def source_dir(self) -> str:
+        return str(self.spec.source_dir)
+
+    @property
+    def objective(self) -> Objective:
+        return self.spec.objective
+
+    @property
+    def combos(self) -> list[Params]:
+        """The scientific combinations this leaf serves (one for a per-value sub-study)."""
+        return [self.study.combo] if self.study.combo is not None else self.spec.space.combos()
 
     def plain_params(self, trial: TrialRecord) -> dict[str, ParamValue]:
         return self.spec.space.plain(trial.params)
@@ -43,16 +52,9 @@ class StudyPlan:
         template = self.spec.model.trainer.command
         if template is None:
             return None
-        values = {**self.plain_params(trial), "trial_index": trial.index, "seed": trial.seed,
-                  "checkpoint_dir": str(checkpoint_dir)}
-        return string.Formatter().vformat(template, (), _Blank(values))
-
-
-class _Blank(dict[str, Any]):
-    """Placeholders of conditional parameters inactive for this trial format as ''."""
-
-    def __missing__(self, key: str) -> str:
-        return ""
+        return trainer.render_command(template, {
+            **self.plain_params(trial), "trial_index": trial.index, "seed": trial.seed,
+            "checkpoint_dir": str(checkpoint_dir)})
 
 
 class PlanSource:

@@ -1,57 +1,38 @@
-"""The live progress bar of ``tunebook run``: done/total, running, failures, best, ETA."""
+"""What a run reports while it goes: done/total, running, failures, best (plain data).
+
+The runner calls a callback with a :class:`Progress`; whoever started the run draws it
+(the CLI's rich bar in :mod:`tunebook.report.console`, a dashboard, a notebook).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import TracebackType
+from dataclasses import dataclass
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-
-from tunebook.store import Store, TrialStatus
-
-Counts = dict[TrialStatus, int]
+from tunebook.records import Objective, StudyTree, TrialStatus
+from tunebook.store import Store
 
 
-class RunProgress:
-    """A rich progress bar fed from the store's aggregate counts (cheap to poll)."""
+@dataclass(frozen=True)
+class Progress:
+    """A study's state during a run, from two aggregate queries."""
 
-    def __init__(self, name: str, console: Console | None = None, enabled: bool = True):
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), TextColumn("ETA"),
-            TimeRemainingColumn(), console=console, disable=not enabled, transient=False)
-        self.name = name
-        self.task: TaskID | None = None
+    name: str
+    total: int
+    counts: dict[TrialStatus, int]
+    best: float | None
 
-    def __enter__(self) -> RunProgress:
-        self.progress.__enter__()
-        return self
+    @property
+    def done(self) -> int:
+        return sum(n for status, n in self.counts.items() if status.finished)
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.progress.__exit__(kind, exc, tb)
 
-    def show(self, store: Store, study_ids: list[int], goal: str) -> None:
-        """Redraw from the store's aggregate counts and best value (two cheap queries)."""
-        self.update(store.counts(study_ids), store.best_value(study_ids, goal))
+ProgressCallback = Callable[[Progress], None]
 
-    def update(self, counts: Counts, best: float | None,
-               format_value: Callable[[float], str] = "{:.4g}".format) -> None:
-        total = sum(counts.values())
-        done = total - counts[TrialStatus.QUEUED] - counts[TrialStatus.RUNNING]
-        detail = (f"running {counts[TrialStatus.RUNNING]}  "
-                  f"failed {counts[TrialStatus.FAILED]}  "
-                  f"infeasible {counts[TrialStatus.INFEASIBLE]}  "
-                  f"best {format_value(best) if best is not None else '-'}")
-        if self.task is None:
-            self.task = self.progress.add_task(self.name, total=total, detail=detail)
-        self.progress.update(self.task, total=total, completed=done, detail=detail)
+
+def progress_of(store: Store, tree: StudyTree, objective: Objective) -> Progress:
+    """Counts and best value of a study's trials; the total is its budget (or more)."""
+    counts = store.counts(tree.ids)
+    budget = sum(leaf.budget or 0 for leaf in tree.leaves)
+    return Progress(tree.root.name, max(budget, sum(counts.values())), counts,
+                    store.best_value(tree.ids, objective.goal))

@@ -1,61 +1,69 @@
-"""Create or resume a study in the store and queue its trials.
+"""Create or resume a study in the store and set its budget.
 
 A study is identified by its name. Running a study file whose name exists resumes that
 study, provided everything but the budget and description is unchanged; a changed spec
 is refused with the list of changed fields, because mixing trials of two different
 search spaces in one study would make every later analysis wrong.
+
+No trial is created here: a leaf study gets a budget, and worker slots create its
+trials one at a time when they ask for work (:mod:`tunebook.runner.slots`), so that
+the sampler can see the trials that finished before.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from tunebook.errors import SpecError
+from tunebook.records import StudyRecord, StudyTree
 from tunebook.samplers import GridSampler, make_sampler
-from tunebook.space import Params
+from tunebook.space import combo_label
 from tunebook.spec import StudySpec, changed_fields
-from tunebook.store import Store, StudyRecord
+from tunebook.store import Store
 
 
 @dataclass(frozen=True)
 class PreparedStudy:
-    """The study record, the leaf studies that hold trials, and how many were queued."""
+    """The study tree, how many trials this call added to its budget, and whether it
+    resumed an existing study."""
 
-    study: StudyRecord
-    leaves: list[StudyRecord]
+    tree: StudyTree
     enqueued: int
     resumed: bool
 
+    @property
+    def study(self) -> StudyRecord:
+        return self.tree.root
 
-def trial_seed(study_seed: int, index: int) -> int:
-    """A trial's seed: a pure function of the study seed and the trial index."""
-    return int(np.random.SeedSequence([study_seed, index]).generate_state(1)[0] & 0x7FFFFFFF)
+    @property
+    def leaves(self) -> tuple[StudyRecord, ...]:
+        return self.tree.leaves
 
-
-def combo_label(combo: Params) -> str:
-    return ",".join(f"{k}={v}" for k, v in combo.items())
+    @property
+    def budget(self) -> int:
+        return sum(leaf.budget or 0 for leaf in self.tree.leaves)
 
 
 def prepare_study(store: Store, spec: StudySpec) -> PreparedStudy:
-    """Create the study (and per-value sub-studies) or resume it, then fill the queue."""
+    """Create the study (and per-value sub-studies) or resume it; set the leaf budgets."""
     snapshot = spec.snapshot()
     existing = store.find_study(spec.name)
     if existing is None:
-        study = store.create_study(spec.name, snapshot, spec.identity_hash())
-        leaves = _create_leaves(store, spec, study, snapshot)
+        root = store.create_study(spec.name, snapshot, spec.identity_hash())
+        tree = StudyTree(root, tuple(_create_leaves(store, spec, root)) or (root,))
         resumed = False
     else:
         _check_same(existing, spec)
         if existing.spec != snapshot:
-            store.update_study_spec(existing.id, snapshot)
-        study, resumed = existing, True
-        leaves = store.children(existing.id) or [existing]
-    enqueued = sum(_fill(store, spec, leaf, share)
-                   for leaf, share in zip(leaves, _shares(spec, len(leaves)), strict=True))
-    return PreparedStudy(study, leaves, enqueued, resumed)
+            store.update_study(existing.id, spec=snapshot)
+        tree, resumed = store.tree(existing), True
+    before = sum(leaf.budget or 0 for leaf in tree.leaves)
+    for leaf, budget in zip(tree.leaves, _budgets(spec, tree), strict=True):
+        if leaf.budget != budget:
+            store.update_study(leaf.id, budget=budget)
+    tree = store.tree(store.study_by_id(tree.root.id))  # re-read: the budgets changed
+    after = sum(leaf.budget or 0 for leaf in tree.leaves)
+    return PreparedStudy(tree, max(after - before, 0), resumed)
 
 
 def _check_same(existing: StudyRecord, spec: StudySpec) -> None:
@@ -70,31 +78,21 @@ def _check_same(existing: StudyRecord, spec: StudySpec) -> None:
         path=str(spec.path) if spec.path else None, field="name")
 
 
-def _create_leaves(store: Store, spec: StudySpec, study: StudyRecord,
-                   snapshot: dict[str, object]) -> list[StudyRecord]:
-    if spec.model.mode != "per_value":
-        return [study]
-    return [store.create_study(f"{spec.name}[{combo_label(combo)}]", snapshot,
-                               spec.identity_hash(), parent_id=study.id, combo=combo)
+def _create_leaves(store: Store, spec: StudySpec, root: StudyRecord) -> list[StudyRecord]:
+    if not spec.per_value:
+        return []
+    return [store.create_study(f"{spec.name}[{combo_label(combo).replace(', ', ',')}]", root.spec,
+                               spec.identity_hash(), parent_id=root.id, combo=combo)
             for combo in spec.space.combos()]
 
 
-def _shares(spec: StudySpec, leaves: int) -> list[int]:
-    """Split the trial budget evenly over the leaf studies (per_value mode)."""
-    total = spec.model.budget.trials
-    return [total // leaves + (1 if i < total % leaves else 0) for i in range(leaves)]
-
-
-def _fill(store: Store, spec: StudySpec, leaf: StudyRecord, target: int) -> int:
-    combos: Sequence[Params] = [leaf.combo] if leaf.combo is not None else spec.space.combos()
-    sampler = make_sampler(spec.model.sampler)
-    if isinstance(sampler, GridSampler):
-        target = min(target, sampler.size(spec.space, combos))
-    have = {t.index for t in store.trials([leaf.id])}
-    missing = [i for i in range(target) if i not in have]
-    if not missing:
-        return 0
-    params = sampler.suggest(spec.space, combos, missing)
-    seed = spec.model.sampler.seed
-    return store.enqueue(leaf.id, [(i, p, trial_seed(seed, i))
-                                   for i, p in zip(missing, params, strict=True)])
+def _budgets(spec: StudySpec, tree: StudyTree) -> list[int]:
+    """Each leaf's share of the trial budget; a grid caps it at its number of cells."""
+    sampler = make_sampler(spec.model.sampler, spec.source_dir)
+    out = []
+    for leaf, share in zip(tree.leaves, spec.shares(len(tree.leaves)), strict=True):
+        if isinstance(sampler, GridSampler):
+            combos = [leaf.combo] if leaf.combo is not None else spec.space.combos()
+            share = min(share, sampler.size(spec.space, combos))
+        out.append(share)
+    return out

@@ -1,4 +1,5 @@
-"""The worker's side of the zygote (see :mod:`tunebook.runner._zygote`)."""
+"""The worker's side of the zygote (see :mod:`tunebook.runner._zygote`), and the local
+executor that starts every trial as a process forked from it."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from collections.abc import Sequence
 from tunebook.errors import TunebookError
 from tunebook.runner import _zygote as protocol
 from tunebook.runner.job import TrialJob
+
+TERMINATE_GRACE_S = 5.0
 
 
 class TrialProcess:
@@ -33,6 +36,13 @@ class TrialProcess:
         if self.exitcode is None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signum)
+
+    def stop(self) -> None:
+        """SIGTERM (the trial may flush and checkpoint), SIGKILL after a grace period."""
+        self.signal(signal.SIGTERM)
+        if self.wait(TERMINATE_GRACE_S) is None:
+            self.signal(signal.SIGKILL)
+            self.wait()
 
 
 class Zygote:
@@ -101,11 +111,28 @@ _ZYGOTES: dict[tuple[str, ...], Zygote] = {}
 _ZYGOTES_LOCK = threading.Lock()
 
 
-def zygote_for(preload: Sequence[str]) -> Zygote:
-    """The zygote of this process preloading ``preload`` (started, or restarted, on demand)."""
-    key = ("tunebook.runner._child", "tunebook.store", "sqlalchemy.dialects.sqlite", *preload)
+def zygote_for(preload: Sequence[str], folders: Sequence[str] = ()) -> Zygote:
+    """The zygote of this process preloading ``preload`` (started, or restarted, on demand).
+
+    ``folders`` (the studies' folders, where their trainer modules live) go first on the
+    zygote's ``sys.path``; this process's own ``sys.path`` is left as it is.
+    """
+    modules = ("tunebook.runner._child", "tunebook.store", "sqlalchemy.dialects.sqlite",
+               *preload)
     with _ZYGOTES_LOCK:
-        zygote = _ZYGOTES.get(key)
+        zygote = _ZYGOTES.get((*modules, *folders))
         if zygote is None or not zygote.alive:
-            zygote = _ZYGOTES[key] = Zygote(key, sys.path)
+            zygote = _ZYGOTES[(*modules, *folders)] = Zygote(modules, [*folders, *sys.path])
         return zygote
+
+
+class LocalExecutor:
+    """Trials as local processes forked from a zygote that preloaded their trainers."""
+
+    inherits_env = True
+
+    def __init__(self, preload: Sequence[str], folders: Sequence[str] = ()):
+        self.zygote = zygote_for(preload, folders)
+
+    def start(self, job: TrialJob, plan: object) -> TrialProcess:
+        return self.zygote.spawn(job)

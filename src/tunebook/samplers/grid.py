@@ -10,7 +10,9 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
+from tunebook.samplers.base import Ask, suggest_indexed
 from tunebook.space import Params, ParamValue, Space
 
 
@@ -30,8 +32,13 @@ class GridSampler:
         """How many distinct trials the grid has (a budget above this is capped)."""
         return sum(len(self.cells(space, c)) for c in (combos or [{}]))
 
-    def suggest(self, space: Space, combos: Sequence[Params],
-                indices: Sequence[int]) -> list[Params]:
+    adaptive: ClassVar[bool] = False
+
+    def suggest(self, ask: Ask) -> Params:
+        return suggest_indexed(self, ask)
+
+    def params_at(self, space: Space, combos: Sequence[Params],
+                  indices: Sequence[int]) -> list[Params]:
         per_combo = [self.cells(space, c) for c in (combos or [{}])]
         # Round-robin over combinations, so a budget below the grid size stays balanced.
         all_cells = [cell for row in itertools.zip_longest(*per_combo) for cell in row

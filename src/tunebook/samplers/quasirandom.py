@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
-from tunebook.samplers.base import unit_points
+from tunebook.samplers.base import Ask, suggest_indexed, unit_points
 from tunebook.space import Params, Space
 
 
@@ -33,8 +34,13 @@ class QuasiRandomSampler:
             halton.fast_forward(start)
         return np.asarray(halton.random(count))
 
-    def suggest(self, space: Space, combos: Sequence[Params],
-                indices: Sequence[int]) -> list[Params]:
+    adaptive: ClassVar[bool] = False
+
+    def suggest(self, ask: Ask) -> Params:
+        return suggest_indexed(self, ask)
+
+    def params_at(self, space: Space, combos: Sequence[Params],
+                  indices: Sequence[int]) -> list[Params]:
         if not indices:
             return []
         k = max(len(combos), 1)

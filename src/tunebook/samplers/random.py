@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
-from tunebook.samplers.base import unit_points
+from tunebook.samplers.base import Ask, suggest_indexed, unit_points
 from tunebook.space import Params, Space
 
 
@@ -21,8 +22,13 @@ class RandomSampler:
 
     seed: int = 0
 
-    def suggest(self, space: Space, combos: Sequence[Params],
-                indices: Sequence[int]) -> list[Params]:
+    adaptive: ClassVar[bool] = False
+
+    def suggest(self, ask: Ask) -> Params:
+        return suggest_indexed(self, ask)
+
+    def params_at(self, space: Space, combos: Sequence[Params],
+                  indices: Sequence[int]) -> list[Params]:
         if not indices:
             return []
         k = max(len(combos), 1)

@@ -1,13 +1,11 @@
-"""Persistent state: studies, trials, metric points, checkpoints (see :class:`Store`)."""
+"""Persistent state: studies, trials, metric points, checkpoints (see :class:`Store`).
 
-from tunebook.store.records import (
-    CheckpointRecord,
-    MetricPoint,
-    StudyRecord,
-    TrialRecord,
-    TrialStatus,
-)
-from tunebook.store.sql import Store
+The records themselves live in :mod:`tunebook.records` (no SQLAlchemy); this package holds
+the storage contract (:mod:`tunebook.store.base`) and its backends.
+"""
 
-__all__ = ["CheckpointRecord", "MetricPoint", "Store", "StudyRecord", "TrialRecord",
-           "TrialStatus"]
+from tunebook.store.base import Store
+from tunebook.store.memory import MemoryStore
+from tunebook.store.sql import SQLStore, open_store
+
+__all__ = ["MemoryStore", "SQLStore", "Store", "open_store"]

@@ -27,6 +27,7 @@ studies = sa.Table(
     sa.Column("parent_id", sa.Integer, sa.ForeignKey("studies.id"), nullable=True),
     sa.Column("combo", sa.JSON, nullable=True),
     sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("budget", sa.Integer, nullable=True),
 )
 
 trials = sa.Table(
@@ -34,7 +35,7 @@ trials = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("study_id", sa.Integer, sa.ForeignKey("studies.id"), nullable=False),
     sa.Column("trial_index", sa.Integer, nullable=False),
-    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("params", sa.JSON(none_as_null=True), nullable=True),
     sa.Column("seed", sa.BigInteger, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("reason", sa.Text, nullable=True),

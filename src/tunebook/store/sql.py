@@ -13,14 +13,21 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from tunebook.errors import StaleClaim, StoreError, StudyNotFound
-from tunebook.space import Params
-from tunebook.store import engine as _engine
-from tunebook.store.records import (
+from tunebook.records import (
     CheckpointRecord,
     MetricPoint,
     StudyRecord,
     TrialRecord,
     TrialStatus,
+)
+from tunebook.space import Params
+from tunebook.store import engine as _engine
+from tunebook.store.base import (
+    Point,
+    Store,
+    lost_because,
+    lost_trial_update,
+    pick_reservation,
 )
 from tunebook.store.schema import checkpoints, metric_points, studies, trials
 
@@ -69,21 +76,19 @@ def _finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) or math.isinf(value) else None
 
 
-class Store:
-    """Where studies, trials and metrics live.
+def open_store(db: str | None = None, *, create: bool = True) -> SQLStore:
+    """The store at ``db`` (a SQLAlchemy URL or SQLite path; ``None``: ``$TUNEBOOK_DB``
+    or ``./tunebook.db``), its schema checked and migrated."""
+    return SQLStore(db, create=create)
 
-    Promises, for every backend (checked by ``tests/test_store.py``):
-      * ``claim()`` hands a queued trial to exactly one caller, atomically; the claim is
-        the pair (trial id, attempt) and every later update names it;
-      * a trial's params are durable before ``claim()`` returns them (they are written by
-        ``enqueue()``, before any worker sees the trial);
-      * ``report_metrics()`` is idempotent per (trial, name, step): a retried batch never
-        duplicates a point, the newest value wins;
-      * ``finish()`` is idempotent for its own claim; finishing or heartbeating a trial
-        that was re-queued or re-claimed since raises :class:`StaleClaim` instead of
-        overwriting it;
-      * ``requeue_stale()`` puts a running trial back in the queue only when its worker is
-        known dead or its heartbeat is older than the timeout, and never twice for one claim.
+
+class SQLStore(Store):
+    """The :class:`~tunebook.store.base.Store` contract on SQLite (WAL) or PostgreSQL.
+
+    SQLite serialises writers with ``BEGIN IMMEDIATE``; PostgreSQL claims with
+    ``FOR UPDATE SKIP LOCKED`` and reserves indices under a row lock on the study. Every
+    operation is retried through lock contention and lost connections (all are safe to
+    repeat).
 
     Args:
         db: a SQLAlchemy URL or a SQLite file path; ``None`` → ``$TUNEBOOK_DB`` or
@@ -131,10 +136,12 @@ class Store:
     @_retry
     def create_study(self, name: str, spec: dict[str, Any], identity: str, *,
                      round: int = 1, parent_id: int | None = None,
-                     combo: Params | None = None) -> StudyRecord:
+                     combo: Params | None = None, budget: int | None = None,
+                     ) -> StudyRecord:
         """Create a study; an existing name raises :class:`StoreError`."""
         row = {"name": name, "spec": spec, "identity": identity, "round": round,
-               "parent_id": parent_id, "combo": combo, "created_at": time.time()}
+               "parent_id": parent_id, "combo": combo, "created_at": time.time(),
+               "budget": budget}
         try:
             with self._write() as conn:
                 study_id = conn.execute(studies.insert().values(**row)).inserted_primary_key
@@ -148,15 +155,6 @@ class Store:
         with self._read() as conn:
             row = conn.execute(studies.select().where(studies.c.name == name)).mappings().first()
         return self._study_from_row(row) if row else None
-
-    def get_study(self, name: str) -> StudyRecord:
-        """The study of that name, or :class:`StudyNotFound` listing what exists."""
-        study = self.find_study(name)
-        if study is None:
-            known = [s.name for s in self.list_studies() if s.parent_id is None][:10]
-            hint = f"known studies: {', '.join(known)}" if known else "the store has no studies"
-            raise StudyNotFound(f"no study named {name!r} in {self.url} ({hint})")
-        return study
 
     @_retry
     def study_by_id(self, study_id: int) -> StudyRecord:
@@ -180,16 +178,19 @@ class Store:
         return [self._study_from_row(r) for r in rows]
 
     @_retry
-    def update_study_spec(self, study_id: int, spec: dict[str, Any]) -> None:
-        with self._write() as conn:
-            conn.execute(studies.update().where(studies.c.id == study_id).values(spec=spec))
+    def update_study(self, study_id: int, *, spec: dict[str, Any] | None = None,
+                     budget: int | None = None) -> None:
+        values = {k: v for k, v in (("spec", spec), ("budget", budget)) if v is not None}
+        if values:
+            with self._write() as conn:
+                conn.execute(studies.update().where(studies.c.id == study_id).values(**values))
 
     @staticmethod
     def _study_from_row(row: Any) -> StudyRecord:
         return StudyRecord(id=row["id"], name=row["name"], spec=row["spec"],
                            identity=row["identity"], round=row["round"],
                            parent_id=row["parent_id"], combo=row["combo"],
-                           created_at=row["created_at"])
+                           created_at=row["created_at"], budget=row["budget"])
 
     # -- trials --------------------------------------------------------------------------
 
@@ -225,6 +226,51 @@ class Store:
                 status=TrialStatus.RUNNING.value, worker=worker, heartbeat_at=now,
                 started_at=now, attempts=trials.c.attempts + 1, reason=None))
             row = conn.execute(trials.select().where(trials.c.id == trial_id)).mappings().one()
+        return self._trial_from_row(row)
+
+    @_retry
+    def reserve(self, worker: str, study_ids: Sequence[int] | None = None,
+                ) -> TrialRecord | None:
+        counts = (sa.select(studies.c.id, sa.func.count(trials.c.id), studies.c.budget)
+                  .select_from(studies.outerjoin(trials, trials.c.study_id == studies.c.id))
+                  .where(studies.c.budget.is_not(None)).group_by(studies.c.id, studies.c.budget))
+        if study_ids is not None:
+            counts = counts.where(studies.c.id.in_(study_ids))
+        with self._write() as conn:
+            for study_id in pick_reservation([tuple(r) for r in conn.execute(counts).all()]):
+                trial_id = self._reserve_in(conn, study_id, worker)
+                if trial_id is not None:
+                    row = conn.execute(trials.select().where(trials.c.id == trial_id)
+                                       ).mappings().one()
+                    return self._trial_from_row(row)
+        return None
+
+    def _reserve_in(self, conn: sa.Connection, study_id: int, worker: str) -> int | None:
+        """Insert the study's next index if it is still under budget (under its row lock)."""
+        lock = sa.select(studies.c.budget).where(studies.c.id == study_id)
+        if self.dialect != "sqlite":
+            lock = lock.with_for_update()
+        budget = conn.execute(lock).scalar()
+        have, last = conn.execute(sa.select(sa.func.count(), sa.func.max(trials.c.trial_index))
+                                  .where(trials.c.study_id == study_id)).one()
+        if budget is None or have >= budget:
+            return None
+        now = time.time()
+        key = conn.execute(trials.insert().values(
+            study_id=study_id, trial_index=0 if last is None else last + 1, params=None,
+            seed=0, status=TrialStatus.RUNNING.value, worker=worker, attempts=1,
+            heartbeat_at=now, created_at=now, started_at=now)).inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    @_retry
+    def set_params(self, trial_id: int, attempt: int, params: Params, seed: int) -> TrialRecord:
+        with self._write() as conn:
+            done = conn.execute(trials.update().where(self._owned(trial_id, attempt))
+                                .values(params=params, seed=seed)).rowcount
+            row = conn.execute(trials.select().where(trials.c.id == trial_id)).mappings().one()
+        if not done:
+            raise StaleClaim(f"trial {trial_id} attempt {attempt} is no longer running here")
         return self._trial_from_row(row)
 
     def _owned(self, trial_id: int, attempt: int) -> Any:
@@ -284,12 +330,7 @@ class Store:
     def requeue_stale(self, study_ids: Sequence[int] | None, *, timeout_s: float,
                       is_dead: Callable[[str], bool] = lambda worker: False,
                       max_attempts: int | None = None) -> list[int]:
-        """Re-queue running trials whose worker is dead or silent for ``timeout_s``.
-
-        Each re-queue is added to the trial's warnings, so its history survives; a trial
-        that already had ``max_attempts`` attempts is failed with that history instead of
-        being run again.
-        """
+        """Re-queue running trials whose worker is dead or silent for ``timeout_s``."""
         cutoff = time.time() - timeout_s
         query = sa.select(trials.c.id, trials.c.attempts, trials.c.worker,
                           trials.c.heartbeat_at, trials.c.warnings).where(
@@ -301,24 +342,29 @@ class Store:
         requeued = []
         with self._write() as conn:
             for row in conn.execute(query).all():
-                silent = row.heartbeat_at is None or row.heartbeat_at < cutoff
-                if not (silent or is_dead(row.worker or "")):
+                why = lost_because(row.attempts, row.worker, row.heartbeat_at, cutoff, is_dead)
+                if why is None:
                     continue
-                why = (f"attempt {row.attempts}: worker {row.worker} "
-                       f"{'went silent' if silent else 'died'}")
-                history = [*(row.warnings or []), why]
-                give_up = max_attempts is not None and row.attempts >= max_attempts
-                values: dict[str, Any] = {"worker": None, "warnings": history}
-                if give_up:
-                    values.update(status=TrialStatus.FAILED.value, finished_at=time.time(),
-                                  reason=f"gave up after {row.attempts} attempts: "
-                                         + "; ".join(history))
-                else:
-                    values.update(status=TrialStatus.QUEUED.value, reason=f"re-queued: {why}")
-                conn.execute(trials.update().where(self._owned(row.id, row.attempts))
-                             .values(**values))
+                conn.execute(trials.update().where(self._owned(row.id, row.attempts)).values(
+                    **lost_trial_update(row.attempts, row.warnings or [], why,
+                                        max_attempts, time.time())))
                 requeued.append(row.id)
         return requeued
+
+    @_retry
+    def lose(self, trial_id: int, attempt: int, why: str, *,
+             max_attempts: int | None = None) -> bool:
+        query = sa.select(trials.c.warnings).where(self._owned(trial_id, attempt))
+        if self.dialect != "sqlite":
+            query = query.with_for_update()
+        with self._write() as conn:
+            row = conn.execute(query).first()
+            if row is None:
+                return False
+            conn.execute(trials.update().where(self._owned(trial_id, attempt)).values(
+                **lost_trial_update(attempt, row.warnings or [], why,
+                                    max_attempts, time.time())))
+        return True
 
     @_retry
     def trials(self, study_ids: Sequence[int], status: TrialStatus | None = None,
@@ -365,12 +411,13 @@ class Store:
     def _trial_from_row(row: Any) -> TrialRecord:
         return TrialRecord(
             id=row["id"], study_id=row["study_id"], index=row["trial_index"],
-            params=dict(row["params"]), seed=int(row["seed"]),
+            params=dict(row["params"] or {}), seed=int(row["seed"]),
             status=TrialStatus(row["status"]), reason=row["reason"], worker=row["worker"],
             attempts=row["attempts"], heartbeat_at=row["heartbeat_at"],
             created_at=row["created_at"], started_at=row["started_at"],
             finished_at=row["finished_at"], value=row["value"],
-            metrics=dict(row["metrics"] or {}), warnings=list(row["warnings"] or []))
+            metrics=dict(row["metrics"] or {}), warnings=list(row["warnings"] or []),
+            suggested=row["params"] is not None)
 
     # -- metrics and checkpoints ---------------------------------------------------------
 
@@ -388,8 +435,7 @@ class Store:
                 "value = excluded.value, time = excluded.time")
 
     @_retry
-    def report_metrics(self, trial_id: int,
-                       points: Sequence[tuple[int, str, float, float]]) -> None:
+    def report_metrics(self, trial_id: int, points: Sequence[Point]) -> None:
         """Write a batch of ``(step, name, value, time)`` in one transaction (idempotent)."""
         if not points:
             return

@@ -1,19 +1,31 @@
-"""Turn store records and analysis data into rich tables, CSV and JSON for the CLI."""
+"""Rich tables, the live progress bar, CSV and JSON for the command line."""
 
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import json
 import math
 from collections.abc import Sequence
+from types import TracebackType
 from typing import Any
 
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
-from tunebook.analysis import ValueBest
-from tunebook.store import MetricPoint, StudyRecord, TrialRecord, TrialStatus
+from tunebook.analysis import StudyOverview, ValueBest
+from tunebook.records import MetricPoint, TrialRecord, TrialStatus
+from tunebook.report.text import combo_label, first_line, fmt, when
+from tunebook.runner.progress import Progress as RunState
 
 STATUS_STYLE = {
     TrialStatus.COMPLETED: "green", TrialStatus.RUNNING: "cyan", TrialStatus.QUEUED: "dim",
@@ -21,42 +33,18 @@ STATUS_STYLE = {
 }
 
 
-def fmt(value: Any) -> str:
-    """Short, readable numbers; everything else as text."""
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}" if math.isfinite(value) else str(value)
-    return str(value)
-
-
-def when(stamp: float | None) -> str:
-    if stamp is None:
-        return "-"
-    return dt.datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def first_line(text: str | None, width: int = 70) -> str:
-    if not text:
-        return ""
-    line = text.strip().splitlines()[0]
-    return line if len(line) <= width else line[: width - 1] + "…"
-
-
-def studies_table(rows: Sequence[tuple[StudyRecord, dict[TrialStatus, int], float | None]],
-                  ) -> Table:
+def studies_table(rows: Sequence[StudyOverview]) -> Table:
     table = Table(title="Studies", title_justify="left")
     for column in ("study", "mode", "queued", "running", "completed", "infeasible", "failed",
                    "best", "created"):
         table.add_column(column, justify="right" if column not in ("study", "mode") else "left")
-    for study, counts, best in rows:
-        objective = study.objective
-        best_text = f"{fmt(best)} ({objective.get('metric')}, {objective.get('goal', '')[:3]})"
-        table.add_row(study.name, str(study.spec.get("mode", "joint")),
-                      *(str(counts[s]) for s in (TrialStatus.QUEUED, TrialStatus.RUNNING,
-                                                 TrialStatus.COMPLETED, TrialStatus.INFEASIBLE,
-                                                 TrialStatus.FAILED)),
-                      best_text if best is not None else "-", when(study.created_at))
+    for row in rows:
+        best_text = f"{fmt(row.best)} ({row.objective.metric}, {row.objective.goal[:3]})"
+        table.add_row(row.study.name, row.mode,
+                      *(str(row.counts[s]) for s in (TrialStatus.QUEUED, TrialStatus.RUNNING,
+                                                     TrialStatus.COMPLETED,
+                                                     TrialStatus.INFEASIBLE, TrialStatus.FAILED)),
+                      best_text if row.best is not None else "-", when(row.study.created_at))
     return table
 
 
@@ -139,10 +127,40 @@ def per_value_table(rows: Sequence[ValueBest], metric: str, goal: str) -> Table:
         table.add_column(column, justify="right", overflow="fold", min_width=7)
     for row in rows:
         best = row.best
-        label = ", ".join(str(v) for v in row.combo.values()) or "(all)"
+        label = combo_label(row.combo)
         cells = [str(row.completed), str(row.infeasible), str(row.failed),
                  fmt(best.value) if best else "-", str(best.index) if best else "-"]
-        cells += [f"{v:.3g}" if isinstance(v := (best.params.get(k) if best else None), float)
-                  else fmt(v) for k in nuisance]
+        cells += [fmt(best.params.get(k) if best else None, digits=3) for k in nuisance]
         table.add_row(label, *cells)
     return table
+
+
+class ProgressBar:
+    """The live bar of ``tunebook run``: done/total, running, failures, best, ETA.
+
+    Pass its :meth:`update` as the runner's ``on_progress`` callback.
+    """
+
+    def __init__(self, console: Console | None = None, enabled: bool = True):
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), TextColumn("ETA"),
+            TimeRemainingColumn(), console=console, disable=not enabled, transient=False)
+        self.task: TaskID | None = None
+
+    def __enter__(self) -> ProgressBar:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.progress.__exit__(kind, exc, tb)
+
+    def update(self, state: RunState) -> None:
+        counts = state.counts
+        detail = (f"running {counts[TrialStatus.RUNNING]}  "
+                  f"failed {counts[TrialStatus.FAILED]}  "
+                  f"infeasible {counts[TrialStatus.INFEASIBLE]}  best {fmt(state.best)}")
+        if self.task is None:
+            self.task = self.progress.add_task(state.name, total=state.total, detail=detail)
+        self.progress.update(self.task, total=state.total, completed=state.done, detail=detail)

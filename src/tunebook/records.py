@@ -1,0 +1,165 @@
+"""Plain, frozen records that cross every boundary (data apart from behaviour).
+
+No SQLAlchemy and no I/O here: analysis, samplers and renderers import these without
+loading a database driver, and an in-memory store builds the same records as the SQL one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Literal
+
+from tunebook.space import Params
+
+Goal = Literal["minimize", "maximize"]
+Select = Literal["best", "last"]
+
+
+class TrialStatus(str, Enum):
+    """A trial's lifecycle: ``queued → running → completed | infeasible | failed | pruned``.
+
+    Persisted by value; add-only.
+    """
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    INFEASIBLE = "infeasible"
+    FAILED = "failed"
+    PRUNED = "pruned"
+
+    @property
+    def finished(self) -> bool:
+        return self not in (TrialStatus.QUEUED, TrialStatus.RUNNING)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What a study optimises: one metric, a direction, and which reported value counts.
+
+    ``select="best"`` takes the best value a trial reported (the playbook picks the best
+    checkpoint retrospectively, §4.3); ``"last"`` takes its final value.
+    """
+
+    metric: str
+    goal: Goal = "minimize"
+    select: Select = "best"
+
+    @property
+    def minimize(self) -> bool:
+        return self.goal == "minimize"
+
+    def sign(self) -> float:
+        """+1 when smaller is better, -1 otherwise: ``sorted(key=sign * value)`` ranks."""
+        return 1.0 if self.minimize else -1.0
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    """A study as stored: a frozen spec snapshot, a name, a round, a parent and a budget.
+
+    ``spec`` is the JSON snapshot of the study file; read it through
+    :func:`tunebook.spec.study_spec`, never by key. ``budget`` is how many trials this
+    (leaf) study may create; ``None`` for a parent whose trials live in sub-studies.
+    """
+
+    id: int
+    name: str
+    spec: dict[str, Any]
+    identity: str
+    round: int = 1
+    parent_id: int | None = None
+    combo: Params | None = None
+    created_at: float = 0.0
+    budget: int | None = None
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial: its params are durable before any training starts.
+
+    ``suggested`` is False for a trial whose index is reserved but whose params the
+    sampler has not chosen yet (``params`` is then empty); whoever claims it suggests them.
+    """
+
+    id: int
+    study_id: int
+    index: int
+    params: Params
+    seed: int
+    status: TrialStatus
+    reason: str | None = None
+    worker: str | None = None
+    attempts: int = 0
+    heartbeat_at: float | None = None
+    created_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+    value: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    suggested: bool = True
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    """One reported value of one metric at one step."""
+
+    step: int
+    name: str
+    value: float
+    time: float
+
+
+@dataclass(frozen=True)
+class CheckpointRecord:
+    """A checkpoint file a trial wrote, and whether it is still kept."""
+
+    id: int
+    trial_id: int
+    step: int
+    path: str
+    value: float | None
+    kept: bool
+
+
+@dataclass(frozen=True)
+class StudyTree:
+    """A study and the leaf studies that hold its trials.
+
+    A ``per_value`` study keeps its trials in one sub-study per scientific value; any
+    other study is its own single leaf. Everything that lists, counts or runs trials takes
+    the leaves from here instead of re-deriving them.
+    """
+
+    root: StudyRecord
+    leaves: tuple[StudyRecord, ...]
+
+    @property
+    def ids(self) -> list[int]:
+        return [leaf.id for leaf in self.leaves]
+
+    @property
+    def names(self) -> dict[int, str]:
+        """Leaf (and root) names by study id, for labelling trials."""
+        return {self.root.id: self.root.name, **{leaf.id: leaf.name for leaf in self.leaves}}
+
+    @property
+    def split(self) -> bool:
+        """True when the trials live in sub-studies (``per_value`` mode)."""
+        return self.leaves != (self.root,)
+
+    def leaf(self, study_id: int) -> StudyRecord:
+        for leaf in self.leaves:
+            if leaf.id == study_id:
+                return leaf
+        raise KeyError(study_id)
+
+
+def trial_seed(study_seed: int, index: int) -> int:
+    """A trial's seed: a pure function of the study seed and the trial index."""
+    import numpy as np  # lazily: records stay cheap to import
+
+    return int(np.random.SeedSequence([study_seed, index]).generate_state(1)[0] & 0x7FFFFFFF)
+

@@ -1,0 +1,34 @@
+"""How numbers, times and scientific values read, the same in every renderer."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+from tunebook.space import combo_label
+
+__all__ = ["combo_label", "first_line", "fmt", "when"]
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    """Short, readable numbers (``digits`` significant); everything else as text."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}" if math.isfinite(value) else str(value)
+    return str(value)
+
+
+def when(stamp: float | None) -> str:
+    """A timestamp as local date and time ("-" when unset)."""
+    if stamp is None:
+        return "-"
+    return dt.datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def first_line(text: str | None, width: int = 70) -> str:
+    if not text:
+        return ""
+    line = text.strip().splitlines()[0]
+    return line if len(line) <= width else line[: width - 1] + "…"

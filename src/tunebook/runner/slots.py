@@ -1,0 +1,249 @@
+"""The one slot loop behind ``tunebook run``, ``tunebook worker`` and the Ray executor.
+
+A slot asks the store for work: a queued trial (re-queued after a crash, or added
+explicitly) or, while the budget is not reached, a new trial whose params the sampler
+chooses now, from the history. It starts the trial through an :class:`Executor` (a local
+crash-isolated process, or a Ray task), heartbeats while it runs and records the outcome.
+N slots run as threads of one process: threads only wait and talk to the store; training
+happens in the trial processes. Lost trials (stale heartbeat, dead worker, too many
+attempts) are decided by the store alone.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from tunebook.errors import StaleClaim, TunebookError, WorkerLost
+from tunebook.records import TrialRecord
+from tunebook.runner.job import TrialJob
+from tunebook.runner.plan import PlanSource, StudyPlan
+from tunebook.runner.suggest import choose_params
+from tunebook.runner.worker import (
+    TrialBudget,
+    make_job,
+    record_outcome,
+    worker_is_dead,
+    worker_name,
+)
+from tunebook.store import Store
+
+STOP_POLL_S = 0.1
+IDLE_POLL_S = 2.0
+TICK_S = 0.25
+MAX_ATTEMPTS = 3
+#: A running trial whose heartbeat is older than this is considered lost.
+HEARTBEAT_TIMEOUT_S = 60.0
+SWEEP_S = 10.0
+
+
+class TrialHandle(Protocol):
+    """A trial started by an executor."""
+
+    def wait(self, timeout: float) -> int | None:
+        """The exit code once the trial process ended, else None after ``timeout`` s.
+
+        Raises:
+            WorkerLost: the worker running the trial died (a Ray worker killed, a node lost).
+        """
+        ...
+
+    def stop(self) -> None:
+        """Terminate the trial (SIGTERM, then SIGKILL after a grace period)."""
+        ...
+
+
+class Executor(Protocol):
+    """Where trial processes run: local crash-isolated processes, or Ray tasks."""
+
+    #: True when trials should see this worker's environment (local processes).
+    inherits_env: bool
+
+    def start(self, job: TrialJob, plan: StudyPlan) -> TrialHandle: ...
+
+
+@dataclass(frozen=True)
+class SlotOptions:
+    """How the slots of one run or worker behave.
+
+    Attributes:
+        runs_dir: trial folders (logs, result files, checkpoints).
+        slots: trials at a time.
+        env: extra environment per slot (e.g. ``CUDA_VISIBLE_DEVICES``), by slot number.
+        max_trials: stop after starting this many trials (``None``: no cap).
+        wait: poll for new work instead of returning when there is none.
+        heartbeat_s: how often a running trial's heartbeat is written.
+        heartbeat_timeout_s: silence after which another worker re-queues a trial.
+        max_attempts: lost attempts after which a trial is failed.
+    """
+
+    runs_dir: Path
+    slots: int = 1
+    env: Sequence[dict[str, str]] = field(default_factory=tuple)
+    max_trials: int | None = None
+    wait: bool = False
+    heartbeat_s: float = 2.0
+    heartbeat_timeout_s: float = HEARTBEAT_TIMEOUT_S
+    max_attempts: int = MAX_ATTEMPTS
+
+    def check(self) -> None:
+        """Refuse bad settings before anything is written to the store."""
+        if self.slots < 1:
+            raise TunebookError(f"--workers must be at least 1, got {self.slots}")
+        if self.max_trials is not None and self.max_trials < 0:
+            raise TunebookError(f"--max-trials must not be negative, got {self.max_trials}")
+        if self.heartbeat_timeout_s <= self.heartbeat_s:
+            raise TunebookError(f"--heartbeat-timeout must be above {self.heartbeat_s} s")
+        if self.max_attempts < 1:
+            raise TunebookError(f"--max-attempts must be at least 1, got {self.max_attempts}")
+
+
+@dataclass(frozen=True)
+class LoopResult:
+    interrupted: bool
+    finished: int
+
+
+def next_trial(store: Store, worker: str, study_ids: Sequence[int] | None,
+               plans: PlanSource) -> TrialRecord | None:
+    """A queued trial, else a new one under budget; its params chosen if they are not yet.
+
+    Returns None when there is no work. A trial re-queued while its sampler was thinking
+    is skipped (someone else owns it now).
+    """
+    while True:
+        trial = store.claim(worker, study_ids) or store.reserve(worker, study_ids)
+        if trial is None or trial.suggested:
+            return trial
+        try:
+            return choose_params(store, plans(trial.study_id), trial)
+        except StaleClaim:
+            continue
+        except Exception as exc:
+            store.release(trial.id, trial.attempts, f"sampler failed: {exc}")
+            raise TunebookError(f"the sampler of study {plans(trial.study_id).study.name} "
+                                f"failed on trial {trial.index}: {type(exc).__name__}: "
+                                f"{exc}") from exc
+
+
+class Slot(threading.Thread):
+    """Runs trials one at a time until there is no work (or it is stopped)."""
+
+    def __init__(self, store: Store, study_ids: Sequence[int] | None, plans: PlanSource,
+                 executor: Executor, options: SlotOptions, number: int,
+                 stop: threading.Event, budget: TrialBudget | None,
+                 on_finish: Callable[[], None]):
+        super().__init__(name=f"tunebook-slot-{number}", daemon=True)
+        self.store, self.study_ids, self.plans = store, study_ids, plans
+        self.executor, self.options = executor, options
+        self.worker = worker_name(number)
+        self.env = options.env[number] if number < len(options.env) else {}
+        self.stop_event, self.budget, self.on_finish = stop, budget, on_finish
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            while not self.stop_event.is_set():
+                if self.budget is not None and not self.budget.take():
+                    return
+                trial = next_trial(self.store, self.worker, self.study_ids, self.plans)
+                if trial is None:
+                    if self.budget is not None:
+                        self.budget.give_back()
+                    if not self.options.wait:
+                        return
+                    self.stop_event.wait(IDLE_POLL_S)
+                    continue
+                self.run_trial(trial)
+        except BaseException as exc:
+            self.error = exc  # reported by whoever started the slot
+            self.stop_event.set()
+
+    def run_trial(self, trial: TrialRecord) -> None:
+        plan = self.plans(trial.study_id)
+        env = {**os.environ, **self.env} if self.executor.inherits_env else dict(self.env)
+        job = make_job(self.store, plan, trial, self.options.runs_dir, self.worker, env)
+        handle = self.executor.start(job, plan)
+        code = self._supervise(handle, trial)
+        if code is not None and record_outcome(self.store, plan, trial, job, code):
+            self.on_finish()
+
+    def _supervise(self, handle: TrialHandle, trial: TrialRecord) -> int | None:
+        """Wait for the trial, heartbeating; its exit code, or None if stopped or lost."""
+        last_beat = time.monotonic()
+        while True:
+            try:
+                code = handle.wait(STOP_POLL_S)
+            except WorkerLost as lost:
+                self.store.lose(trial.id, trial.attempts, str(lost),
+                                max_attempts=self.options.max_attempts)
+                return None
+            if code is not None:
+                return code
+            if self.stop_event.is_set():
+                handle.stop()
+                self.store.release(trial.id, trial.attempts, "interrupted (Ctrl-C); re-queued")
+                return None
+            if time.monotonic() - last_beat < self.options.heartbeat_s:
+                continue
+            last_beat = time.monotonic()
+            try:
+                self.store.heartbeat(trial.id, trial.attempts)
+            except StaleClaim:
+                handle.stop()
+                return None
+
+
+def sweep(store: Store, study_ids: Sequence[int] | None, options: SlotOptions) -> list[int]:
+    """Re-queue (or give up on) trials whose worker is dead or silent."""
+    return store.requeue_stale(study_ids, timeout_s=options.heartbeat_timeout_s,
+                               is_dead=worker_is_dead, max_attempts=options.max_attempts)
+
+
+def run_slots(store: Store, study_ids: Sequence[int] | None, plans: PlanSource,
+              executor: Executor, options: SlotOptions,
+              on_tick: Callable[[], None] = lambda: None) -> LoopResult:
+    """Run ``options.slots`` slots until there is no work left (or Ctrl-C).
+
+    Lost trials are swept at the start and every few seconds; ``on_tick`` is called a few
+    times a second (progress). Ctrl-C stops the trials in flight and re-queues them.
+    """
+    stop = threading.Event()
+    budget = TrialBudget(options.max_trials) if options.max_trials is not None else None
+    finished = [0]
+    lock = threading.Lock()
+
+    def count() -> None:
+        with lock:
+            finished[0] += 1
+
+    slots = [Slot(store, study_ids, plans, executor, options, n, stop, budget, count)
+             for n in range(options.slots)]
+    sweep(store, study_ids, options)
+    for slot in slots:
+        slot.start()
+    every = min(SWEEP_S, options.heartbeat_timeout_s / 2)
+    interrupted = False
+    try:
+        last = time.monotonic()
+        while any(slot.is_alive() for slot in slots):
+            time.sleep(TICK_S)
+            on_tick()
+            if time.monotonic() - last > every:
+                sweep(store, study_ids, options)
+                last = time.monotonic()
+    except KeyboardInterrupt:
+        stop.set()
+        for slot in slots:
+            slot.join()
+        interrupted = True
+    on_tick()
+    errors = [slot.error for slot in slots if slot.error is not None]
+    if errors:
+        raise errors[0]
+    return LoopResult(interrupted, finished[0])
