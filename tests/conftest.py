@@ -101,3 +101,20 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return str(tmp_path / "tunebook.db")
     return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "memory"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """Opens a handle on one store, on every backend (the in-memory one included).
+
+    Call it twice for a second connection to the same database; the in-memory store has
+    one handle, returned each time.
+    """
+    from tunebook.store import MemoryStore, open_store
+
+    if request.param == "memory":
+        memory = MemoryStore()
+        return lambda: memory
+    url = (str(tmp_path / "tunebook.db") if request.param == "sqlite"
+           else str(request.getfixturevalue("postgres_url")))
+    return lambda: open_store(url)

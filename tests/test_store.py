@@ -1,4 +1,4 @@
-"""The storage contract (see the ``Store`` docstring), on SQLite and PostgreSQL."""
+"""The storage contract (see the ``Store`` docstring), on SQLite, PostgreSQL and in memory."""
 
 from __future__ import annotations
 
@@ -18,23 +18,23 @@ def _study(store: Store, trials: int = 3) -> int:
     return study.id
 
 
-def test_params_are_durable_before_claim(store_url: str) -> None:
-    study_id = _study(open_store(store_url))
-    other = open_store(store_url)  # a second connection sees the queued params
+def test_params_are_durable_before_claim(backend: Any) -> None:
+    study_id = _study(backend())
+    other = backend()  # a second connection sees the queued params
     claimed = other.claim("w")
     assert claimed is not None and claimed.params == {"lr": 0.0} and claimed.attempts == 1
-    assert open_store(store_url).trials([study_id], TrialStatus.RUNNING)[0].worker == "w"
+    assert backend().trials([study_id], TrialStatus.RUNNING)[0].worker == "w"
 
 
-def test_enqueue_skips_existing_indices(store_url: str) -> None:
-    store = open_store(store_url)
+def test_enqueue_skips_existing_indices(backend: Any) -> None:
+    store = backend()
     study_id = _study(store, trials=3)
     assert store.enqueue(study_id, [(i, {"lr": 9.0}, 0) for i in range(5)]) == 2
     assert [t.params["lr"] for t in store.trials([study_id])][:3] == [0.0, 0.1, 0.2]
 
 
-def test_finish_is_idempotent_and_stale_claims_are_refused(store_url: str) -> None:
-    store = open_store(store_url)
+def test_finish_is_idempotent_and_stale_claims_are_refused(backend: Any) -> None:
+    store = backend()
     study_id = _study(store, trials=1)
     first = store.claim("a")
     assert first is not None
@@ -47,8 +47,8 @@ def test_finish_is_idempotent_and_stale_claims_are_refused(store_url: str) -> No
         store.finish(first.id, first.attempts, TrialStatus.RUNNING)
 
 
-def test_requeued_trial_cannot_be_finished_by_its_old_worker(store_url: str) -> None:
-    store = open_store(store_url)
+def test_requeued_trial_cannot_be_finished_by_its_old_worker(backend: Any) -> None:
+    store = backend()
     _study(store, trials=1)
     old = store.claim("host:1:0")
     assert old is not None
@@ -63,8 +63,8 @@ def test_requeued_trial_cannot_be_finished_by_its_old_worker(store_url: str) -> 
     store.finish(new.id, new.attempts, TrialStatus.COMPLETED, value=2.0)
 
 
-def test_silent_trials_are_requeued_after_the_timeout(store_url: str) -> None:
-    store = open_store(store_url)
+def test_silent_trials_are_requeued_after_the_timeout(backend: Any) -> None:
+    store = backend()
     _study(store, trials=1)
     trial = store.claim("elsewhere:1:0")
     assert trial is not None
@@ -74,8 +74,8 @@ def test_silent_trials_are_requeued_after_the_timeout(store_url: str) -> None:
     assert requeued.status is TrialStatus.QUEUED and "went silent" in (requeued.reason or "")
 
 
-def test_metrics_are_idempotent_per_step(store_url: str) -> None:
-    store = open_store(store_url)
+def test_metrics_are_idempotent_per_step(backend: Any) -> None:
+    store = backend()
     _study(store, trials=1)
     trial = store.claim("w")
     assert trial is not None
@@ -176,8 +176,8 @@ def test_an_old_schema_is_migrated_in_place(db_path: str) -> None:
     assert store.trials([study_id])[0].warnings == ["input-bound"]
 
 
-def test_a_trial_lost_too_often_is_failed_with_its_history(store_url: str) -> None:
-    store = open_store(store_url)
+def test_a_trial_lost_too_often_is_failed_with_its_history(backend: Any) -> None:
+    store = backend()
     study_id = _study(store, trials=1)
     for attempt in (1, 2, 3):
         trial = store.claim(f"host:{attempt}:0")
