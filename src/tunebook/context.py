@@ -235,10 +235,12 @@ def _from_environment(info: TrialInfo) -> TrialContext:
 
 
 def write_result(path: str, result: Mapping[str, Any]) -> None:
-    """Write a trial's result file atomically (temp file + rename)."""
+    """Write a trial's result file atomically (temp file + rename).
+
+    No fsync: the file only carries the result to the worker that is waiting for it; if
+    the machine dies first, the trial is re-queued by its stale heartbeat anyway.
+    """
     tmp = f"{path}.tmp"
     with open(tmp, "w") as handle:
         json.dump(dict(result), handle, allow_nan=True)
-        handle.flush()
-        os.fsync(handle.fileno())
     os.replace(tmp, path)

@@ -13,6 +13,7 @@ import contextlib
 import inspect
 import os
 import signal
+import struct
 import subprocess
 import sys
 import threading
@@ -30,8 +31,30 @@ TRACEBACK_CHARS = 4000
 _command: subprocess.Popen[bytes] | None = None
 
 
-def main(job: TrialJob) -> None:
-    """Entry point of a trial process (the multiprocessing target)."""
+_STORES: dict[str, Any] = {}
+
+
+def store_for(url: str) -> Any:
+    """One store object per database for every trial forked from this process.
+
+    The zygote calls it before it forks, so each trial inherits a ready engine instead of
+    setting one up (about 6 ms a trial). The zygote itself never connects: a child starts
+    with an empty connection pool, never a connection shared across ``fork``.
+    """
+    from tunebook.store import SQLStore
+
+    if url not in _STORES:
+        _STORES[url] = SQLStore(url, prepare=False)
+    return _STORES[url]
+
+
+def main(job: TrialJob, done_fd: int | None = None) -> None:
+    """Entry point of a trial process.
+
+    ``done_fd``: a pipe to the zygote; the trial writes its pid there once its result is
+    written, so its worker moves on without waiting for the process teardown (a few ms
+    for a process that has torch mapped).
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _on_term)
     if job.env:
@@ -44,6 +67,8 @@ def main(job: TrialJob) -> None:
         write_result(job.info.result_path, result)
     sys.stdout.flush()
     sys.stderr.flush()
+    if done_fd is not None:
+        os.write(done_fd, struct.pack("=i", os.getpid()))
     os._exit(0)  # skip user atexit hooks and non-daemon threads: the result is written
 
 
@@ -94,10 +119,8 @@ def _accepts_argument(fn: Any) -> bool:
 
 def run_function(job: TrialJob) -> dict[str, Any]:
     """Call ``module:function`` with the trial context; never raises."""
-    from tunebook.store import SQLStore
-
     assert job.train is not None
-    ctx = TrialContext(job.info, SQLStore(job.info.db_url, prepare=False))
+    ctx = TrialContext(job.info, store_for(job.info.db_url))
     set_current(ctx)
     try:
         fn = trainer.load(trainer.TrainerRef.parse(job.train), job.source_dir)

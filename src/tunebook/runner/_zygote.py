@@ -6,10 +6,12 @@ every child (so a user script calling :func:`tunebook.run_study` without an
 be waited on through private machinery. The zygote is ~100 lines with none of that:
 
 * started with ``python -m tunebook.runner._zygote MODULE...``; it imports the modules
-  (torch, the trainer) once, so a trial starts in milliseconds instead of seconds;
+  (torch, the trainer) once, so a trial starts in milliseconds instead of seconds, and
+  answers ``("ready",)``;
 * reads length-prefixed pickled jobs on stdin, forks, and the child runs
   :func:`tunebook.runner._child.main`; it answers ``("started", request, pid)``;
-* reaps children and reports ``("exited", pid, returncode)`` (negative: a signal);
+* reaps children and reports ``("exited", pid, returncode)`` (negative: a signal); a
+  child that wrote its result says so on a pipe first and is reported ended (0) then;
 * when its stdin closes (the worker exited or was SIGKILLed) it kills its children and
   exits, so no trial outlives its worker.
 
@@ -59,7 +61,7 @@ def _returncode(status: int) -> int:
     return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
 
 
-def _child(job: Any, fds: list[int]) -> None:
+def _child(job: Any, fds: list[int], done_fd: int) -> None:
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     for fd in fds:
@@ -71,12 +73,21 @@ def _child(job: Any, fds: list[int]) -> None:
     try:
         from tunebook.runner import _child as child
 
-        child.main(job)
+        child.main(job, done_fd)
     finally:
         os._exit(70)
 
 
-def _reap(out: BinaryIO, children: set[int]) -> None:
+def _report_done(done_r: int, out: BinaryIO, children: set[int], early: set[int]) -> None:
+    """Children that wrote their result: report them ended (code 0) before they exit."""
+    data = os.read(done_r, 4096)
+    for (pid,) in struct.iter_unpack("=i", data[: len(data) // 4 * 4]):
+        if pid in children:
+            early.add(pid)
+            write_frame(out, ("exited", pid, 0))
+
+
+def _reap(out: BinaryIO, children: set[int], early: set[int] | None = None) -> None:
     while children:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
@@ -85,7 +96,18 @@ def _reap(out: BinaryIO, children: set[int]) -> None:
         if pid == 0:
             return
         children.discard(pid)
+        if early is not None and pid in early:
+            early.discard(pid)  # already reported when it wrote its result
+            continue
         write_frame(out, ("exited", pid, _returncode(status)))
+
+
+def _warm(job: Any) -> None:
+    """Set up what every trial of this database needs once, here, before forking."""
+    if getattr(job, "train", None) is not None:
+        from tunebook.runner import _child as child
+
+        child.store_for(job.info.db_url)
 
 
 def serve(preload: list[str]) -> None:
@@ -98,23 +120,29 @@ def serve(preload: list[str]) -> None:
     signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the worker's business
     stdin, out = sys.stdin.buffer.fileno(), sys.stdout.buffer
+    done_r, done_w = os.pipe()
     children: set[int] = set()
+    early: set[int] = set()
+    write_frame(out, ("ready",))  # the preloads are imported: forks are cheap from here
     while True:
         try:
-            ready, _, _ = select.select([stdin, wake_r], [], [])
+            ready, _, _ = select.select([stdin, wake_r, done_r], [], [])
         except InterruptedError:
             continue
+        if done_r in ready:
+            _report_done(done_r, out, children, early)
         if wake_r in ready:
             os.read(wake_r, 4096)
-            _reap(out, children)
+            _reap(out, children, early)
         if stdin in ready:
             message = read_frame(stdin)
             if message is None or message[0] == "stop":
                 break
             _, request, job = message
+            _warm(job)
             pid = os.fork()
             if pid == 0:
-                _child(job, [wake_r, wake_w])
+                _child(job, [wake_r, wake_w, done_r], done_w)
             children.add(pid)
             write_frame(out, ("started", request, pid))
     for pid in children:

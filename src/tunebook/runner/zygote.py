@@ -55,6 +55,7 @@ class Zygote:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         self._lock = threading.Lock()
         self._changed = threading.Condition()
+        self._ready = False
         self._started: dict[int, int] = {}
         self._exits: dict[int, int] = {}
         self._requests = itertools.count()
@@ -66,14 +67,26 @@ class Zygote:
         fd = self.proc.stdout.fileno()
         while (message := protocol.read_frame(fd)) is not None:
             with self._changed:
-                if message[0] == "started":
+                if message[0] == "ready":
+                    self._ready = True
+                elif message[0] == "started":
                     self._started[message[1]] = message[2]
+                    self._exits.pop(message[2], None)  # a reused pid starts afresh
                 else:
                     self._exits[message[1]] = message[2]
                 self._changed.notify_all()
         with self._changed:
             self._alive = False
             self._changed.notify_all()
+
+    def wait_ready(self) -> None:
+        """Block until the zygote imported its preloads (torch can take seconds), so that
+        a trial's recorded start is its real start."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._ready or not self._alive)
+            if not self._ready:
+                raise TunebookError("the trial launcher (zygote) died while importing "
+                                    "the trainer's modules; see the output above")
 
     @property
     def alive(self) -> bool:
@@ -133,6 +146,7 @@ class LocalExecutor:
 
     def __init__(self, preload: Sequence[str], folders: Sequence[str] = ()):
         self.zygote = zygote_for(preload, folders)
+        self.zygote.wait_ready()
 
     def start(self, job: TrialJob, plan: object) -> TrialProcess:
         return self.zygote.spawn(job)
