@@ -18,19 +18,11 @@ import yaml
 from pydantic import ValidationError
 
 from tunebook import trainer as _trainer
-from tunebook._spec_model import ParamModel, StudyModel
+from tunebook._spec_model import StudyModel
+from tunebook._spec_space import build_space
 from tunebook.errors import SpecError
 from tunebook.records import Objective, StudyRecord
-from tunebook.space import (
-    ChoiceDomain,
-    Dimension,
-    Domain,
-    FloatDomain,
-    IntDomain,
-    Role,
-    Scale,
-    Space,
-)
+from tunebook.space import Space
 
 #: Fields that may change between runs of the same study without making it a new study
 #: (how many trials, the words about it, what each trial asks of a cluster).
@@ -177,77 +169,6 @@ def _format_validation(exc: ValidationError) -> str:
             msg = "use letters, digits, '-', '_' and '.' only (it names the study on the CLI)"
         lines.append(f"{loc}: {msg}" if loc else msg)
     return lines[0] if len(lines) == 1 else "\n  " + "\n  ".join(lines)
-
-
-def _domain(param: ParamModel) -> Domain:
-    kind = param.kind
-    if kind in ("categorical", "discrete"):
-        values = tuple(param.values or ())
-        if kind == "discrete":
-            values = tuple(sorted(values, key=float))
-        return ChoiceDomain(values=values, ordered=kind == "discrete")
-    scale = Scale(param.scale)
-    assert param.low is not None and param.high is not None  # checked by ParamModel
-    if kind == "int":
-        return IntDomain(int(param.low), int(param.high), scale)
-    return FloatDomain(param.low, param.high, scale)
-
-
-def build_space(model: StudyModel, where: str) -> Space:
-    """Turn the validated tables into a :class:`Space`, checking cross-field rules."""
-    seen: dict[str, str] = {}
-
-    def claim(name: str, section: str) -> None:
-        if name in seen:
-            raise SpecError(f"{name!r} is also declared under {seen[name]}; a hyperparameter "
-                            "has one role, so keep it in one section", path=where,
-                            field=f"{section}.{name}")
-        seen[name] = section
-
-    for name in model.fixed:
-        claim(name, "fixed")
-    scientific = []
-    for name, param in model.scientific.items():
-        claim(name, "scientific")
-        scientific.append(Dimension(name, _domain(param), Role.SCIENTIFIC))
-    nuisance = []
-    for name, param in model.nuisance.items():
-        claim(name, "nuisance")
-        nuisance.append(Dimension(name, _domain(param), Role.NUISANCE))
-    nuisance += _conditionals(model, scientific, seen, where)
-    if model.mode == "per_value" and not scientific:
-        raise SpecError("per_value runs one sub-study per scientific value, but no scientific "
-                        "parameter is declared; add one or use mode: joint",
-                        path=where, field="mode")
-    return Space(tuple(scientific), tuple(nuisance), dict(model.fixed))
-
-
-def _conditionals(model: StudyModel, scientific: list[Dimension], seen: Mapping[str, str],
-                  where: str) -> list[Dimension]:
-    by_name = {d.name: d for d in scientific}
-    dims = []
-    for sci_name, per_value in model.conditional.items():
-        field = f"conditional.{sci_name}"
-        sci = by_name.get(sci_name)
-        if sci is None:
-            raise SpecError(f"{sci_name!r} is not a scientific parameter; conditional blocks "
-                            f"are keyed by one of {sorted(by_name) or 'the scientific names'}",
-                            path=where, field=field)
-        assert isinstance(sci.domain, ChoiceDomain)
-        known = {str(v): v for v in sci.domain.values}
-        for value_text, table in per_value.items():
-            if value_text not in known:
-                raise SpecError(f"{value_text!r} is not a value of scientific parameter "
-                                f"{sci_name!r}; use one of {list(known)}",
-                                path=where, field=f"{field}.{value_text}")
-            for name, param in table.items():
-                if name in seen:
-                    raise SpecError(f"{name!r} is already declared under {seen[name]}; "
-                                    "rename the conditional one", path=where,
-                                    field=f"{field}.{value_text}.{name}")
-                dims.append(Dimension(name, _domain(param), Role.NUISANCE,
-                                      condition=(sci_name, known[value_text])))
-    return dims
 
 
 def check_trainer_exists(spec: StudySpec) -> None:

@@ -6,12 +6,16 @@ with a clear error and left untouched: nothing is written before the check passe
 
 from __future__ import annotations
 
+import functools
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 from tunebook.errors import StoreError
 from tunebook.store.schema import VERSION_TABLE
@@ -132,3 +136,43 @@ def prepare(engine: Engine, url: str) -> None:
         finally:
             raw.close()
 
+
+P = ParamSpec("P")
+R = TypeVar("R")
+RETRY_FOR_S = 120.0
+DISCONNECTED = ("server closed the connection", "connection refused", "terminating connection",
+                "could not connect", "connection is lost", "connection is closed",
+                "the database system is starting up", "the database system is shutting down",
+                "consuming input failed", "connection timed out", "no connection to the server")
+
+
+def transient(exc: DBAPIError) -> bool:
+    """An error that goes away by waiting: SQLite busy, or a lost database connection."""
+    if exc.connection_invalidated:
+        return True
+    text = str(exc.orig if exc.orig is not None else exc).lower()
+    return "database is locked" in text or any(part in text for part in DISCONNECTED)
+
+
+def retry(fn: Callable[P, R]) -> Callable[P, R]:
+    """Retry an operation through SQLite lock contention and database restarts.
+
+    Every retried operation is safe to repeat: writes are compare-and-set on the claim,
+    upserts, or skip what exists. Backoff grows to 2 s; after ``RETRY_FOR_S`` the error is
+    raised.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        deadline = time.monotonic() + RETRY_FOR_S
+        delay = 0.05
+        while True:
+            try:
+                return fn(*args, **kwargs)
+            except DBAPIError as exc:
+                if not transient(exc) or time.monotonic() + delay > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    return wrapper

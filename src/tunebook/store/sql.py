@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 
 from tunebook.errors import StaleClaim, StoreError, StudyNotFound
 from tunebook.records import (
@@ -29,47 +28,8 @@ from tunebook.store.base import (
     lost_trial_update,
     pick_reservation,
 )
+from tunebook.store.engine import retry
 from tunebook.store.schema import checkpoints, metric_points, studies, trials
-
-P = ParamSpec("P")
-R = TypeVar("R")
-RETRY_FOR_S = 120.0
-DISCONNECTED = ("server closed the connection", "connection refused", "terminating connection",
-                "could not connect", "connection is lost", "connection is closed",
-                "the database system is starting up", "the database system is shutting down",
-                "consuming input failed", "connection timed out", "no connection to the server")
-
-
-def transient(exc: DBAPIError) -> bool:
-    """An error that goes away by waiting: SQLite busy, or a lost database connection."""
-    if exc.connection_invalidated:
-        return True
-    text = str(exc.orig if exc.orig is not None else exc).lower()
-    return "database is locked" in text or any(part in text for part in DISCONNECTED)
-
-
-def _retry(fn: Callable[P, R]) -> Callable[P, R]:
-    """Retry an operation through SQLite lock contention and database restarts.
-
-    Every retried operation is safe to repeat: writes are compare-and-set on the claim,
-    upserts, or skip what exists. Backoff grows to 2 s; after ``RETRY_FOR_S`` the error is
-    raised.
-    """
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        deadline = time.monotonic() + RETRY_FOR_S
-        delay = 0.05
-        while True:
-            try:
-                return fn(*args, **kwargs)
-            except DBAPIError as exc:
-                if not transient(exc) or time.monotonic() + delay > deadline:
-                    raise
-            time.sleep(delay)
-            delay = min(delay * 2, 2.0)
-
-    return wrapper
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -133,7 +93,7 @@ class SQLStore(Store):
 
     # -- studies -------------------------------------------------------------------------
 
-    @_retry
+    @retry
     def create_study(self, name: str, spec: dict[str, Any], identity: str, *,
                      round: int = 1, parent_id: int | None = None,
                      combo: Params | None = None, budget: int | None = None,
@@ -150,13 +110,13 @@ class SQLStore(Store):
         assert study_id is not None
         return self._study_from_row({**row, "id": study_id[0]})
 
-    @_retry
+    @retry
     def find_study(self, name: str) -> StudyRecord | None:
         with self._read() as conn:
             row = conn.execute(studies.select().where(studies.c.name == name)).mappings().first()
         return self._study_from_row(row) if row else None
 
-    @_retry
+    @retry
     def study_by_id(self, study_id: int) -> StudyRecord:
         with self._read() as conn:
             row = conn.execute(studies.select().where(studies.c.id == study_id)).mappings().first()
@@ -164,20 +124,20 @@ class SQLStore(Store):
             raise StudyNotFound(f"no study with id {study_id} in {self.url}")
         return self._study_from_row(row)
 
-    @_retry
+    @retry
     def list_studies(self) -> list[StudyRecord]:
         with self._read() as conn:
             rows = conn.execute(studies.select().order_by(studies.c.id)).mappings().all()
         return [self._study_from_row(r) for r in rows]
 
-    @_retry
+    @retry
     def children(self, study_id: int) -> list[StudyRecord]:
         with self._read() as conn:
             rows = conn.execute(studies.select().where(studies.c.parent_id == study_id)
                                 .order_by(studies.c.id)).mappings().all()
         return [self._study_from_row(r) for r in rows]
 
-    @_retry
+    @retry
     def update_study(self, study_id: int, *, spec: dict[str, Any] | None = None,
                      budget: int | None = None) -> None:
         values = {k: v for k, v in (("spec", spec), ("budget", budget)) if v is not None}
@@ -194,7 +154,7 @@ class SQLStore(Store):
 
     # -- trials --------------------------------------------------------------------------
 
-    @_retry
+    @retry
     def enqueue(self, study_id: int, new: Iterable[tuple[int, Params, int]]) -> int:
         """Add queued trials ``(index, params, seed)``; indices that exist are skipped."""
         now = time.time()
@@ -208,7 +168,7 @@ class SQLStore(Store):
                 conn.execute(trials.insert(), rows)
         return len(rows)
 
-    @_retry
+    @retry
     def claim(self, worker: str, study_ids: Sequence[int] | None = None) -> TrialRecord | None:
         """Atomically take the lowest-index queued trial (of these studies) for ``worker``."""
         query = sa.select(trials.c.id).where(trials.c.status == TrialStatus.QUEUED.value)
@@ -228,7 +188,7 @@ class SQLStore(Store):
             row = conn.execute(trials.select().where(trials.c.id == trial_id)).mappings().one()
         return self._trial_from_row(row)
 
-    @_retry
+    @retry
     def reserve(self, worker: str, study_ids: Sequence[int] | None = None,
                 ) -> TrialRecord | None:
         counts = (sa.select(studies.c.id, sa.func.count(trials.c.id), studies.c.budget)
@@ -263,7 +223,7 @@ class SQLStore(Store):
         assert key is not None
         return int(key[0])
 
-    @_retry
+    @retry
     def set_params(self, trial_id: int, attempt: int, params: Params, seed: int) -> TrialRecord:
         with self._write() as conn:
             done = conn.execute(trials.update().where(self._owned(trial_id, attempt))
@@ -277,7 +237,7 @@ class SQLStore(Store):
         return sa.and_(trials.c.id == trial_id, trials.c.attempts == attempt,
                        trials.c.status == TrialStatus.RUNNING.value)
 
-    @_retry
+    @retry
     def heartbeat(self, trial_id: int, attempt: int) -> None:
         """Say the claim is alive; :class:`StaleClaim` if the trial is no longer ours."""
         with self._write() as conn:
@@ -286,7 +246,7 @@ class SQLStore(Store):
         if not done:
             raise StaleClaim(f"trial {trial_id} attempt {attempt} is no longer running here")
 
-    @_retry
+    @retry
     def finish(self, trial_id: int, attempt: int, status: TrialStatus, *,
                value: float | None = None, reason: str | None = None,
                metrics: dict[str, float] | None = None) -> None:
@@ -306,7 +266,7 @@ class SQLStore(Store):
         raise StaleClaim(f"trial {trial_id} attempt {attempt} was re-queued or re-claimed; "
                          "its result is not recorded")
 
-    @_retry
+    @retry
     def add_warning(self, trial_id: int, text: str) -> None:
         """Attach advice to a trial (kept with it whatever its final status)."""
         with self._write() as conn:
@@ -318,7 +278,7 @@ class SQLStore(Store):
                 conn.execute(trials.update().where(trials.c.id == trial_id)
                              .values(warnings=[*(current or []), text]))
 
-    @_retry
+    @retry
     def release(self, trial_id: int, attempt: int, reason: str) -> bool:
         """Put a claimed trial back in the queue (Ctrl-C); False if it was not ours."""
         with self._write() as conn:
@@ -326,7 +286,7 @@ class SQLStore(Store):
                 status=TrialStatus.QUEUED.value, worker=None, reason=reason)).rowcount
         return bool(done)
 
-    @_retry
+    @retry
     def requeue_stale(self, study_ids: Sequence[int] | None, *, timeout_s: float,
                       is_dead: Callable[[str], bool] = lambda worker: False,
                       max_attempts: int | None = None) -> list[int]:
@@ -351,7 +311,7 @@ class SQLStore(Store):
                 requeued.append(row.id)
         return requeued
 
-    @_retry
+    @retry
     def lose(self, trial_id: int, attempt: int, why: str, *,
              max_attempts: int | None = None) -> bool:
         query = sa.select(trials.c.warnings).where(self._owned(trial_id, attempt))
@@ -366,7 +326,7 @@ class SQLStore(Store):
                                     max_attempts, time.time())))
         return True
 
-    @_retry
+    @retry
     def trials(self, study_ids: Sequence[int], status: TrialStatus | None = None,
                ) -> list[TrialRecord]:
         query = trials.select().where(trials.c.study_id.in_(study_ids))
@@ -383,13 +343,13 @@ class SQLStore(Store):
                 trials.c.study_id == study_id, trials.c.trial_index == index)).mappings().first()
         return self._trial_from_row(row) if row else None
 
-    @_retry
+    @retry
     def trial_by_id(self, trial_id: int) -> TrialRecord:
         with self._read() as conn:
             row = conn.execute(trials.select().where(trials.c.id == trial_id)).mappings().one()
         return self._trial_from_row(row)
 
-    @_retry
+    @retry
     def counts(self, study_ids: Sequence[int]) -> dict[TrialStatus, int]:
         """Trials by status, in one aggregate query."""
         query = (sa.select(trials.c.status, sa.func.count()).where(
@@ -398,7 +358,7 @@ class SQLStore(Store):
             found = {row[0]: row[1] for row in conn.execute(query).all()}
         return {s: int(found.get(s.value, 0)) for s in TrialStatus}
 
-    @_retry
+    @retry
     def best_value(self, study_ids: Sequence[int], goal: str) -> float | None:
         agg = sa.func.min if goal == "minimize" else sa.func.max
         query = sa.select(agg(trials.c.value)).where(
@@ -434,7 +394,7 @@ class SQLStore(Store):
                 f"VALUES ({values}) ON CONFLICT (trial_id, name, step) DO UPDATE SET "
                 "value = excluded.value, time = excluded.time")
 
-    @_retry
+    @retry
     def report_metrics(self, trial_id: int, points: Sequence[Point]) -> None:
         """Write a batch of ``(step, name, value, time)`` in one transaction (idempotent)."""
         if not points:
@@ -444,7 +404,7 @@ class SQLStore(Store):
         with self._write() as conn:
             conn.exec_driver_sql(self._upsert_sql(), rows)
 
-    @_retry
+    @retry
     def metric_history(self, trial_id: int, name: str | None = None) -> list[MetricPoint]:
         query = sa.select(metric_points.c.step, metric_points.c.name, metric_points.c.value,
                           metric_points.c.time).where(metric_points.c.trial_id == trial_id)
@@ -473,7 +433,7 @@ class SQLStore(Store):
                     (step, math.nan if value is None else value))
         return out
 
-    @_retry
+    @retry
     def final_metrics(self, trial_id: int) -> dict[str, float]:
         """The value of every metric at its last reported step."""
         last = (sa.select(metric_points.c.name, sa.func.max(metric_points.c.step).label("step"))
@@ -487,7 +447,7 @@ class SQLStore(Store):
             rows = conn.execute(query).all()
         return {r.name: math.nan if r.value is None else r.value for r in rows}
 
-    @_retry
+    @retry
     def add_checkpoint(self, trial_id: int, step: int, path: str,
                        value: float | None = None) -> int:
         with self._write() as conn:
@@ -497,7 +457,7 @@ class SQLStore(Store):
         assert key is not None
         return int(key[0])
 
-    @_retry
+    @retry
     def drop_checkpoint(self, checkpoint_id: int) -> None:
         with self._write() as conn:
             conn.execute(checkpoints.update().where(checkpoints.c.id == checkpoint_id)
