@@ -206,3 +206,46 @@ def test_quasi_random_trials_are_the_sequence_whatever_the_order(tmp_path: Path,
     expected = QuasiRandomSampler(seed=0).params_at(spec.space, spec.space.combos(),
                                                     list(range(8)))
     assert [t.params for t in store.trials([study.id])] == expected
+
+
+class _WritesWhileThinking:
+    """A slow adaptive sampler that writes to the database from another connection.
+
+    If a lock were held around ``suggest`` (SQLite's write lock, or a PostgreSQL row lock
+    on the study), the write would wait for it: the sampler would block itself.
+    """
+
+    adaptive = True
+
+    def __init__(self, url: str, trial_id: int):
+        self.url, self.trial_id = url, trial_id
+        self.waited: list[float] = []
+
+    def suggest(self, ask: Any) -> dict[str, Any]:
+        import time
+
+        other = SQLStore(self.url, prepare=False)
+        started = time.monotonic()
+        other.report_metrics(self.trial_id, [(1, "loss", 0.5, 0.0)])  # a running trial's write
+        other.reserve("elsewhere")  # and another worker's index reservation
+        self.waited.append(time.monotonic() - started)
+        other.close()
+        return {"lr": 0.1}
+
+
+def test_no_lock_is_held_while_the_sampler_thinks(tmp_path: Path, store_url: str) -> None:
+    from tunebook.runner.plan import PlanSource, StudyPlan
+    from tunebook.runner.slots import next_trial
+
+    store = open_store(store_url)
+    spec = load_spec(write_study(tmp_path, SLOW_QUADRATIC, budget=3))
+    study = store.create_study("toy", spec.snapshot(), spec.identity_hash(), budget=3)
+    running = store.reserve("busy")
+    sampler = _WritesWhileThinking(store_url, running.id)
+    plans = PlanSource(store)
+    plans._plans[study.id] = StudyPlan(study, spec, sampler)
+    trial = next_trial(store, "me", [study.id], plans)
+    assert trial is not None and trial.params == {"lr": 0.1} and trial.index == 1
+    assert sampler.waited and sampler.waited[0] < 2.0
+    assert [p.step for p in store.metric_history(running.id)] == [1]
+    assert store.get_trial(study.id, 2) is not None  # the other worker got its index

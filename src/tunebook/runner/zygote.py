@@ -130,7 +130,7 @@ def zygote_for(preload: Sequence[str], folders: Sequence[str] = ()) -> Zygote:
     ``folders`` (the studies' folders, where their trainer modules live) go first on the
     zygote's ``sys.path``; this process's own ``sys.path`` is left as it is.
     """
-    modules = ("tunebook.runner._child", "tunebook.store", "sqlalchemy.dialects.sqlite",
+    modules = ("tunebook.runner._child", "tunebook.store.sql", "sqlalchemy.dialects.sqlite",
                *preload)
     with _ZYGOTES_LOCK:
         zygote = _ZYGOTES.get((*modules, *folders))
