@@ -178,7 +178,7 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-@pytest.mark.parametrize("how", ["sigkill", "ctrl-c"])
+@pytest.mark.parametrize("how", ["sigkill", "ctrl-c", "sigterm"])
 def test_interrupted_trials_are_resumed_not_lost_or_duplicated(
         tmp_path: Path, db_path: str, how: str) -> None:
     marks = tmp_path / "marks"
@@ -189,10 +189,16 @@ def test_interrupted_trials_are_resumed_not_lost_or_duplicated(
     _wait_for(marks, "start-", 4)
     if how == "sigkill":
         run.kill()  # the worker process only: its trial processes must notice and exit
+    elif how == "sigterm":
+        run.terminate()  # what Slurm, Kubernetes and `timeout` send
     else:
         os.killpg(run.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
     code = run.wait(timeout=60)
-    assert code == (-signal.SIGKILL if how == "sigkill" else 130), run.stderr.read()
+    expected = {"sigkill": -signal.SIGKILL, "ctrl-c": 130, "sigterm": 143}[how]
+    stderr = run.stderr.read()
+    assert code == expected, stderr
+    if how != "sigkill":
+        assert "trials in flight were re-queued" in stderr
     in_flight = {int(p.name.split("-")[1]): int(p.name.split("-")[2])
                  for p in marks.glob("start-*")
                  if not list(marks.glob(f"done-{p.name.split('-')[1]}-*"))}
@@ -251,3 +257,40 @@ def test_trials_see_the_environment_of_their_run(tmp_path: Path, db_path: str,
         spec = load_spec(write_study(tmp_path / value, source, name=f"env-{value[0]}", budget=1))
         run_study(spec, open_store(db_path))
         assert _by_index(open_store(db_path), f"env-{value[0]}")[0].value == float(value)
+
+
+HANGS = """
+    import os, time
+    from pathlib import Path
+    import tunebook
+
+    def main(t):
+        if t.index == 0:
+            try:
+                time.sleep(600)  # hung
+            except tunebook.TrialStopped:
+                assert t.should_stop
+                Path(os.environ["MARKS"], "saw-stop").touch()  # a checkpoint would go here
+                time.sleep(600)  # and then hangs again: killed after the grace period
+        t.report(1, loss=t.params["lr"])
+"""
+
+
+def test_a_hung_trial_times_out_and_the_study_goes_on(tmp_path: Path, db_path: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    monkeypatch.setenv("MARKS", str(marks))
+    spec = load_spec(write_study(tmp_path, HANGS, budget=4, timeout="2s"))
+    started = time.monotonic()
+    result = run_study(spec, open_store(db_path), workers=2)
+    trials = _by_index(open_store(db_path), "toy")
+    assert trials[0].status is TrialStatus.FAILED
+    assert (trials[0].reason or "").startswith("timed out after 2s")
+    assert all(trials[i].status is TrialStatus.COMPLETED for i in (1, 2, 3))
+    assert (marks / "saw-stop").exists()  # it was asked to stop before it was killed
+    assert time.monotonic() - started < 30 and not result.interrupted
+    overridden = run_study(load_spec(write_study(tmp_path, HANGS, name="toy2", budget=1,
+                                                  timeout="1h")),
+                           open_store(db_path), trial_timeout_s=1.0)
+    assert overridden.counts[TrialStatus.FAILED] == 1  # --trial-timeout wins over the file

@@ -60,6 +60,14 @@ def test_valid_spec_builds_space_with_roles_and_conditionals(tmp_path: Path) -> 
     ({"scientific": {"act": {"low": 0, "high": 1}}}, "scientific", "needs a list of values"),
     ({"fixed": {"lr": 0.1}}, "nuisance.lr", "also declared under fixed"),
     ({"mode": "per_value"}, "mode", "no scientific parameter"),
+    ({"nuisance": {"seed": {"low": 0, "high": 9, "type": "int"}}}, "nuisance.seed",
+     "reserved name"),
+    ({"scientific": {"status": ["a", "b"]}}, "scientific.status", "reserved name"),
+    ({"fixed": {"value": 3}}, "fixed.value", "reserved name"),
+    ({"max_steps": 100, "eval_every": 500}, "eval_every (500)",
+     "no trial would ever evaluate"),
+    ({"budget": "many"}, "budget", "an integer (the number of trials), or {trials: N}"),
+    ({"timeout": "soon"}, "timeout", "not a duration"),
 ])
 def test_bad_spec_names_file_field_and_fix(tmp_path: Path, change: dict[str, object],
                                            field: str, words: str) -> None:
@@ -70,6 +78,31 @@ def test_bad_spec_names_file_field_and_fix(tmp_path: Path, change: dict[str, obj
     assert str(path) in message
     assert field in message
     assert words in message
+
+
+def test_duplicate_keys_are_refused_naming_both_lines(tmp_path: Path) -> None:
+    path = write_study(tmp_path, QUADRATIC)
+    path.write_text(path.read_text() + "budget: 9\n")
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    message = str(info.value)
+    assert str(path) in message and "'budget' is given twice (lines" in message
+
+
+def test_yaml_syntax_errors_name_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "study.yaml"
+    path.write_text("name: x\nbudget: [1, 2\n")
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert "<unicode string>" not in str(info.value)
+    assert str(info.value).count(str(path)) >= 2  # the prefix and the YAML position
+
+
+def test_timeout_reads_durations_and_may_change_between_runs(tmp_path: Path) -> None:
+    first = load_spec(write_study(tmp_path, QUADRATIC, timeout="1h30m"))
+    assert first.model.timeout == 5400.0
+    second = load_spec(write_study(tmp_path, QUADRATIC, timeout=20))
+    assert second.model.timeout == 20.0 and first.identity_hash() == second.identity_hash()
 
 
 def test_trainer_with_a_syntax_error_is_reported_before_running(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from tunebook.errors import (
     StoreError,
     StudyNotFound,
     TrialFailed,
+    TrialStopped,
     TunebookError,
 )
 
@@ -69,6 +70,7 @@ __all__ = [
     "TrialFailed",
     "TrialRecord",
     "TrialStatus",
+    "TrialStopped",
     "TunebookError",
     "__version__",
     "load_spec",

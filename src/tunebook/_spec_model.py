@@ -17,6 +17,23 @@ Scalar = bool | int | float | str
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 
 
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> float:
+    """``90s``, ``30m``, ``2h``, ``1d``, ``1h30m`` or plain seconds, as seconds."""
+    import re
+
+    parts = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)\s*([smhd])\s*)+", text)
+    if parts is None:
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a duration; write e.g. 90s, 30m, 2h or "
+                             "1h30m") from None
+    return sum(float(n) * _UNITS[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)\s*([smhd])", text))
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -178,6 +195,22 @@ class StudyModel(_Strict):
     max_steps: int | None = Field(default=None, ge=1)
     eval_every: int | None = Field(default=None, ge=1)
     resources: ResourcesModel = ResourcesModel()
+    #: Seconds a trial may run before it is killed and failed (``2h``, ``30m``, ``90s``).
+    timeout: float | None = Field(default=None, gt=0)
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _duration(cls, data: Any) -> Any:
+        return parse_duration(data) if isinstance(data, str) else data
+
+    @model_validator(mode="after")
+    def _eval_within_steps(self) -> StudyModel:
+        if self.eval_every is not None and self.max_steps is not None \
+                and self.eval_every > self.max_steps:
+            raise ValueError(f"eval_every ({self.eval_every}) is above max_steps "
+                             f"({self.max_steps}): no trial would ever evaluate; lower "
+                             "eval_every or raise max_steps")
+        return self
 
     @field_validator("conditional", mode="before")
     @classmethod

@@ -37,11 +37,26 @@ def _domain(param: ParamModel) -> Domain:
     return FloatDomain(param.low, param.high, scale)
 
 
+#: Columns of ``tunebook trials --format csv|json`` beside the params: a hyperparameter of
+#: one of these names would overwrite that column in every export, so it is refused.
+RESERVED_NAMES = ("study", "index", "status", "value", "seed", "attempts", "worker", "reason",
+                  "started", "finished", "duration_s", "trial_index", "checkpoint_dir")
+
+
+def _check_name(name: str, where: str, field: str) -> None:
+    if name in RESERVED_NAMES or name.startswith("metric."):
+        raise SpecError(f"{name!r} is a reserved name (trial exports use the columns "
+                        f"{', '.join(RESERVED_NAMES)} and metric.*); rename the "
+                        f"hyperparameter, e.g. {name.replace('.', '_')}_hp",
+                        path=where, field=field)
+
+
 def build_space(model: StudyModel, where: str) -> Space:
     """Turn the validated tables into a :class:`Space`, checking cross-field rules."""
     seen: dict[str, str] = {}
 
     def claim(name: str, section: str) -> None:
+        _check_name(name, where, f"{section}.{name}")
         if name in seen:
             raise SpecError(f"{name!r} is also declared under {seen[name]}; a hyperparameter "
                             "has one role, so keep it in one section", path=where,
@@ -85,6 +100,7 @@ def _conditionals(model: StudyModel, scientific: list[Dimension], seen: Mapping[
                                 f"{sci_name!r}; use one of {list(known)}",
                                 path=where, field=f"{field}.{value_text}")
             for name, param in table.items():
+                _check_name(name, where, f"{field}.{value_text}.{name}")
                 if name in seen:
                     raise SpecError(f"{name!r} is already declared under {seen[name]}; "
                                     "rename the conditional one", path=where,

@@ -78,6 +78,32 @@ def runs_dir_option(fn: F) -> F:
                         )(fn)
 
 
+def trial_timeout_option(fn: F) -> F:
+    return click.option("--trial-timeout", default=None, metavar="DURATION",
+                        help="Kill and fail a trial that runs longer than this (e.g. 2h, "
+                        "30m, 90s); overrides the study file's `timeout`.")(fn)
+
+
+def _duration(text: str | None) -> float | None:
+    from tunebook._spec_model import parse_duration
+
+    if text is None:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise TunebookError(f"--trial-timeout: {exc}") from None
+
+
+def _exit_if_stopped(stopped_by: str | None) -> None:
+    """After Ctrl-C (130) or SIGTERM (143): say what happened and exit with its status."""
+    if stopped_by is None:
+        return
+    err_console.print(f"[yellow]stopped by {stopped_by}:[/] trials in flight were re-queued; "
+                      "run the same command again to continue.")
+    sys.exit(143 if stopped_by == "SIGTERM" else 130)
+
+
 def heartbeat_option(fn: F) -> F:
     return click.option("--heartbeat-timeout", default=60.0, show_default=True,
                         help="Seconds without a heartbeat before a running trial is "
@@ -91,6 +117,7 @@ def heartbeat_option(fn: F) -> F:
 @db_option
 @runs_dir_option
 @heartbeat_option
+@trial_timeout_option
 @click.option("--no-local-workers", is_flag=True,
               help="Only create the study and queue its trials; `tunebook worker` processes "
               "(on this or other machines) run them.")
@@ -102,8 +129,8 @@ def heartbeat_option(fn: F) -> F:
               "start a Ray instance on this machine.")
 @click.option("--no-progress", is_flag=True, help="Do not draw the progress bar.")
 def run(spec_file: Path, workers: int, db: str | None, runs_dir: Path | None,
-        heartbeat_timeout: float, no_local_workers: bool, executor: str, address: str,
-        no_progress: bool) -> None:
+        heartbeat_timeout: float, trial_timeout: str | None, no_local_workers: bool,
+        executor: str, address: str, no_progress: bool) -> None:
     """Run a study file: create the study, or resume it if one of that name exists.
 
     \b
@@ -122,17 +149,14 @@ def run(spec_file: Path, workers: int, db: str | None, runs_dir: Path | None,
         result = run_study(spec, store, workers=workers, on_progress=bar.update,
                            runs_dir=runs_dir, heartbeat_timeout_s=heartbeat_timeout,
                            local_workers=not no_local_workers, executor=executor,
-                           ray_address=address)
+                           ray_address=address, trial_timeout_s=_duration(trial_timeout))
     if no_local_workers:
         console.print(f"study [bold]{spec.name}[/] ready: {result.prepared.enqueued} trials "
                       f"queued in {store.url} (each created when a worker asks for it); "
                       "start workers with `tunebook worker --db URL`.")
         return
     _print_run_summary(store, result)
-    if result.interrupted:
-        err_console.print("[yellow]interrupted:[/] trials in flight were re-queued; "
-                          "run the same command again to continue.")
-        sys.exit(130)
+    _exit_if_stopped(result.stopped_by)
 
 
 def _print_run_summary(store: Any, result: Any) -> None:
@@ -193,11 +217,12 @@ def demo(workers: int, db: str | None, report_path: Path) -> None:
               "when the queue is empty.")
 @runs_dir_option
 @heartbeat_option
+@trial_timeout_option
 @click.option("--max-attempts", default=3, show_default=True,
               help="Give up on a trial whose workers were lost this many times.")
 def worker(db: str | None, studies: tuple[str, ...], workers: int, devices: str,
            max_trials: int | None, wait: bool, runs_dir: Path | None,
-           heartbeat_timeout: float, max_attempts: int) -> None:
+           heartbeat_timeout: float, trial_timeout: str | None, max_attempts: int) -> None:
     """Run queued trials from a shared database, on this machine.
 
     \b
@@ -218,10 +243,14 @@ def worker(db: str | None, studies: tuple[str, ...], workers: int, devices: str,
     options = WorkerOptions(
         SlotOptions(runs_dir or default_runs_dir(store), slots=workers, max_trials=max_trials,
                     wait=wait, heartbeat_timeout_s=heartbeat_timeout,
-                    max_attempts=max_attempts),
+                    max_attempts=max_attempts, trial_timeout_s=_duration(trial_timeout)),
         devices=tuple(d.strip() for d in devices.split(",") if d.strip()))
     done = run_worker(store, list(studies), options)
-    console.print(f"worker finished {done} trials; the queue is empty.")
+    if done.stopped_by is None:
+        console.print(f"worker finished {done.finished} trials; the queue is empty.")
+    else:
+        console.print(f"worker finished {done.finished} trials.")
+    _exit_if_stopped(done.stopped_by)
 
 
 @cli.command()

@@ -12,8 +12,10 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,11 +23,22 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from tunebook.errors import Infeasible, TunebookError
+from tunebook.errors import Infeasible, TrialStopped, TunebookError
 from tunebook.space import ParamValue
 
 if TYPE_CHECKING:
     from tunebook.store import Store
+
+
+#: Seconds a trial process has, after tunebook asks it to stop, before it is killed.
+STOP_GRACE_S = 3.0
+_STOP = threading.Event()
+
+
+def request_stop() -> None:
+    """Ask the trial running in this process to stop (see ``TrialContext.should_stop``)."""
+    _STOP.set()
+
 
 ENV_INFO = "TUNEBOOK_TRIAL"
 FLUSH_POINTS = 1000
@@ -95,8 +108,15 @@ class TrialContext:
 
     @property
     def should_stop(self) -> bool:
-        """Whether tunebook asks the trial to stop early (reserved; always False today)."""
-        return False
+        """True once tunebook asked this trial to stop (its run got SIGTERM or Ctrl-C, or it
+        reached the study's ``timeout``).
+
+        The request also raises :class:`~tunebook.errors.TrialStopped` in the training code;
+        the process is killed :data:`STOP_GRACE_S` seconds later. Code that saves a
+        checkpoint in an ``except TrialStopped`` (or ``finally``) block reads this to know
+        why it is unwinding.
+        """
+        return _STOP.is_set()
 
     def report(self, step: int, **metrics: float) -> None:
         """Record metric values at a training step (buffered; written in batches).
@@ -217,6 +237,12 @@ def trial(defaults: Mapping[str, ParamValue] | None = None) -> TrialContext:
                         "tunebook.trial(defaults={'learning_rate': 1e-3})")
 
 
+def _stop_command(signum: int, _frame: object) -> None:
+    """SIGTERM in a command trainer: raise :class:`TrialStopped` in its training code."""
+    request_stop()
+    raise TrialStopped(f"stopped by tunebook (signal {signal.Signals(signum).name})")
+
+
 def _from_environment(info: TrialInfo) -> TrialContext:
     """A command trainer's trial: store connection, flush at exit, Infeasible recorded."""
     from tunebook.store import SQLStore
@@ -231,6 +257,8 @@ def _from_environment(info: TrialInfo) -> TrialContext:
         previous_hook(kind, exc, tb)
 
     sys.excepthook = hook
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop_command)
     return ctx
 
 

@@ -55,3 +55,13 @@ class WorkerLost(TunebookError):
 
     Executors raise it; the store's lost-trial policy decides what happens to the trial.
     """
+
+
+class TrialStopped(BaseException):
+    """Raised inside training code when tunebook stops the trial (SIGTERM, Ctrl-C of the
+    run, the study's timeout).
+
+    A ``BaseException``, so ``except Exception`` in training code does not swallow it. To save
+    a checkpoint first, catch it, save, and re-raise; the process is killed
+    ``STOP_GRACE_S`` seconds after the request whatever happens.
+    """

@@ -26,7 +26,7 @@ from tunebook.space import Space
 
 #: Fields that may change between runs of the same study without making it a new study
 #: (how many trials, the words about it, what each trial asks of a cluster).
-MUTABLE_FIELDS = ("budget", "description", "resources")
+MUTABLE_FIELDS = ("budget", "description", "resources", "timeout")
 #: Where the study file was: recorded with the snapshot, not part of the study's identity.
 LOCATION_FIELDS = ("source_dir", "source_file")
 
@@ -104,7 +104,25 @@ def changed_fields(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str =
 
 class _Loader(yaml.SafeLoader):
     """YAML 1.1 reads ``1e-4`` as a string; learning rates are written that way, so read
-    every number in exponent form as a float, as YAML 1.2 does."""
+    every number in exponent form as a float, as YAML 1.2 does. A key written twice in one
+    mapping is an error (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise _DuplicateKey(f"{key!r} is given twice (lines {seen[key]} and {line}); "
+                                    "keep one", str(key))
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, message: str, key: str):
+        super().__init__(message)
+        self.key = key
 
 
 _Loader.add_implicit_resolver(
@@ -133,8 +151,11 @@ def load_spec(path: str | Path, *, check_trainer: bool = True) -> StudySpec:
                         path=where) from exc
     try:
         data = yaml.load(text, Loader=_Loader)
+    except _DuplicateKey as exc:
+        raise SpecError(str(exc), path=where, field=exc.key) from None
     except yaml.YAMLError as exc:
-        raise SpecError(f"not valid YAML: {exc}", path=where) from exc
+        detail = str(exc).replace('"<unicode string>"', f'"{where}"')
+        raise SpecError(f"not valid YAML: {detail}", path=where) from None
     spec = spec_from_dict(data, path=path)
     if check_trainer:
         check_trainer_exists(spec)
@@ -155,6 +176,16 @@ def spec_from_dict(data: Any, *, path: Path | None = None) -> StudySpec:
     return StudySpec(model=model, space=space, path=path)
 
 
+#: What a section must look like, in the words of the study file (for type errors).
+EXPECTED = {
+    "budget": "an integer (the number of trials), or {trials: N}",
+    "sampler": "a name (quasi_random, random, grid), or {type: NAME, seed: N}",
+    "objective": "{metric: NAME, goal: minimize or maximize}",
+    "trainer": "{train: module:function} or {command: \"python train.py ...\"}",
+    "resources": "{cpus: N, gpus: N}",
+}
+
+
 def _format_validation(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
@@ -167,6 +198,8 @@ def _format_validation(exc: ValidationError) -> str:
             msg = "this field is required"
         elif err["type"] == "string_pattern_mismatch":
             msg = "use letters, digits, '-', '_' and '.' only (it names the study on the CLI)"
+        elif err["type"] in ("model_type", "dict_type", "model_attributes_type"):
+            msg = f"expected {EXPECTED.get(loc, 'a mapping (indented key: value lines)')}"
         lines.append(f"{loc}: {msg}" if loc else msg)
     return lines[0] if len(lines) == 1 else "\n  " + "\n  ".join(lines)
 

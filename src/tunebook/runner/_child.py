@@ -22,8 +22,15 @@ import traceback
 from typing import Any
 
 from tunebook import trainer
-from tunebook.context import ENV_INFO, TrialContext, set_current, write_result
-from tunebook.errors import Infeasible
+from tunebook.context import (
+    ENV_INFO,
+    STOP_GRACE_S,
+    TrialContext,
+    request_stop,
+    set_current,
+    write_result,
+)
+from tunebook.errors import Infeasible, TrialStopped
 from tunebook.runner.job import TrialJob
 from tunebook.runner.outcome import describe_exit
 
@@ -73,8 +80,21 @@ def main(job: TrialJob, done_fd: int | None = None) -> None:
 
 
 def _on_term(signum: int, _frame: Any) -> None:
-    _kill_command()
-    os._exit(128 + signum)
+    """Stop the trial: raise :class:`TrialStopped` in the training code (a command trainer
+    gets the signal instead), and exit after the grace period whatever it does."""
+    request_stop()
+    if _command is not None and _command.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(_command.pid, signal.SIGTERM)
+
+    def deadline() -> None:
+        time.sleep(STOP_GRACE_S)
+        _kill_command()
+        os._exit(128 + signum)
+
+    threading.Thread(target=deadline, name="tunebook-stop", daemon=True).start()
+    if _command is None:
+        raise TrialStopped(f"stopped by tunebook (signal {signal.Signals(signum).name})")
 
 
 def _kill_command() -> None:
@@ -130,6 +150,9 @@ def run_function(job: TrialJob) -> dict[str, Any]:
     except Infeasible as exc:
         ctx.close()
         return {"status": "infeasible", "reason": str(exc) or "raised Infeasible"}
+    except TrialStopped:
+        _safe_close(ctx)  # what it reported so far is kept; its worker re-queued it
+        os._exit(143)
     except BaseException as exc:
         _safe_close(ctx)
         if type(exc).__name__ in ("OutOfMemoryError", "MemoryError"):

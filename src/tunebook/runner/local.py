@@ -32,8 +32,13 @@ class RunResult:
     prepared: PreparedStudy
     counts: dict[TrialStatus, int]
     best: float | None
-    interrupted: bool
+    stopped_by: str | None
     requeued: int
+
+    @property
+    def interrupted(self) -> bool:
+        """Stopped by Ctrl-C or SIGTERM (its trials in flight were re-queued)."""
+        return self.stopped_by is not None
 
 
 def default_runs_dir(store: Store) -> Path:
@@ -48,34 +53,38 @@ def run_study(spec: StudySpec, store: Store, *, workers: int = 1,
               runs_dir: Path | None = None, on_progress: ProgressCallback | None = None,
               heartbeat_timeout_s: float = HEARTBEAT_TIMEOUT_S,
               local_workers: bool = True, max_attempts: int = MAX_ATTEMPTS,
-              executor: str = "local", ray_address: str | None = None) -> RunResult:
+              executor: str = "local", ray_address: str | None = None,
+              trial_timeout_s: float | None = None) -> RunResult:
     """Create or resume ``spec``'s study, set its budget and run it to the end.
 
     Trials interrupted earlier (a killed worker on this host, or a heartbeat older than
     ``heartbeat_timeout_s``) are re-queued first, or failed after ``max_attempts``.
     Ctrl-C stops the trials in flight and puts them back in the queue, so the next run
-    picks them up. ``local_workers=False`` only prepares the study, for ``tunebook worker``
-    processes elsewhere. ``executor="ray"`` runs each trial as a task on a Ray cluster
-    (``ray_address``: ``auto``, ``ray://host:port``, or ``local`` to start one).
+    picks them up; SIGTERM does the same. A trial running longer than ``trial_timeout_s``
+    (else the study file's ``timeout``) is killed and failed. ``local_workers=False`` only
+    prepares the study, for ``tunebook worker`` processes elsewhere. ``executor="ray"``
+    runs each trial as a task on a Ray cluster (``ray_address``: ``auto``,
+    ``ray://host:port``, or ``local`` to start one).
     ``on_progress`` is called a few times a second with the study's :class:`Progress`.
     """
     if executor not in EXECUTORS:
         raise TunebookError(f"unknown executor {executor!r}; use one of {', '.join(EXECUTORS)}")
     options = SlotOptions(runs_dir or default_runs_dir(store), slots=workers,
-                          heartbeat_timeout_s=heartbeat_timeout_s, max_attempts=max_attempts)
+                          heartbeat_timeout_s=heartbeat_timeout_s, max_attempts=max_attempts,
+                          trial_timeout_s=trial_timeout_s)
     options.check()
     prepared = prepare_study(store, spec)
     tree = prepared.tree
-    interrupted, requeued = False, 0
+    stopped_by, requeued = None, 0
     if local_workers:
         plans = PlanSource(store, {leaf.id: leaf for leaf in tree.leaves})
         requeued = len(sweep(store, tree.ids, options))
         chosen, options = _executor(executor, spec, options, ray_address)
         report = (lambda: on_progress(progress_of(store, tree, spec.objective))
                   ) if on_progress else (lambda: None)
-        interrupted = run_slots(store, tree.ids, plans, chosen, options, report).interrupted
+        stopped_by = run_slots(store, tree.ids, plans, chosen, options, report).stopped_by
     best = store.best_value(tree.ids, spec.objective.goal)
-    return RunResult(prepared, store.counts(tree.ids), best, interrupted, requeued)
+    return RunResult(prepared, store.counts(tree.ids), best, stopped_by, requeued)
 
 
 def _executor(name: str, spec: StudySpec, options: SlotOptions, address: str | None,

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from tunebook.records import StudyRecord, TrialStatus
 from tunebook.runner.plan import PlanSource
-from tunebook.runner.slots import SlotOptions, run_slots
+from tunebook.runner.slots import LoopResult, SlotOptions, run_slots
 from tunebook.runner.zygote import LocalExecutor
 from tunebook.spec import study_spec
 from tunebook.store import Store
@@ -52,8 +52,8 @@ def _preload(store: Store, leaves: Sequence[StudyRecord]) -> tuple[list[str], li
     return sorted(modules), sorted(folders)
 
 
-def run_worker(store: Store, studies: Sequence[str], options: WorkerOptions) -> int:
-    """Run slots until there is no work (or forever with ``wait``); trials finished."""
+def run_worker(store: Store, studies: Sequence[str], options: WorkerOptions) -> LoopResult:
+    """Run slots until there is no work (or forever with ``wait``, or a signal)."""
     slots = options.slots
     if options.devices:
         slots = dataclasses.replace(slots, slots=len(options.devices), env=[
@@ -62,4 +62,4 @@ def run_worker(store: Store, studies: Sequence[str], options: WorkerOptions) -> 
     leaves = _scope(store, studies)
     ids = [leaf.id for leaf in leaves] if studies else None
     executor = LocalExecutor(*_preload(store, leaves))
-    return run_slots(store, ids, PlanSource(store), executor, slots).finished
+    return run_slots(store, ids, PlanSource(store), executor, slots)

@@ -11,16 +11,18 @@ attempts) are decided by the store alone.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from tunebook.errors import StaleClaim, TunebookError, WorkerLost
-from tunebook.records import TrialRecord
+from tunebook.records import TrialRecord, TrialStatus
 from tunebook.runner.job import TrialJob
 from tunebook.runner.plan import PlanSource, StudyPlan
 from tunebook.runner.suggest import choose_params
@@ -34,6 +36,8 @@ from tunebook.runner.worker import (
 from tunebook.store import Store
 
 STOP_POLL_S = 0.1
+#: What ``_supervise`` returns for a trial it stopped at its timeout.
+TIMED_OUT = -(1 << 20)
 IDLE_POLL_S = 2.0
 TICK_S = 0.25
 MAX_ATTEMPTS = 3
@@ -80,6 +84,8 @@ class SlotOptions:
         heartbeat_s: how often a running trial's heartbeat is written.
         heartbeat_timeout_s: silence after which another worker re-queues a trial.
         max_attempts: lost attempts after which a trial is failed.
+        trial_timeout_s: kill and fail a trial running longer than this; ``None``: the
+            study file's ``timeout`` (if any) applies.
     """
 
     runs_dir: Path
@@ -90,6 +96,7 @@ class SlotOptions:
     heartbeat_s: float = 2.0
     heartbeat_timeout_s: float = HEARTBEAT_TIMEOUT_S
     max_attempts: int = MAX_ATTEMPTS
+    trial_timeout_s: float | None = None
 
     def check(self) -> None:
         """Refuse bad settings before anything is written to the store."""
@@ -101,12 +108,24 @@ class SlotOptions:
             raise TunebookError(f"--heartbeat-timeout must be above {self.heartbeat_s} s")
         if self.max_attempts < 1:
             raise TunebookError(f"--max-attempts must be at least 1, got {self.max_attempts}")
+        if self.trial_timeout_s is not None and self.trial_timeout_s <= 0:
+            raise TunebookError(f"--trial-timeout must be positive, got {self.trial_timeout_s}")
 
 
 @dataclass(frozen=True)
 class LoopResult:
-    interrupted: bool
+    """How the loop ended: ``stopped_by`` names the signal that stopped it, if one did."""
+
     finished: int
+    stopped_by: str | None = None
+
+    @property
+    def interrupted(self) -> bool:
+        return self.stopped_by is not None
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (Slurm, Kubernetes, ``timeout``): handled exactly like Ctrl-C."""
 
 
 def next_trial(store: Store, worker: str, study_ids: Sequence[int] | None,
@@ -145,6 +164,7 @@ class Slot(threading.Thread):
         self.env = options.env[number] if number < len(options.env) else {}
         self.stop_event, self.budget, self.on_finish = stop, budget, on_finish
         self.error: BaseException | None = None
+        self.stopped_by: Callable[[], str] = lambda: "Ctrl-C"
 
     def run(self) -> None:
         try:
@@ -169,13 +189,28 @@ class Slot(threading.Thread):
         env = {**os.environ, **self.env} if self.executor.inherits_env else dict(self.env)
         job = make_job(self.store, plan, trial, self.options.runs_dir, self.worker, env)
         handle = self.executor.start(job, plan)
-        code = self._supervise(handle, trial)
-        if code is not None and record_outcome(self.store, plan, trial, job, code):
-            self.on_finish()
+        timeout = self.options.trial_timeout_s or plan.spec.model.timeout
+        code = self._supervise(handle, trial, timeout)
+        if code is None:
+            return
+        if code == TIMED_OUT:
+            self._timed_out(trial, timeout)
+        elif not record_outcome(self.store, plan, trial, job, code):
+            return
+        self.on_finish()
 
-    def _supervise(self, handle: TrialHandle, trial: TrialRecord) -> int | None:
-        """Wait for the trial, heartbeating; its exit code, or None if stopped or lost."""
-        last_beat = time.monotonic()
+    def _timed_out(self, trial: TrialRecord, timeout: float | None) -> None:
+        with contextlib.suppress(StaleClaim):
+            self.store.finish(trial.id, trial.attempts, TrialStatus.FAILED,
+                              reason=f"timed out after {describe_duration(timeout or 0)} "
+                                     "(the study's timeout, or --trial-timeout); it was "
+                                     "stopped and the study went on")
+
+    def _supervise(self, handle: TrialHandle, trial: TrialRecord,
+                   timeout: float | None) -> int | None:
+        """Wait for the trial, heartbeating; its exit code, :data:`TIMED_OUT`, or None if
+        it was stopped or lost."""
+        last_beat = started = time.monotonic()
         while True:
             try:
                 code = handle.wait(STOP_POLL_S)
@@ -187,8 +222,12 @@ class Slot(threading.Thread):
                 return code
             if self.stop_event.is_set():
                 handle.stop()
-                self.store.release(trial.id, trial.attempts, "interrupted (Ctrl-C); re-queued")
+                self.store.release(trial.id, trial.attempts,
+                                   f"interrupted ({self.stopped_by()}); re-queued")
                 return None
+            if timeout is not None and time.monotonic() - started > timeout:
+                handle.stop()
+                return TIMED_OUT
             if time.monotonic() - last_beat < self.options.heartbeat_s:
                 continue
             last_beat = time.monotonic()
@@ -224,26 +263,62 @@ def run_slots(store: Store, study_ids: Sequence[int] | None, plans: PlanSource,
 
     slots = [Slot(store, study_ids, plans, executor, options, n, stop, budget, count)
              for n in range(options.slots)]
-    sweep(store, study_ids, options)
+    stopped_by: list[str] = []
     for slot in slots:
-        slot.start()
-    every = min(SWEEP_S, options.heartbeat_timeout_s / 2)
-    interrupted = False
-    try:
-        last = time.monotonic()
-        while any(slot.is_alive() for slot in slots):
-            time.sleep(TICK_S)
-            on_tick()
-            if time.monotonic() - last > every:
-                sweep(store, study_ids, options)
-                last = time.monotonic()
-    except KeyboardInterrupt:
-        stop.set()
+        slot.stopped_by = lambda: stopped_by[0] if stopped_by else "Ctrl-C"
+    sweep(store, study_ids, options)
+    with _sigterm_as_interrupt():
         for slot in slots:
-            slot.join()
-        interrupted = True
+            slot.start()
+        try:
+            _drive(store, study_ids, options, slots, on_tick)
+        except KeyboardInterrupt as stopped:
+            stopped_by.append("SIGTERM" if isinstance(stopped, Terminated) else "Ctrl-C")
+            stop.set()
+            for slot in slots:
+                slot.join()
     on_tick()
     errors = [slot.error for slot in slots if slot.error is not None]
     if errors:
         raise errors[0]
-    return LoopResult(interrupted, finished[0])
+    return LoopResult(finished[0], stopped_by[0] if stopped_by else None)
+
+
+def _drive(store: Store, study_ids: Sequence[int] | None, options: SlotOptions,
+           slots: Sequence[Slot], on_tick: Callable[[], None]) -> None:
+    """Tick progress and sweep lost trials until every slot is done."""
+    every = min(SWEEP_S, options.heartbeat_timeout_s / 2)
+    last = time.monotonic()
+    while any(slot.is_alive() for slot in slots):
+        time.sleep(TICK_S)
+        on_tick()
+        if time.monotonic() - last > every:
+            sweep(store, study_ids, options)
+            last = time.monotonic()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """While the loop runs, SIGTERM stops it the way Ctrl-C does (trials re-queued)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def raise_terminated(*_: object) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def describe_duration(seconds: float) -> str:
+    """``2h``, ``1h30m``, ``90s``: a duration as a study file would write it."""
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "") + \
+        (f"{secs}s" if secs or not whole else "")
+    return text if whole >= 1 else f"{seconds:.3g}s"
