@@ -46,14 +46,15 @@ QUADRATIC = """
 
 
 def tunebook_cli(*args: str, cwd: Path, env: dict[str, str] | None = None,
-                 timeout: float = 600) -> subprocess.CompletedProcess[str]:
+                 timeout: float = 600, input: str | None = None,
+                 ) -> subprocess.CompletedProcess[str]:
     """Run the real ``tunebook`` console script in a subprocess."""
     full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
     full_env.pop("TUNEBOOK_DB", None)
     if env and "TUNEBOOK_DB" in env:
         full_env["TUNEBOOK_DB"] = env["TUNEBOOK_DB"]
     return subprocess.run([sys.executable, "-m", "tunebook.cli", *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, input=input)
 
 
 @pytest.fixture

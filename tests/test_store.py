@@ -187,3 +187,39 @@ def test_a_trial_lost_too_often_is_failed_with_its_history(backend: Any) -> None
     assert final.status is TrialStatus.FAILED and store.claim("late") is None
     assert (final.reason or "").startswith("gave up after 3 attempts")
     assert final.warnings == [f"attempt {n}: worker host:{n}:0 died" for n in (1, 2, 3)]
+
+
+def test_retry_requeues_finished_trials_and_keeps_their_history(backend: Any) -> None:
+    store = backend()
+    study_id = _study(store, trials=3)
+    outcomes = [TrialStatus.FAILED, TrialStatus.COMPLETED, TrialStatus.INFEASIBLE]
+    for status in outcomes:
+        trial = store.claim("w")
+        store.finish(trial.id, trial.attempts, status, reason=f"{status.value} because\nmore")
+    again = store.retry_trials([study_id], [TrialStatus.FAILED])
+    assert len(again) == 1
+    retried = store.trial_by_id(again[0])
+    assert retried.status is TrialStatus.QUEUED and retried.params == {"lr": 0.0}
+    assert retried.warnings == ["attempt 1: failed (failed because)"]
+    assert store.retry_trials([study_id], [TrialStatus.FAILED]) == []  # queued: untouched
+    assert store.retry_trials([study_id], [TrialStatus.COMPLETED, TrialStatus.INFEASIBLE],
+                              indices=[2]) != []
+    assert store.counts([study_id])[TrialStatus.COMPLETED] == 1
+    claimed = store.claim("w")
+    assert claimed is not None and claimed.index == 0 and claimed.attempts == 2
+
+
+def test_delete_study_removes_its_tree_and_nothing_else(backend: Any) -> None:
+    store = backend()
+    root = store.create_study("s", {}, "x")
+    leaf = store.create_study("s[a]", {}, "x", parent_id=root.id, budget=2)
+    other = store.create_study("t", {}, "x", budget=1)
+    for study in (leaf, other):
+        trial = store.reserve("w", [study.id])
+        store.report_metrics(trial.id, [(1, "loss", 1.0, 0.0)])
+        store.add_checkpoint(trial.id, 1, "/tmp/x")
+    kept = store.trials([other.id])[0]
+    assert store.delete_study(root.id) == 1
+    assert store.find_study("s") is None and store.find_study("s[a]") is None
+    assert store.trials([leaf.id]) == []
+    assert store.metric_history(kept.id) and store.checkpoints(kept.id)

@@ -164,10 +164,15 @@ def _print_run_summary(store: Any, result: Any) -> None:
     from tunebook.report import console as render
     from tunebook.spec import study_spec
 
-    tree = result.prepared.tree
-    verb = "resumed" if result.prepared.resumed else "created"
-    console.print(f"study [bold]{tree.root.name}[/] {verb}; {result.prepared.enqueued} trials "
+    prepared = result.prepared
+    tree = prepared.tree
+    verb = "resumed" if prepared.resumed else "created"
+    console.print(f"study [bold]{escape(tree.root.name)}[/] {verb}; {prepared.enqueued} trials "
                   f"queued, {result.requeued} re-queued after an interruption.")
+    if prepared.over_budget:
+        console.print(f"[yellow]note:[/] the study already has {prepared.existing} trials, "
+                      f"more than its budget of {prepared.budget}; nothing was removed "
+                      f"(`tunebook delete {escape(tree.root.name)}` starts over).")
     objective = study_spec(tree.root).objective
     rows = best_per_value(store, tree)
     console.print(render.per_value_table(rows, objective.metric, objective.goal))
@@ -251,6 +256,68 @@ def worker(db: str | None, studies: tuple[str, ...], workers: int, devices: str,
     else:
         console.print(f"worker finished {done.finished} trials.")
     _exit_if_stopped(done.stopped_by)
+
+
+@cli.command()
+@click.argument("study")
+@click.option("--status", "statuses", default="failed", show_default=True,
+              help="Which finished trials to re-queue: comma-separated statuses among "
+              "failed, infeasible, completed, pruned.")
+@click.option("--trial", "indices", type=int, multiple=True,
+              help="Only this trial index (repeatable).")
+@db_option
+def retry(study: str, statuses: str, indices: tuple[int, ...], db: str | None) -> None:
+    """Re-queue finished trials of STUDY, e.g. after fixing a bug in the trainer.
+
+    \b
+    They keep their params, seed and index; the earlier outcome stays in each trial's
+    warnings (`tunebook show STUDY/N`). Run the study again (or start workers) to run them:
+      tunebook retry my-study                      # every failed trial
+      tunebook retry my-study --status failed,infeasible --trial 3 --trial 7
+    """
+    from tunebook.records import TrialStatus
+    from tunebook.runner.study import retry_study
+
+    wanted = [s.strip() for s in statuses.split(",") if s.strip()]
+    allowed = {s.value: s for s in TrialStatus if s.finished}
+    unknown = [s for s in wanted if s not in allowed]
+    if unknown or not wanted:
+        raise TunebookError(f"--status takes finished statuses ({', '.join(allowed)}), got "
+                            f"{statuses!r}")
+    store = _store(db, create=False)
+    again = retry_study(store, study, [allowed[s] for s in wanted], list(indices) or None)
+    if not again:
+        console.print(f"no {'/'.join(wanted)} trials to re-queue in {escape(study)}.")
+        return
+    console.print(f"re-queued {len(again)} trials of [bold]{escape(study)}[/] "
+                  f"({', '.join(str(t.index) for t in again[:20])}"
+                  f"{', ...' if len(again) > 20 else ''}); run it again to run them.")
+
+
+@cli.command()
+@click.argument("study")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--files", is_flag=True, help="Also remove the study's trial folders (logs, "
+              "checkpoints) under --runs-dir.")
+@db_option
+@runs_dir_option
+def delete(study: str, yes: bool, files: bool, db: str | None, runs_dir: Path | None) -> None:
+    """Delete STUDY: its sub-studies, trials, metric points and checkpoint records.
+
+    Asks first (--yes to skip). Checkpoint and log files stay on disk unless --files.
+    """
+    from tunebook.runner.local import default_runs_dir
+    from tunebook.runner.study import delete_study
+
+    store = _store(db, create=False)
+    tree = store.tree(study)
+    count = sum(store.counts(tree.ids).values())
+    if not yes and not click.confirm(f"delete study {study!r} and its {count} trials from "
+                                     f"{store.url}?", default=False, err=True):
+        raise TunebookError("nothing deleted")
+    gone = delete_study(store, study, (runs_dir or default_runs_dir(store)) if files else None)
+    console.print(f"deleted [bold]{escape(gone.study)}[/] ({gone.trials} trials"
+                  + (f", {len(gone.folders)} run folders" if files else "") + ").")
 
 
 @cli.command()

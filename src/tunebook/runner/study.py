@@ -12,10 +12,13 @@ the sampler can see the trials that finished before.
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
-from tunebook.errors import SpecError
-from tunebook.records import StudyRecord, StudyTree
+from tunebook.errors import SpecError, TunebookError
+from tunebook.records import StudyRecord, StudyTree, TrialRecord, TrialStatus
 from tunebook.samplers import GridSampler, make_sampler
 from tunebook.space import combo_label
 from tunebook.spec import StudySpec, changed_fields
@@ -30,6 +33,7 @@ class PreparedStudy:
     tree: StudyTree
     enqueued: int
     resumed: bool
+    existing: int = 0
 
     @property
     def study(self) -> StudyRecord:
@@ -42,6 +46,11 @@ class PreparedStudy:
     @property
     def budget(self) -> int:
         return sum(leaf.budget or 0 for leaf in self.tree.leaves)
+
+    @property
+    def over_budget(self) -> bool:
+        """The study already has more trials than its (lowered) budget; none was removed."""
+        return self.existing > self.budget
 
 
 def prepare_study(store: Store, spec: StudySpec) -> PreparedStudy:
@@ -63,7 +72,48 @@ def prepare_study(store: Store, spec: StudySpec) -> PreparedStudy:
             store.update_study(leaf.id, budget=budget)
     tree = store.tree(store.study_by_id(tree.root.id))  # re-read: the budgets changed
     after = sum(leaf.budget or 0 for leaf in tree.leaves)
-    return PreparedStudy(tree, max(after - before, 0), resumed)
+    have = sum(store.counts(tree.ids).values()) if resumed else 0
+    return PreparedStudy(tree, max(after - before, 0), resumed, have)
+
+
+def retry_study(store: Store, name: str, statuses: Sequence[TrialStatus],
+                indices: Sequence[int] | None = None) -> list[TrialRecord]:
+    """Re-queue a study's finished trials (e.g. after fixing the trainer's bug).
+
+    The trials keep their params, seed and index, so the study stays the same design;
+    each trial's earlier outcome is kept in its warnings. The next ``tunebook run`` (or any
+    worker) runs them.
+    """
+    tree = store.tree(name)
+    ids = set(store.retry_trials(tree.ids, statuses, indices))
+    return [t for t in store.trials(tree.ids) if t.id in ids]
+
+
+@dataclass(frozen=True)
+class Deleted:
+    """What ``delete_study`` removed."""
+
+    study: str
+    trials: int
+    folders: list[Path]
+
+
+def delete_study(store: Store, name: str, runs_dir: Path | None = None) -> Deleted:
+    """Remove a study with its sub-studies, trials, metric points and checkpoint records;
+    with ``runs_dir``, also its trial folders (logs, checkpoints) under it."""
+    tree = store.tree(name)
+    if tree.root.parent_id is not None:
+        raise TunebookError(f"{name!r} is a sub-study; delete its study "
+                            f"({store.study_by_id(tree.root.parent_id).name}) instead")
+    folders = []
+    gone = store.delete_study(tree.root.id)
+    if runs_dir is not None:
+        for name in dict.fromkeys([tree.root.name, *(leaf.name for leaf in tree.leaves)]):
+            folder = runs_dir / name
+            if folder.is_dir():
+                shutil.rmtree(folder)
+                folders.append(folder)
+    return Deleted(tree.root.name, gone, folders)
 
 
 def _check_same(existing: StudyRecord, spec: StudySpec) -> None:

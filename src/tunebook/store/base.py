@@ -117,6 +117,21 @@ class Store(Protocol):
         """An executor saw the claim's worker die: re-queue (or give up on) the trial."""
         ...
 
+    def retry_trials(self, study_ids: Sequence[int], statuses: Sequence[TrialStatus],
+                     indices: Sequence[int] | None = None) -> list[int]:
+        """Re-queue finished trials with one of ``statuses`` (and, if given, these indices).
+
+        Each keeps its params, seed and attempts; its outcome is cleared and the earlier
+        outcome goes into its warnings, so the history survives. Running and queued trials
+        are never touched. Returns the ids re-queued.
+        """
+        ...
+
+    def delete_study(self, study_id: int) -> int:
+        """Remove a study, its sub-studies, their trials, metric points and checkpoint
+        records; returns how many trials went."""
+        ...
+
     def trials(self, study_ids: Sequence[int], status: TrialStatus | None = None,
                ) -> list[TrialRecord]: ...
 
@@ -194,6 +209,16 @@ def lost_trial_update(attempts: int, warnings: Sequence[str], why: str,
     else:
         values.update(status=TrialStatus.QUEUED.value, reason=f"re-queued: {why}")
     return values
+
+
+def retry_update(attempts: int, status: TrialStatus, reason: str | None,
+                 warnings: Sequence[str]) -> dict[str, Any]:
+    """The column values of a finished trial put back in the queue by ``retry_trials``."""
+    why = f"attempt {attempts}: {status.value}" + (
+        f" ({reason.strip().splitlines()[0][:200]})" if reason and reason.strip() else "")
+    return {"status": TrialStatus.QUEUED.value, "worker": None, "value": None, "metrics": {},
+            "finished_at": None, "reason": f"re-queued by retry after {why}",
+            "warnings": [*warnings, why]}
 
 
 def pick_reservation(under_budget: Iterable[tuple[int, int, int]]) -> list[int]:

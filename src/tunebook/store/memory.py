@@ -29,6 +29,7 @@ from tunebook.store.base import (
     lost_because,
     lost_trial_update,
     pick_reservation,
+    retry_update,
 )
 
 
@@ -224,6 +225,30 @@ class MemoryStore(Store):
                 return False
             self._lose(trial, why, max_attempts)
             return True
+
+    def retry_trials(self, study_ids: Sequence[int], statuses: Sequence[TrialStatus],
+                     indices: Sequence[int] | None = None) -> list[int]:
+        with self._lock:
+            chosen = [t for t in self._of(study_ids) if t.status in statuses
+                      and (indices is None or t.index in indices)]
+            for trial in chosen:
+                values = retry_update(trial.attempts, trial.status, trial.reason, trial.warnings)
+                values["status"] = TrialStatus(values["status"])
+                self._put(trial, **values)
+            return [t.id for t in chosen]
+
+    def delete_study(self, study_id: int) -> int:
+        with self._lock:
+            ids = {study_id, *(s.id for s in self.children(study_id))}
+            doomed = [t.id for t in self._trials.values() if t.study_id in ids]
+            for trial_id in doomed:
+                del self._trials[trial_id]
+                self._points.pop(trial_id, None)
+            for key in [k for k, c in self._checkpoints.items() if c.trial_id in doomed]:
+                del self._checkpoints[key]
+            for sid in ids:
+                self._studies.pop(sid, None)
+            return len(doomed)
 
     def trials(self, study_ids: Sequence[int], status: TrialStatus | None = None,
                ) -> list[TrialRecord]:

@@ -27,6 +27,7 @@ from tunebook.store.base import (
     lost_because,
     lost_trial_update,
     pick_reservation,
+    retry_update,
 )
 from tunebook.store.engine import retry
 from tunebook.store.schema import checkpoints, metric_points, studies, trials
@@ -325,6 +326,36 @@ class SQLStore(Store):
                 **lost_trial_update(attempt, row.warnings or [], why,
                                     max_attempts, time.time())))
         return True
+
+    @retry
+    def retry_trials(self, study_ids: Sequence[int], statuses: Sequence[TrialStatus],
+                     indices: Sequence[int] | None = None) -> list[int]:
+        query = sa.select(trials.c.id, trials.c.attempts, trials.c.status, trials.c.reason,
+                          trials.c.warnings).where(
+            trials.c.study_id.in_(study_ids), trials.c.status.in_([s.value for s in statuses]))
+        if indices is not None:
+            query = query.where(trials.c.trial_index.in_(indices))
+        with self._write() as conn:
+            rows = conn.execute(query).all()
+            for row in rows:
+                conn.execute(trials.update().where(
+                    trials.c.id == row.id, trials.c.status == row.status).values(
+                    **retry_update(row.attempts, TrialStatus(row.status), row.reason,
+                                   row.warnings or [])))
+        return [row.id for row in rows]
+
+    @retry
+    def delete_study(self, study_id: int) -> int:
+        with self._write() as conn:
+            ids = [study_id, *conn.execute(sa.select(studies.c.id).where(
+                studies.c.parent_id == study_id)).scalars()]
+            doomed = sa.select(trials.c.id).where(trials.c.study_id.in_(ids))
+            conn.execute(metric_points.delete().where(metric_points.c.trial_id.in_(doomed)))
+            conn.execute(checkpoints.delete().where(checkpoints.c.trial_id.in_(doomed)))
+            gone = conn.execute(trials.delete().where(trials.c.study_id.in_(ids))).rowcount
+            conn.execute(studies.delete().where(studies.c.parent_id == study_id))
+            conn.execute(studies.delete().where(studies.c.id == study_id))
+        return int(gone)
 
     @retry
     def trials(self, study_ids: Sequence[int], status: TrialStatus | None = None,
