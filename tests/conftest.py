@@ -47,9 +47,11 @@ QUADRATIC = """
 
 def tunebook_cli(*args: str, cwd: Path, env: dict[str, str] | None = None,
                  timeout: float = 600, input: str | None = None,
-                 ) -> subprocess.CompletedProcess[str]:
-    """Run the real ``tunebook`` console script in a subprocess."""
-    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
+                 columns: str | None = "200") -> subprocess.CompletedProcess[str]:
+    """Run the real ``tunebook`` console script in a subprocess (stdout is a pipe)."""
+    full_env = {**os.environ, **({"COLUMNS": columns} if columns else {}), **(env or {})}
+    if columns is None:
+        full_env.pop("COLUMNS", None)
     full_env.pop("TUNEBOOK_DB", None)
     if env and "TUNEBOOK_DB" in env:
         full_env["TUNEBOOK_DB"] = env["TUNEBOOK_DB"]

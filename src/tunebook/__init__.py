@@ -22,6 +22,7 @@ from tunebook.errors import (
 )
 
 if TYPE_CHECKING:
+    from tunebook.analysis.exports import load
     from tunebook.records import Objective, StudyRecord, StudyTree, TrialRecord, TrialStatus
     from tunebook.runner.local import RunResult, run_study
     from tunebook.spec import StudySpec, load_spec
@@ -42,6 +43,7 @@ _LAZY = {
     "TrialRecord": "tunebook.records",
     "TrialStatus": "tunebook.records",
     "run_study": "tunebook.runner.local",
+    "load": "tunebook.analysis.exports",
     "RunResult": "tunebook.runner.local",
 }
 
@@ -73,6 +75,7 @@ __all__ = [
     "TrialStopped",
     "TunebookError",
     "__version__",
+    "load",
     "load_spec",
     "open_store",
     "run_study",

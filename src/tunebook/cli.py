@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import click
 from rich.console import Console
@@ -13,8 +14,15 @@ from rich.markup import escape
 
 from tunebook.errors import TunebookError
 
-console = Console()
-err_console = Console(stderr=True)
+
+def _width(stream: TextIO) -> int | None:
+    """Full-width tables in logs and pipes (rich would clip them at 80 columns); a terminal,
+    or an explicit $COLUMNS, decides for itself."""
+    return None if stream.isatty() or "COLUMNS" in os.environ else 1000
+
+
+console = Console(width=_width(sys.stdout))
+err_console = Console(stderr=True, width=_width(sys.stderr))
 F = TypeVar("F", bound=Callable[..., Any])
 
 DB_HELP = ("Database: a SQLite file path or any SQLAlchemy URL "
@@ -104,6 +112,12 @@ def _exit_if_stopped(stopped_by: str | None) -> None:
     sys.exit(143 if stopped_by == "SIGTERM" else 130)
 
 
+def format_option(fn: F) -> F:
+    return click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]),
+                        default="table", show_default=True,
+                        help="table for reading, csv/json for other tools.")(fn)
+
+
 def heartbeat_option(fn: F) -> F:
     return click.option("--heartbeat-timeout", default=60.0, show_default=True,
                         help="Seconds without a heartbeat before a running trial is "
@@ -151,9 +165,10 @@ def run(spec_file: Path, workers: int, db: str | None, runs_dir: Path | None,
                            local_workers=not no_local_workers, executor=executor,
                            ray_address=address, trial_timeout_s=_duration(trial_timeout))
     if no_local_workers:
-        console.print(f"study [bold]{spec.name}[/] ready: {result.prepared.enqueued} trials "
-                      f"queued in {store.url} (each created when a worker asks for it); "
-                      "start workers with `tunebook worker --db URL`.")
+        console.print(f"study [bold]{escape(spec.name)}[/] ready: "
+                      f"{result.prepared.enqueued} trials queued in {store.url} (each created "
+                      "when a worker asks for it); start workers with `tunebook worker --db "
+                      "URL`.")
         return
     _print_run_summary(store, result)
     _exit_if_stopped(result.stopped_by)
@@ -321,14 +336,19 @@ def delete(study: str, yes: bool, files: bool, db: str | None, runs_dir: Path | 
 
 
 @cli.command()
+@format_option
 @db_option
-def status(db: str | None) -> None:
+def status(fmt: str, db: str | None) -> None:
     """List the studies in the database with trial counts by status and the best value."""
     from tunebook.analysis import study_overview
+    from tunebook.analysis.exports import study_rows
     from tunebook.report import console as render
 
     store = _store(db, create=False)
     rows = study_overview(store)
+    if fmt != "table":
+        _echo_rows(study_rows(rows), fmt)
+        return
     if not rows:
         console.print(f"no studies in {store.url} yet; start one with `tunebook run FILE`.")
         return
@@ -337,8 +357,7 @@ def status(db: str | None) -> None:
 
 @cli.command()
 @click.argument("study")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
-              show_default=True, help="table for reading, csv/json for other tools.")
+@format_option
 @click.option("--status", "status_filter", default=None,
               type=click.Choice(["queued", "running", "completed", "infeasible", "failed",
                                  "pruned"]), help="Only trials with this status.")
@@ -357,29 +376,47 @@ def trials(study: str, fmt: str, status_filter: str | None, db: str | None) -> N
         metric = study_spec(tree.root).objective.metric
         console.print(render.trials_table(rows, tree.names, metric))
     else:
-        flat = render.trial_rows(rows, tree.names)
-        click.echo(render.to_csv(flat) if fmt == "csv" else render.to_json(flat), nl=False)
+        from tunebook.analysis.exports import trial_rows
+
+        _echo_rows(trial_rows(rows, tree.names), fmt)
+
+
+def _echo_rows(rows: list[dict[str, Any]], fmt: str) -> None:
+    """Rows as CSV or JSON on stdout (no rich: exact text for other tools)."""
+    from tunebook.report import console as render
+
+    click.echo(render.to_csv(rows) if fmt == "csv" else render.to_json(rows), nl=False)
 
 
 @cli.command()
 @click.argument("address", metavar="STUDY/INDEX")
+@format_option
 @db_option
-def show(address: str, db: str | None) -> None:
-    """Show one trial: params, seed, status and reason, and a summary of its metrics."""
+def show(address: str, fmt: str, db: str | None) -> None:
+    """Show one trial: params, seed, status and reason, and a summary of its metrics.
+
+    With --format csv or json: every reported metric point (metric, step, value, time).
+    """
     from tunebook.analysis import find_trial
+    from tunebook.analysis.exports import point_rows
     from tunebook.report import console as render
-    from tunebook.report.text import fmt, when
+    from tunebook.report.text import fmt as number
+    from tunebook.report.text import when
     from tunebook.spec import study_spec
 
     store = _store(db, create=False)
     study, trial = find_trial(store, address)
+    if fmt != "table":
+        _echo_rows(point_rows(store.metric_history(trial.id)), fmt)
+        return
     style = render.STATUS_STYLE[trial.status]
-    console.print(f"[bold]{study.name}/{trial.index}[/]  [{style}]{trial.status.value}[/]  "
-                  f"{study_spec(study).objective.metric} = {fmt(trial.value)}")
+    console.print(f"[bold]{escape(study.name)}/{trial.index}[/]  "
+                  f"[{style}]{trial.status.value}[/]  "
+                  f"{escape(study_spec(study).objective.metric)} = {number(trial.value)}")
     console.print(f"seed {trial.seed}   attempts {trial.attempts}   worker {trial.worker or '-'}"
                   f"   started {when(trial.started_at)}   finished {when(trial.finished_at)}")
     for key, value in trial.params.items():
-        console.print(f"  {key} = {fmt(value)}", highlight=False)
+        console.print(f"  {escape(key)} = {escape(number(value))}", highlight=False)
     if trial.reason:
         console.print(f"[{style}]reason:[/] {escape(trial.reason)}", highlight=False)
     for warning in trial.warnings:

@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape as esc
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -24,7 +25,7 @@ from rich.table import Table
 
 from tunebook.analysis import StudyOverview, ValueBest
 from tunebook.records import MetricPoint, TrialRecord, TrialStatus
-from tunebook.report.text import combo_label, first_line, fmt, when
+from tunebook.report.text import first_line, fmt, when
 from tunebook.runner.progress import Progress as RunState
 
 STATUS_STYLE = {
@@ -39,26 +40,13 @@ def studies_table(rows: Sequence[StudyOverview]) -> Table:
                    "best", "created"):
         table.add_column(column, justify="right" if column not in ("study", "mode") else "left")
     for row in rows:
-        best_text = f"{fmt(row.best)} ({row.objective.metric}, {row.objective.goal[:3]})"
-        table.add_row(row.study.name, row.mode,
+        best_text = esc(f"{fmt(row.best)} ({row.objective.metric}, {row.objective.goal[:3]})")
+        table.add_row(esc(row.study.name), row.mode,
                       *(str(row.counts[s]) for s in (TrialStatus.QUEUED, TrialStatus.RUNNING,
                                                      TrialStatus.COMPLETED,
                                                      TrialStatus.INFEASIBLE, TrialStatus.FAILED)),
                       best_text if row.best is not None else "-", when(row.study.created_at))
     return table
-
-
-def trial_rows(trials: Sequence[TrialRecord], names: dict[int, str]) -> list[dict[str, Any]]:
-    """Flat dicts (one per trial) for CSV/JSON: identity, status, value, params, reason."""
-    rows = []
-    for t in trials:
-        row: dict[str, Any] = {"study": names[t.study_id], "index": t.index,
-                               "status": t.status.value, "value": t.value, "seed": t.seed,
-                               "attempts": t.attempts}
-        row.update(t.params)
-        row["reason"] = t.reason or ""
-        rows.append(row)
-    return rows
 
 
 def trials_table(trials: Sequence[TrialRecord], names: dict[int, str], metric: str) -> Table:
@@ -69,15 +57,15 @@ def trials_table(trials: Sequence[TrialRecord], names: dict[int, str], metric: s
         table.add_column("study")
     table.add_column("#", justify="right")
     table.add_column("status")
-    table.add_column(metric, justify="right")
+    table.add_column(esc(metric), justify="right")
     for key in keys:
-        table.add_column(key, justify="right")
+        table.add_column(esc(key), justify="right")
     table.add_column("reason")
     for t in trials:
-        cells = [names[t.study_id]] if several else []
+        cells = [esc(names[t.study_id])] if several else []
         cells += [str(t.index), f"[{STATUS_STYLE[t.status]}]{t.status.value}[/]", fmt(t.value)]
-        cells += [fmt(t.params.get(k)) for k in keys]
-        cells.append(first_line(t.reason, 50))
+        cells += [esc(fmt(t.params.get(k))) for k in keys]
+        cells.append(esc(first_line(t.reason, 50)))
         table.add_row(*cells)
     return table
 
@@ -106,7 +94,7 @@ def metric_summary_table(points: Sequence[MetricPoint]) -> Table:
         by_name.setdefault(p.name, []).append(p)
     for name, series in by_name.items():
         finite = [p.value for p in series if math.isfinite(p.value)]
-        table.add_row(name, str(len(series)), str(series[0].step), str(series[-1].step),
+        table.add_row(esc(name), str(len(series)), str(series[0].step), str(series[-1].step),
                       fmt(series[0].value), fmt(series[-1].value),
                       fmt(min(finite)) if finite else "-", fmt(max(finite)) if finite else "-")
     return table
@@ -114,24 +102,25 @@ def metric_summary_table(points: Sequence[MetricPoint]) -> Table:
 
 def per_value_table(rows: Sequence[ValueBest], metric: str, goal: str) -> Table:
     """The isolation table: per scientific value, its best trial and that trial's nuisance."""
-    table = Table(title=f"Best {metric} per scientific value ({goal})", title_justify="left")
+    table = Table(title=esc(f"Best {metric} per scientific value ({goal})"),
+                  title_justify="left")
     header = ", ".join(rows[0].combo) if rows and rows[0].combo else "value"
     nuisance = list(dict.fromkeys(k for r in rows if r.best for k in r.best.params
                                   if k not in r.combo))
-    table.add_column(header, no_wrap=True)
+    table.add_column(esc(header), no_wrap=True)
     for column in ("done", "infeasible", "failed"):
         table.add_column(column, justify="right", overflow="fold")
-    table.add_column(f"best {metric}", justify="right", no_wrap=True, min_width=8)
+    table.add_column(esc(f"best {metric}"), justify="right", no_wrap=True, min_width=8)
     table.add_column("trial", justify="right")
     for column in nuisance:
-        table.add_column(column, justify="right", overflow="fold", min_width=7)
+        table.add_column(esc(column), justify="right", overflow="fold", min_width=7)
     for row in rows:
         best = row.best
-        label = combo_label(row.combo)
+        label = ", ".join(str(v) for v in row.combo.values()) or "(all)"
         cells = [str(row.completed), str(row.infeasible), str(row.failed),
                  fmt(best.value) if best else "-", str(best.index) if best else "-"]
-        cells += [fmt(best.params.get(k) if best else None, digits=3) for k in nuisance]
-        table.add_row(label, *cells)
+        cells += [esc(fmt(best.params.get(k) if best else None, digits=3)) for k in nuisance]
+        table.add_row(esc(label), *cells)
     return table
 
 
@@ -162,5 +151,6 @@ class ProgressBar:
                   f"failed {counts[TrialStatus.FAILED]}  "
                   f"infeasible {counts[TrialStatus.INFEASIBLE]}  best {fmt(state.best)}")
         if self.task is None:
-            self.task = self.progress.add_task(state.name, total=state.total, detail=detail)
+            self.task = self.progress.add_task(esc(state.name), total=state.total,
+                                               detail=detail)
         self.progress.update(self.task, total=state.total, completed=state.done, detail=detail)

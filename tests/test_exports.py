@@ -1,0 +1,89 @@
+"""What the CLI prints and exports: user strings verbatim, full-width tables, every field."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import tunebook_cli, write_study
+from tunebook import load, open_store
+
+TRAINER = """
+    def main(t):
+        for step in (1, 2, 3):
+            t.report(step, loss=t.params["lr"] / step, acc=0.5 + step / 10)
+"""
+LONG = "a_nuisance_parameter_with_a_name_long_enough_to_be_clipped_in_a_pipe"
+HOSTILE = ["[/bold]", "[red]x", "[resnet]"]
+
+
+@pytest.fixture
+def ran(tmp_path: Path, db_path: str) -> tuple[Path, str]:
+    path = write_study(tmp_path, TRAINER, budget=3, scientific={"arch": HOSTILE},
+                       nuisance={"lr": {"low": 1e-3, "high": 1.0, "scale": "log"},
+                                 LONG: {"low": 0.0, "high": 1.0}})
+    run = tunebook_cli("run", str(path), "--db", db_path, "--no-progress", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    for value in HOSTILE:  # markup in values is printed as written, not interpreted
+        assert value in run.stdout
+    return tmp_path, db_path
+
+
+def test_markup_in_values_is_printed_verbatim(ran: tuple[Path, str]) -> None:
+    folder, db = ran
+    table = tunebook_cli("trials", "toy", "--db", db, cwd=folder)
+    assert table.returncode == 0, table.stderr
+    assert all(value in table.stdout for value in HOSTILE)
+    for index in range(3):
+        shown = tunebook_cli("show", f"toy/{index}", "--db", db, cwd=folder)
+        assert shown.returncode == 0, shown.stderr
+        assert f"arch = {HOSTILE[index]}" in shown.stdout
+
+
+def test_tables_in_pipes_are_full_width(ran: tuple[Path, str]) -> None:
+    folder, db = ran
+    piped = tunebook_cli("trials", "toy", "--db", db, cwd=folder, columns=None)
+    assert piped.returncode == 0, piped.stderr
+    assert LONG in piped.stdout  # not clipped at 80 columns
+    assert max(len(line) for line in piped.stdout.splitlines()) > 120
+
+
+def test_trial_exports_lose_no_field(ran: tuple[Path, str]) -> None:
+    folder, db = ran
+    rows = json.loads(tunebook_cli("trials", "toy", "--format", "json", "--db", db,
+                                   cwd=folder).stdout)
+    store = open_store(db)
+    stored = {t.index: t for t in store.trials([store.get_study("toy").id])}
+    for row in rows:
+        trial = stored[row["index"]]
+        assert row["arch"] == trial.params["arch"] and row[LONG] == trial.params[LONG]
+        assert row["seed"] == trial.seed and row["value"] == trial.value
+        assert row["worker"] == trial.worker and row["attempts"] == 1
+        assert row["started"] and row["finished"] and row["duration_s"] >= 0
+        assert row["metric.loss"] == trial.metrics["loss"]
+        assert row["metric.acc"] == pytest.approx(0.8)
+    text = tunebook_cli("trials", "toy", "--format", "csv", "--db", db, cwd=folder).stdout
+    header = next(csv.reader(io.StringIO(text)))
+    assert len(header) == len(set(header)) == len(rows[0])
+
+
+def test_show_and_status_export_and_load_gives_dataframes(ran: tuple[Path, str]) -> None:
+    folder, db = ran
+    store = open_store(db)
+    trial = store.get_trial(store.get_study("toy").id, 1)
+    points = json.loads(tunebook_cli("show", "toy/1", "--format", "json", "--db", db,
+                                     cwd=folder).stdout)
+    assert [(p["metric"], p["step"], p["value"]) for p in points] == [
+        (p.name, p.step, p.value) for p in store.metric_history(trial.id)]
+    text = tunebook_cli("show", "toy/1", "--format", "csv", "--db", db, cwd=folder).stdout
+    assert text.splitlines()[0] == "metric,step,value,time" and len(text.splitlines()) == 7
+    studies = json.loads(tunebook_cli("status", "--format", "json", "--db", db,
+                                      cwd=folder).stdout)
+    assert studies[0]["study"] == "toy" and studies[0]["completed"] == 3
+    frames = load("toy", db=db)
+    assert len(frames.trials) == 3 and set(frames.trials["arch"]) == set(HOSTILE)
+    assert len(frames.curves) == 18 and set(frames.curves["metric"]) == {"loss", "acc"}
