@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -294,3 +295,33 @@ def test_a_hung_trial_times_out_and_the_study_goes_on(tmp_path: Path, db_path: s
                                                   timeout="1h")),
                            open_store(db_path), trial_timeout_s=1.0)
     assert overridden.counts[TrialStatus.FAILED] == 1  # --trial-timeout wins over the file
+
+
+ECHO_ARGS = """
+import json, sys
+import tunebook
+
+t = tunebook.trial()
+t.report(1, loss=float(len(sys.argv)))
+with open(f"argv-{t.index}.json", "w") as out:
+    json.dump(sys.argv[1:], out)
+"""
+
+
+@pytest.mark.parametrize("shell", [False, True], ids=["no-shell", "shell"])
+def test_command_values_are_quoted_never_run(tmp_path: Path, db_path: str, shell: bool) -> None:
+    (tmp_path / "echo_args.py").write_text(ECHO_ARGS)
+    hostile = ["a b", "$(touch pwned)", "x; touch pwned2", "'quoted' \"too\""]
+    tail = " && true" if shell else ""  # && makes the template need a shell
+    spec = load_spec(write_study(tmp_path, None, budget=4, scientific={"name": hostile},
+                                 trainer={"command": f"{sys.executable} echo_args.py "
+                                                     f"--name {{name}} --lr {{lr}}{tail}"}))
+    run_study(spec, open_store(db_path))
+    trials = _by_index(open_store(db_path), "toy")
+    assert all(t.status is TrialStatus.COMPLETED for t in trials.values()), [
+        t.reason for t in trials.values()]
+    for index, trial in trials.items():
+        argv = json.loads((tmp_path / f"argv-{index}.json").read_text())
+        assert argv[:2] == ["--name", trial.params["name"]]  # one argument, as written
+        assert len(argv) == 4
+    assert not list(tmp_path.glob("pwned*"))

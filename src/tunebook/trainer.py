@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
+import shlex
 import string
 import sys
 from collections.abc import Iterable, Iterator, Mapping
@@ -142,9 +143,28 @@ def command_fields(template: str, known: Iterable[str], where: str) -> list[str]
     return fields
 
 
-def render_command(template: str, values: Mapping[str, Any]) -> str:
-    """The command line of one trial; placeholders of inactive conditionals become ''."""
-    return string.Formatter().vformat(template, (), _Blank(values))
+#: Characters that only a shell understands; a template with none of them (outside its
+#: placeholders) runs without a shell.
+SHELL_SYNTAX = frozenset("|&;<>()$`*?[]~!#\n")
+
+
+def needs_shell(template: str) -> bool:
+    """Whether the template itself uses shell syntax (pipes, redirections, ``&&``, globs)."""
+    literal = "".join(text for text, _, _, _ in string.Formatter().parse(template))
+    return any(ch in SHELL_SYNTAX for ch in literal)
+
+
+def render_command(template: str, values: Mapping[str, Any]) -> list[str]:
+    """The argv of one trial's command, each substituted value one quoted word.
+
+    Values are quoted with :func:`shlex.quote`, so a categorical value ``a b`` stays one
+    argument and ``$(touch X)`` is text, never code. Without shell syntax in the template,
+    the command runs with no shell at all; with it, through ``/bin/sh -c`` with the values
+    still quoted. Placeholders of inactive conditionals become empty.
+    """
+    quoted = {k: shlex.quote(str(v)) for k, v in values.items()}
+    line = string.Formatter().vformat(template, (), _Blank(quoted))
+    return ["/bin/sh", "-c", line] if needs_shell(template) else shlex.split(line)
 
 
 class _Blank(dict[str, Any]):

@@ -184,9 +184,13 @@ def run_command(job: TrialJob) -> dict[str, Any] | None:
     assert job.command is not None
     env = {**os.environ, ENV_INFO: job.info.to_env()}
     with open(job.log_path, "ab") as log:
-        _command = subprocess.Popen(job.command, shell=True, cwd=job.source_dir, env=env,
-                                    stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+        try:
+            _command = subprocess.Popen(job.command, cwd=job.source_dir, env=env,
+                                        stdout=log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        except OSError as exc:
+            return {"status": "failed", "reason": f"cannot run {job.command[0]!r}: "
+                                                  f"{exc.strerror}; check trainer.command"}
     code = _command.wait()
     if os.path.exists(job.info.result_path):
         return None  # the command wrote its own result (it raised Infeasible); keep it

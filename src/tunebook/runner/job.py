@@ -14,7 +14,7 @@ class TrialJob:
     Attributes:
         info: the trial's identity, as training code will see it.
         train: ``module:function`` for a Python trainer, else ``None``.
-        command: the formatted shell command for a command trainer, else ``None``.
+        command: the argv of a command trainer (values quoted), else ``None``.
         source_dir: the study file's folder (import path, and a command's cwd).
         log_path: where the trial's stdout and stderr go.
         worker_pid: the worker process; the trial exits when it disappears.
@@ -24,7 +24,7 @@ class TrialJob:
 
     info: TrialInfo
     train: str | None
-    command: str | None
+    command: list[str] | None
     source_dir: str
     log_path: str
     worker_pid: int

@@ -48,7 +48,7 @@ class StudyPlan:
     def plain_params(self, trial: TrialRecord) -> dict[str, ParamValue]:
         return self.spec.space.plain(trial.params)
 
-    def command_for(self, trial: TrialRecord, checkpoint_dir: Path) -> str | None:
+    def command_for(self, trial: TrialRecord, checkpoint_dir: Path) -> list[str] | None:
         template = self.spec.model.trainer.command
         if template is None:
             return None
