@@ -72,10 +72,10 @@ def db_option(fn: F) -> F:
     return click.option("--db", envvar="TUNEBOOK_DB", default=None, help=DB_HELP)(fn)
 
 
-def _store(db: str | None, *, create: bool = True) -> Any:
+def _store(db: str | None, *, create: bool = True, read_only: bool = False) -> Any:
     from tunebook.store import open_store
 
-    return open_store(db, create=create)
+    return open_store(db, create=create, read_only=read_only)
 
 
 def runs_dir_option(fn: F) -> F:
@@ -101,6 +101,16 @@ def _duration(text: str | None) -> float | None:
         return parse_duration(text)
     except ValueError as exc:
         raise TunebookError(f"--trial-timeout: {exc}") from None
+
+
+def _check_output_file(path: Path, option: str) -> None:
+    """Refuse an output path that cannot be written before doing the work that fills it."""
+    folder = path.resolve().parent
+    if not folder.is_dir():
+        raise TunebookError(f"{option}: folder {folder} does not exist; create it or pass "
+                            "another path")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise TunebookError(f"{option}: {path} is not writable; pass another path")
 
 
 def _exit_if_stopped(stopped_by: str | None) -> None:
@@ -344,7 +354,7 @@ def status(fmt: str, db: str | None) -> None:
     from tunebook.analysis.exports import study_rows
     from tunebook.report import console as render
 
-    store = _store(db, create=False)
+    store = _store(db, read_only=True)
     rows = study_overview(store)
     if fmt != "table":
         _echo_rows(study_rows(rows), fmt)
@@ -367,7 +377,7 @@ def trials(study: str, fmt: str, status_filter: str | None, db: str | None) -> N
     from tunebook.report import console as render
     from tunebook.spec import study_spec
 
-    store = _store(db, create=False)
+    store = _store(db, read_only=True)
     tree = store.tree(study)
     rows = store.trials(tree.ids)
     if status_filter:
@@ -404,7 +414,7 @@ def show(address: str, fmt: str, db: str | None) -> None:
     from tunebook.report.text import when
     from tunebook.spec import study_spec
 
-    store = _store(db, create=False)
+    store = _store(db, read_only=True)
     study, trial = find_trial(store, address)
     if fmt != "table":
         _echo_rows(point_rows(store.metric_history(trial.id)), fmt)
@@ -444,8 +454,12 @@ def report(studies: tuple[str, ...], output: Path, png_dir: Path | None, db: str
     the tracking table. The file opens without a network connection.
     """
     from tunebook.report import write_report
+    from tunebook.runner.slots import check_writable_dir
 
-    store = _store(db, create=False)
+    _check_output_file(output, "-o/--output")
+    if png_dir is not None:
+        check_writable_dir(png_dir, "--png")
+    store = _store(db, read_only=True)
     with console.status("analysing ..."):
         path = write_report(store, list(studies), output, png_dir)
     console.print(f"report written to [bold]{path}[/]" + (f", PNGs in {png_dir}" if png_dir
@@ -466,7 +480,7 @@ def table(studies: tuple[str, ...], fmt: str, db: str | None) -> None:
     from tunebook.analysis.tracking import tracking_rows
     from tunebook.report import tracking_csv, tracking_markdown
 
-    rows = tracking_rows(_store(db, create=False), list(studies) or None)
+    rows = tracking_rows(_store(db, read_only=True), list(studies) or None)
     click.echo(tracking_markdown(rows) if fmt == "md" else tracking_csv(rows), nl=False)
 
 

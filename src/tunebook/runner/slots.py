@@ -110,6 +110,7 @@ class SlotOptions:
             raise TunebookError(f"--max-attempts must be at least 1, got {self.max_attempts}")
         if self.trial_timeout_s is not None and self.trial_timeout_s <= 0:
             raise TunebookError(f"--trial-timeout must be positive, got {self.trial_timeout_s}")
+        check_writable_dir(self.runs_dir, "--runs-dir")
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,12 @@ class Slot(threading.Thread):
     def run_trial(self, trial: TrialRecord) -> None:
         plan = self.plans(trial.study_id)
         env = {**os.environ, **self.env} if self.executor.inherits_env else dict(self.env)
-        job = make_job(self.store, plan, trial, self.options.runs_dir, self.worker, env)
+        try:
+            job = make_job(self.store, plan, trial, self.options.runs_dir, self.worker, env)
+        except OSError as exc:  # the trial goes back to the queue, not stuck running
+            self.store.release(trial.id, trial.attempts, f"could not prepare its folder: {exc}")
+            raise TunebookError(f"cannot write the trial folder under {self.options.runs_dir} "
+                                f"({exc.strerror}); pass a writable --runs-dir") from None
         handle = self.executor.start(job, plan)
         timeout = self.options.trial_timeout_s or plan.spec.model.timeout
         code = self._supervise(handle, trial, timeout)
@@ -236,6 +242,18 @@ class Slot(threading.Thread):
             except StaleClaim:
                 handle.stop()
                 return None
+
+
+def check_writable_dir(folder: Path, option: str) -> None:
+    """Create ``folder`` if needed and check it can be written, before any work is done."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TunebookError(f"{option}: cannot create {folder} ({exc.strerror}); pass a "
+                            "folder you can write to") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise TunebookError(f"{option}: {folder} is not writable; pass a folder you can "
+                            "write to")
 
 
 def sweep(store: Store, study_ids: Sequence[int] | None, options: SlotOptions) -> list[int]:

@@ -41,18 +41,42 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
     """An engine with tunebook's per-connection settings.
 
     SQLite: a 30 s busy timeout, foreign keys on, and explicit ``BEGIN``: read
     transactions use ``BEGIN DEFERRED``; connections opened with the execution option
     ``tunebook_begin="IMMEDIATE"`` take the write lock up front, so two writers never
     deadlock on a lock upgrade (the "database is locked" errors Optuna users hit).
+    ``read_only`` opens a SQLite file with ``mode=ro``: SQLite itself then refuses every
+    write, so a command that only reads can never change the file (or create a schema in
+    an empty one), and a database on a read-only mount can still be read.
     """
     backend = sa.engine.make_url(url).get_backend_name()
     if backend != "sqlite":
         return sa.create_engine(url, pool_pre_ping=True)
-    engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    path = sqlite_path(url)
+    if read_only and path is not None:
+        import sqlite3
+        from urllib.parse import quote
+
+        def connect() -> sqlite3.Connection:
+            target = f"file:{quote(str(path))}"
+            try:
+                conn = sqlite3.connect(f"{target}?mode=ro", uri=True, timeout=30,
+                                       check_same_thread=False)
+                conn.execute("PRAGMA schema_version")  # a WAL file needs its -shm here
+                return conn
+            except sqlite3.OperationalError:
+                # A WAL database on a read-only mount cannot create its -shm file: read it
+                # as immutable (nothing can be writing to a read-only mount anyway).
+                return sqlite3.connect(f"{target}?immutable=1", uri=True, timeout=30,
+                                       check_same_thread=False)
+
+        engine = sa.create_engine("sqlite://", creator=connect, poolclass=sa.pool.QueuePool)
+    else:
+        engine = sa.create_engine(url, connect_args={"timeout": 30,
+                                                     "check_same_thread": False})
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -98,6 +122,28 @@ def _known_revisions(config: Any) -> tuple[set[str], str]:
     script = ScriptDirectory.from_config(config)
     head = script.get_current_head()
     return {rev.revision for rev in script.walk_revisions()}, str(head)
+
+
+def check(engine: Engine, url: str) -> bool:
+    """Check, without writing, that the database is tunebook's; True if it needs a migration.
+
+    Raises:
+        StoreError: empty, not a tunebook database, or a schema newer than this tunebook.
+    """
+    with engine.connect() as conn:
+        tables = set(sa.inspect(conn).get_table_names())
+        if not tables:
+            raise StoreError(f"{url} has no tunebook data yet (nothing was written to it); "
+                             "run a study first (tunebook run FILE), or pass another --db")
+        if VERSION_TABLE not in tables:
+            raise StoreError(f"{url} holds other tables ({', '.join(sorted(tables)[:5])}) "
+                             "and is not a tunebook database; pass another --db")
+        current = conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+        known, head = _known_revisions(_alembic_config(conn))
+    if current not in known:
+        raise StoreError(f"{url} was written by a newer tunebook (schema {current}); "
+                         "upgrade tunebook (pip install -U tunebook) to open it")
+    return bool(current != head)
 
 
 def prepare(engine: Engine, url: str) -> None:

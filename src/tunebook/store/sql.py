@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -37,10 +38,26 @@ def _finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) or math.isinf(value) else None
 
 
-def open_store(db: str | None = None, *, create: bool = True) -> SQLStore:
+def open_store(db: str | None = None, *, create: bool = True,
+               read_only: bool = False) -> SQLStore:
     """The store at ``db`` (a SQLAlchemy URL or SQLite path; ``None``: ``$TUNEBOOK_DB``
-    or ``./tunebook.db``), its schema checked and migrated."""
-    return SQLStore(db, create=create)
+    or ``./tunebook.db``), its schema checked and migrated.
+
+    ``read_only`` (for commands that only look): never writes, not even a schema into an
+    empty file, and works on a read-only mount.
+    """
+    return SQLStore(db, create=create, read_only=read_only)
+
+
+def _open_error(url: str, exc: sa.exc.DatabaseError) -> str:
+    text = str(exc.orig).lower()
+    path = _engine.sqlite_path(url)
+    unwritable = path is not None and path.exists() and not os.access(path, os.W_OK)
+    if unwritable or "readonly" in text or "read-only" in text or "read only" in text:
+        return (f"{url} is read-only ({exc.orig}); this command writes to the database: "
+                "run it where the file is writable, or copy the file")
+    return (f"{url} is not a tunebook database ({exc.orig}); pass another --db path, or "
+            "move the file away")
 
 
 class SQLStore(Store):
@@ -60,24 +77,40 @@ class SQLStore(Store):
             looking at the wrong folder does not leave an empty database behind.
     """
 
-    def __init__(self, db: str | None = None, *, prepare: bool = True, create: bool = True):
+    def __init__(self, db: str | None = None, *, prepare: bool = True, create: bool = True,
+                 read_only: bool = False):
         self.url = _engine.resolve_url(db)
         path = _engine.sqlite_path(self.url)
         if path is not None and prepare:
             _engine.check_sqlite_folder(path)
-            if not create and not path.exists():
+            if (read_only or not create) and not path.exists():
                 raise StoreError(f"no tunebook database at {path}; run a study first "
                                  "(tunebook run FILE), or pass --db / set TUNEBOOK_DB")
-        self.engine = _engine.make_engine(self.url)
+        self.engine = _engine.make_engine(self.url, read_only=read_only)
         self._writer = self.engine.execution_options(tunebook_begin="IMMEDIATE")
         self.dialect = self.engine.dialect.name
-        if prepare:
-            try:
+        if not prepare:
+            return
+        try:
+            if not read_only:
                 _engine.prepare(self.engine, self.url)
-            except sa.exc.DatabaseError as exc:
-                self.engine.dispose()
-                raise StoreError(f"{self.url} is not a tunebook database ({exc.orig}); "
-                                 "pass another --db path, or move the file away") from None
+            elif _engine.check(self.engine, self.url):
+                self._upgrade_first()
+        except sa.exc.DatabaseError as exc:
+            self.engine.dispose()
+            raise StoreError(_open_error(self.url, exc)) from None
+        except StoreError:
+            self.engine.dispose()
+            raise
+
+    def _upgrade_first(self) -> None:
+        """A read-only command on a database of an older tunebook: migrate it once (a
+        write, so only where the file is writable), then go on reading."""
+        writable = _engine.make_engine(self.url)
+        try:
+            _engine.prepare(writable, self.url)
+        finally:
+            writable.dispose()
 
     def close(self) -> None:
         self.engine.dispose()
