@@ -1,4 +1,4 @@
-"""Pydantic models of the study file: the schema, field by field (see docs/spec.md).
+"""Pydantic models of the study file: the schema, field by field (`tunebook spec`).
 
 Kept apart from :mod:`tunebook.spec`, which turns a validated file into a
 :class:`~tunebook.space.Space` and checks what needs the file system (the trainer).

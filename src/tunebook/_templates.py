@@ -2,7 +2,7 @@
 
 STUDY_YAML = """\
 # A tunebook study: one question, answered with a fair comparison.
-# Reference for every field: docs/spec.md
+# Reference for every field: `tunebook spec`
 name: my-study                 # letters, digits, - _ . ; names the study on the CLI
 description: Does the scientific choice below beat the baseline?
 

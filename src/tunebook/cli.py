@@ -43,6 +43,7 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="tunebook", prog_name="tunebook")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
@@ -64,6 +65,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
       tunebook show NAME/7                one trial in detail
       tunebook report NAME -o report.html the checklist, plots and a conclusion
       tunebook table --format md          the tracking sheet of all studies
+      tunebook retry NAME / delete NAME   re-run failed trials / start over
+      tunebook spec                       every field of the study file
     """
     ctx.obj = {"debug": debug}
 
@@ -215,7 +218,8 @@ def demo(workers: int, db: str | None, report_path: Path) -> None:
     \b
     A 2-layer MLP on scikit-learn's bundled digits; scientific: activation
     (relu, tanh, gelu); nuisance: learning rate and weight decay (log scale), dropout.
-    24 trials, a couple of minutes on 2 CPU cores. Needs the torch and examples extras.
+    24 trials, about 20 seconds on 2 idle CPU cores (a minute or more on a busy one).
+    Needs the torch and examples extras.
     """
     from tunebook.demo import find_demo
     from tunebook.report import write_report
@@ -482,6 +486,14 @@ def table(studies: tuple[str, ...], fmt: str, db: str | None) -> None:
 
     rows = tracking_rows(_store(db, read_only=True), list(studies) or None)
     click.echo(tracking_markdown(rows) if fmt == "md" else tracking_csv(rows), nl=False)
+
+
+@cli.command(name="spec")
+def spec_reference() -> None:
+    """Print the reference of every study-file field (the text of docs/spec.md)."""
+    from tunebook.docs import spec_reference as text
+
+    click.echo(text())
 
 
 @cli.command()

@@ -65,3 +65,7 @@ class TrialStopped(BaseException):
     a checkpoint first, catch it, save, and re-raise; the process is killed
     ``STOP_GRACE_S`` seconds after the request whatever happens.
     """
+
+
+class StudyExists(StoreError):
+    """A study of that name already exists (another run may have just created it)."""

@@ -192,7 +192,8 @@ def _format_validation(exc: ValidationError) -> str:
         loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
         msg = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = f"unknown key {err['loc'][-1]!r}; check its spelling in docs/spec.md"
+            msg = (f"unknown key {err['loc'][-1]!r}; check its spelling (`tunebook spec` "
+                   "lists every field)")
             loc = ".".join(str(p) for p in err["loc"][:-1]) or "(top level)"
         elif err["type"] == "missing":
             msg = "this field is required"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 from collections.abc import Sequence
 
@@ -19,7 +20,8 @@ def _cells(row: TrackingRow) -> list[str]:
 
 def tracking_markdown(rows: Sequence[TrackingRow]) -> str:
     def esc(text: str) -> str:
-        return text.replace("|", "\\|").replace("\n", " ")
+        # Markdown renderers pass raw HTML through: a description must stay text.
+        return (html.escape(text, quote=False).replace("|", "\\|").replace("\n", " "))
 
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(esc(c) for c in _cells(r)) + " |" for r in rows]

@@ -156,7 +156,8 @@ def run_function(job: TrialJob) -> dict[str, Any]:
     except BaseException as exc:
         _safe_close(ctx)
         if type(exc).__name__ in ("OutOfMemoryError", "MemoryError"):
-            return {"status": "infeasible", "reason": f"out of memory: {exc}"[:500]}
+            detail = str(exc).strip() or f"{type(exc).__name__} with no message"
+            return {"status": "infeasible", "reason": f"out of memory: {detail}"[:500]}
         traceback.print_exc()
         tail = traceback.format_exc()[-TRACEBACK_CHARS:]
         return {"status": "failed", "reason": f"{type(exc).__name__}: {exc}\n{tail}"}

@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tunebook.errors import SpecError, TunebookError
+from tunebook.errors import SpecError, StudyExists, TunebookError
 from tunebook.records import StudyRecord, StudyTree, TrialRecord, TrialStatus
 from tunebook.samplers import GridSampler, make_sampler
-from tunebook.space import combo_label
+from tunebook.space import Params, combo_label
 from tunebook.spec import StudySpec, changed_fields
 from tunebook.store import Store
 
@@ -58,10 +58,14 @@ def prepare_study(store: Store, spec: StudySpec) -> PreparedStudy:
     snapshot = spec.snapshot()
     existing = store.find_study(spec.name)
     if existing is None:
-        root = store.create_study(spec.name, snapshot, spec.identity_hash())
-        tree = StudyTree(root, tuple(_create_leaves(store, spec, root)) or (root,))
-        resumed = False
-    else:
+        try:
+            root = store.create_study(spec.name, snapshot, spec.identity_hash(),
+                                      leaves=_leaves(spec))
+        except StudyExists:  # another run created it a moment ago: resume that one
+            existing = store.get_study(spec.name)
+        else:
+            tree, resumed = store.tree(root), False
+    if existing is not None:
         _check_same(existing, spec)
         if existing.spec != snapshot:
             store.update_study(existing.id, spec=snapshot)
@@ -128,11 +132,11 @@ def _check_same(existing: StudyRecord, spec: StudySpec) -> None:
         path=str(spec.path) if spec.path else None, field="name")
 
 
-def _create_leaves(store: Store, spec: StudySpec, root: StudyRecord) -> list[StudyRecord]:
+def _leaves(spec: StudySpec) -> list[tuple[str, Params]]:
+    """The per-value sub-studies (name, scientific values); none in joint mode."""
     if not spec.per_value:
         return []
-    return [store.create_study(f"{spec.name}[{combo_label(combo).replace(', ', ',')}]", root.spec,
-                               spec.identity_hash(), parent_id=root.id, combo=combo)
+    return [(f"{spec.name}[{combo_label(combo).replace(', ', ',')}]", combo)
             for combo in spec.space.combos()]
 
 

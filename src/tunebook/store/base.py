@@ -55,8 +55,12 @@ class Store(Protocol):
     def create_study(self, name: str, spec: dict[str, Any], identity: str, *,
                      round: int = 1, parent_id: int | None = None,
                      combo: Params | None = None, budget: int | None = None,
-                     ) -> StudyRecord:
-        """Create a study; an existing name raises :class:`~tunebook.errors.StoreError`."""
+                     leaves: Sequence[tuple[str, Params]] = ()) -> StudyRecord:
+        """Create a study, and its sub-studies ``leaves`` (name, combo), in one transaction.
+
+        An existing name raises :class:`~tunebook.errors.StudyExists` and creates nothing,
+        so two runs creating one study at once see one study, whole.
+        """
         ...
 
     def find_study(self, name: str) -> StudyRecord | None: ...

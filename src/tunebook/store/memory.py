@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from tunebook.errors import StaleClaim, StoreError, StudyNotFound
+from tunebook.errors import StaleClaim, StudyExists, StudyNotFound
 from tunebook.records import (
     CheckpointRecord,
     MetricPoint,
@@ -53,13 +53,18 @@ class MemoryStore(Store):
     def create_study(self, name: str, spec: dict[str, Any], identity: str, *,
                      round: int = 1, parent_id: int | None = None,
                      combo: Params | None = None, budget: int | None = None,
-                     ) -> StudyRecord:
+                     leaves: Sequence[tuple[str, Params]] = ()) -> StudyRecord:
         with self._lock:
-            if self.find_study(name) is not None:
-                raise StoreError(f"a study named {name!r} already exists in {self.url}")
+            names = [name, *(leaf for leaf, _ in leaves)]
+            if any(self.find_study(n) is not None for n in names):
+                raise StudyExists(f"a study named {name!r} already exists in {self.url}")
             study = StudyRecord(next(self._ids), name, spec, identity, round, parent_id, combo,
                                 time.time(), budget)
             self._studies[study.id] = study
+            for leaf_name, leaf_combo in leaves:
+                leaf = StudyRecord(next(self._ids), leaf_name, spec, identity, round, study.id,
+                                   leaf_combo, study.created_at)
+                self._studies[leaf.id] = leaf
             return study
 
     def find_study(self, name: str) -> StudyRecord | None:

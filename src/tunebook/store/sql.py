@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from tunebook.errors import StaleClaim, StoreError, StudyNotFound
+from tunebook.errors import StaleClaim, StoreError, StudyExists, StudyNotFound
 from tunebook.records import (
     CheckpointRecord,
     MetricPoint,
@@ -131,18 +131,22 @@ class SQLStore(Store):
     def create_study(self, name: str, spec: dict[str, Any], identity: str, *,
                      round: int = 1, parent_id: int | None = None,
                      combo: Params | None = None, budget: int | None = None,
-                     ) -> StudyRecord:
-        """Create a study; an existing name raises :class:`StoreError`."""
+                     leaves: Sequence[tuple[str, Params]] = ()) -> StudyRecord:
+        """Create a study (and its sub-studies), atomically; see :class:`Store`."""
+        now = time.time()
         row = {"name": name, "spec": spec, "identity": identity, "round": round,
-               "parent_id": parent_id, "combo": combo, "created_at": time.time(),
-               "budget": budget}
+               "parent_id": parent_id, "combo": combo, "created_at": now, "budget": budget}
         try:
             with self._write() as conn:
-                study_id = conn.execute(studies.insert().values(**row)).inserted_primary_key
+                key = conn.execute(studies.insert().values(**row)).inserted_primary_key
+                assert key is not None
+                for leaf_name, leaf_combo in leaves:
+                    conn.execute(studies.insert().values(
+                        {**row, "name": leaf_name, "parent_id": key[0], "combo": leaf_combo,
+                         "budget": None}))
         except IntegrityError:
-            raise StoreError(f"a study named {name!r} already exists in {self.url}") from None
-        assert study_id is not None
-        return self._study_from_row({**row, "id": study_id[0]})
+            raise StudyExists(f"a study named {name!r} already exists in {self.url}") from None
+        return self._study_from_row({**row, "id": key[0]})
 
     @retry
     def find_study(self, name: str) -> StudyRecord | None:
