@@ -59,6 +59,28 @@ def tunebook_cli(*args: str, cwd: Path, env: dict[str, str] | None = None,
                           capture_output=True, text=True, timeout=timeout, input=input)
 
 
+def compete(target: Any, url: str, processes: int = 8, timeout: float = 180) -> list[list[int]]:
+    """Run ``target(url, worker, out, start)`` in competing processes; what each returned.
+
+    Each process connects, waits at a barrier so that all really compete, then puts its
+    list of trial indices on ``out``; every process must exit cleanly.
+    """
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    start = ctx.Barrier(processes)
+    procs = [ctx.Process(target=target, args=(url, f"w{i}", out, start))
+             for i in range(processes)]
+    for p in procs:
+        p.start()
+    got = [out.get(timeout=timeout) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    return got
+
+
 @pytest.fixture
 def db_path(tmp_path: Path) -> str:
     return str(tmp_path / "tunebook.db")

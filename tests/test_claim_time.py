@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import write_study
+from tests.conftest import compete, write_study
 from tunebook import SQLStore, StaleClaim, TrialStatus, load_spec, open_store, run_study
 from tunebook.samplers import QuasiRandomSampler
 from tunebook.spec import study_spec
@@ -90,17 +89,7 @@ def _reserve_all(url: str, worker: str, out: Any, start: Any) -> None:
 def test_eight_processes_reserve_each_index_exactly_once(store_url: str) -> None:
     store = open_store(store_url)
     (study_id,) = _budgeted(store, budget=300)
-    ctx = multiprocessing.get_context("spawn")
-    out = ctx.Queue()
-    start = ctx.Barrier(8)
-    procs = [ctx.Process(target=_reserve_all, args=(store_url, f"w{i}", out, start))
-             for i in range(8)]
-    for p in procs:
-        p.start()
-    reserved = [out.get(timeout=180) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
+    reserved = compete(_reserve_all, store_url)
     assert sorted(i for part in reserved for i in part) == list(range(300))
     assert sum(1 for part in reserved if part) >= 2
     assert all(t.params == {"i": t.index} for t in store.trials([study_id]))

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conftest import compete
 from tunebook import SQLStore, StaleClaim, Store, StoreError, TrialStatus, open_store
 
 
@@ -89,7 +89,7 @@ def test_metrics_are_idempotent_per_step(backend: Any) -> None:
     assert store.final_metrics(trial.id)["loss"] != store.final_metrics(trial.id)["loss"]
 
 
-def _claim_all(db_path: str, worker: str, out: multiprocessing.Queue[list[int]],
+def _claim_all(db_path: str, worker: str, out: Any,
                start: Any) -> None:
     store = SQLStore(db_path, prepare=False)
     start.wait()  # all four connected before anyone claims
@@ -103,17 +103,7 @@ def _claim_all(db_path: str, worker: str, out: multiprocessing.Queue[list[int]],
 def test_eight_processes_claim_each_of_500_trials_exactly_once(store_url: str) -> None:
     store = open_store(store_url)
     study_id = _study(store, trials=500)
-    ctx = multiprocessing.get_context("spawn")
-    out: multiprocessing.Queue[list[int]] = ctx.Queue()
-    start = ctx.Barrier(8)
-    procs = [ctx.Process(target=_claim_all, args=(store_url, f"w{i}", out, start))
-             for i in range(8)]
-    for p in procs:
-        p.start()
-    claimed = [out.get(timeout=120) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
+    claimed = compete(_claim_all, store_url)
     every = sorted(i for part in claimed for i in part)
     assert every == list(range(500))
     assert sum(1 for part in claimed if part) >= 2  # they really competed
