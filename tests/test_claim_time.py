@@ -162,7 +162,7 @@ def test_history_and_pending_reach_the_sampler_from_run(tmp_path: Path, store_ur
     log = tmp_path / "sampler.jsonl"
     monkeypatch.setenv("SAMPLER_LOG", str(log))
     spec = load_spec(_recording_study(tmp_path, budget=6))
-    run_study(spec, open_store(store_url), workers=2)
+    run_study(spec, open_store(store_url), workers=2, runs_dir=tmp_path / "runs")
     _check_log(log, open_store(store_url), budget=6, slots=2)
 
 
@@ -174,7 +174,8 @@ def test_history_and_pending_reach_the_sampler_from_workers(tmp_path: Path,
     cli = [sys.executable, "-m", "tunebook.cli"]
     subprocess.run([*cli, "run", str(path), "--db", store_url, "--no-local-workers"],
                    env=env, cwd=tmp_path, check=True, capture_output=True, timeout=120)
-    workers = [subprocess.Popen([*cli, "worker", "--db", store_url, "-w", "2"], env=env,
+    workers = [subprocess.Popen([*cli, "worker", "--db", store_url, "-w", "2", "--runs-dir",
+                                 str(tmp_path / "runs")], env=env,
                                 cwd=tmp_path, stderr=subprocess.PIPE, text=True)
                for _ in range(2)]
     for w in workers:

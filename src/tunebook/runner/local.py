@@ -72,7 +72,7 @@ def run_study(spec: StudySpec, store: Store, *, workers: int = 1,
     options = SlotOptions(runs_dir or default_runs_dir(store), slots=workers,
                           heartbeat_timeout_s=heartbeat_timeout_s, max_attempts=max_attempts,
                           trial_timeout_s=trial_timeout_s)
-    options.check()
+    options.check(runs_here=local_workers)
     prepared = prepare_study(store, spec)
     tree = prepared.tree
     stopped_by, requeued = None, 0

@@ -98,8 +98,12 @@ class SlotOptions:
     max_attempts: int = MAX_ATTEMPTS
     trial_timeout_s: float | None = None
 
-    def check(self) -> None:
-        """Refuse bad settings before anything is written to the store."""
+    def check(self, runs_here: bool = True) -> None:
+        """Refuse bad settings before anything is written to the store.
+
+        ``runs_here``: trials will run from this process, so its trial folder must be
+        writable (a queue-only ``tunebook run`` needs none).
+        """
         if self.slots < 1:
             raise TunebookError(f"--workers must be at least 1, got {self.slots}")
         if self.max_trials is not None and self.max_trials < 0:
@@ -110,7 +114,8 @@ class SlotOptions:
             raise TunebookError(f"--max-attempts must be at least 1, got {self.max_attempts}")
         if self.trial_timeout_s is not None and self.trial_timeout_s <= 0:
             raise TunebookError(f"--trial-timeout must be positive, got {self.trial_timeout_s}")
-        check_writable_dir(self.runs_dir, "--runs-dir")
+        if runs_here:
+            check_writable_dir(self.runs_dir, "--runs-dir")
 
 
 @dataclass(frozen=True)
