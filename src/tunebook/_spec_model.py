@@ -147,11 +147,14 @@ class BudgetModel(_Strict):
 class SamplerModel(_Strict):
     """The search algorithm and its seed (quasi-random search by default, §2.2)."""
 
-    type: Literal["quasi_random", "random", "grid", "custom"] = "quasi_random"
+    type: Literal["quasi_random", "random", "grid", "bayes", "custom"] = "quasi_random"
     seed: int = 0
     grid_points: int = Field(default=5, ge=1)
     #: ``module:function`` returning a sampler (``type: custom``), called with ``seed=``.
     factory: str | None = None
+    #: ``type: bayes``: the name of an exploration study over the same nuisance space whose
+    #: trials the model learns from first.
+    warm_start: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -165,6 +168,9 @@ class SamplerModel(_Strict):
                              "returns a sampler), and factory needs type: custom")
         if self.factory is not None:
             TrainerRef.parse(self.factory)
+        if self.warm_start is not None and self.type != "bayes":
+            raise ValueError("warm_start needs type: bayes (the other samplers do not learn "
+                             "from trials)")
         return self
 
 

@@ -74,6 +74,9 @@ def build_space(model: StudyModel, where: str) -> Space:
         claim(name, "nuisance")
         nuisance.append(Dimension(name, _domain(param), Role.NUISANCE))
     nuisance += _conditionals(model, scientific, seen, where)
+    if model.sampler.type == "bayes" and not nuisance:
+        raise SpecError("bayes optimises the nuisance parameters, and none is declared; add "
+                        "one, or use sampler: quasi_random", path=where, field="sampler.type")
     if model.mode == "per_value" and not scientific:
         raise SpecError("per_value runs one sub-study per scientific value, but no scientific "
                         "parameter is declared; add one or use mode: joint",

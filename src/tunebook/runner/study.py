@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tunebook.errors import SpecError, StudyExists, TunebookError
 from tunebook.records import StudyRecord, StudyTree, TrialRecord, TrialStatus
+from tunebook.runner.suggest import warm_trials
 from tunebook.samplers import GridSampler, make_sampler
 from tunebook.space import Params, combo_label
 from tunebook.spec import StudySpec, changed_fields
@@ -56,6 +57,7 @@ class PreparedStudy:
 def prepare_study(store: Store, spec: StudySpec) -> PreparedStudy:
     """Create the study (and per-value sub-studies) or resume it; set the leaf budgets."""
     snapshot = spec.snapshot()
+    warm_trials(store, spec)  # a warm start that cannot work is refused before writing
     existing = store.find_study(spec.name)
     if existing is None:
         try:

@@ -2,10 +2,34 @@
 
 from __future__ import annotations
 
+from tunebook.errors import SpecError
 from tunebook.records import TrialRecord, trial_seed
 from tunebook.runner.plan import StudyPlan
 from tunebook.samplers import Ask
+from tunebook.spec import StudySpec, study_spec
 from tunebook.store import Store
+
+
+def warm_trials(store: Store, spec: StudySpec) -> list[TrialRecord]:
+    """Finished trials of the study named by ``sampler.warm_start`` (none without one).
+
+    Raises:
+        SpecError: no such study, or its nuisance space differs (its values would be
+            read on the wrong axes).
+    """
+    name = spec.model.sampler.warm_start
+    if name is None:
+        return []
+    where = str(spec.path) if spec.path else None
+    found = store.find_study(name)
+    if found is None:
+        raise SpecError(f"no study named {name!r} to warm-start from; run it first or fix the "
+                        "name", path=where, field="sampler.warm_start")
+    if study_spec(found).space.nuisance != spec.space.nuisance:
+        raise SpecError(f"study {name!r} searched a different nuisance space; warm-start from "
+                        "a study with the same nuisance (and conditional) parameters and "
+                        "ranges", path=where, field="sampler.warm_start")
+    return [t for t in store.trials(store.tree(found).ids) if t.status.finished]
 
 
 def ask_for(store: Store, plan: StudyPlan, trial: TrialRecord) -> Ask:
@@ -21,7 +45,8 @@ def ask_for(store: Store, plan: StudyPlan, trial: TrialRecord) -> Ask:
     points = store.metric_points([t.id for t in history], [plan.objective.metric])
     return Ask(ask.space, ask.combos, ask.index, ask.objective, history=history,
                pending=[t for t in others if not t.status.finished],
-               intermediate={trial_id: series for (trial_id, _), series in points.items()})
+               intermediate={trial_id: series for (trial_id, _), series in points.items()},
+               warm=warm_trials(store, plan.spec))
 
 
 def choose_params(store: Store, plan: StudyPlan, trial: TrialRecord) -> TrialRecord:

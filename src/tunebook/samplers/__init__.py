@@ -20,6 +20,10 @@ def make_sampler(model: SamplerModel, folder: Path | None = None) -> Sampler:
         return GridSampler(grid_points=model.grid_points)
     if model.type == "custom":
         return _custom(model, folder)
+    if model.type == "bayes":
+        from tunebook.samplers.bayes import BayesSampler  # scipy's optimiser, on demand
+
+        return BayesSampler(seed=model.seed)
     return QuasiRandomSampler(seed=model.seed)
 
 

@@ -39,6 +39,8 @@ class Ask:
         pending: the study's other trials that are queued or running (their params may
             still be unchosen: ``suggested`` False); a batch-aware sampler avoids them.
         intermediate: the objective's reported values by step, per finished trial id.
+        warm: finished trials of the study named by ``warm_start`` (same nuisance space),
+            for an adaptive sampler to learn from before its own trials.
     """
 
     space: Space
@@ -48,6 +50,7 @@ class Ask:
     history: Sequence[TrialRecord] = ()
     pending: Sequence[TrialRecord] = ()
     intermediate: Mapping[int, Sequence[tuple[int, float]]] = field(default_factory=dict)
+    warm: Sequence[TrialRecord] = ()
 
     @property
     def combo(self) -> Params:

@@ -1,0 +1,243 @@
+"""Bayesian optimisation for the exploitation phase (§2.2): ``sampler: {type: bayes}``.
+
+The playbook explores with quasi-random search, then exploits with BO, and names the trap:
+a BO that ignores failed trials walks back into the diverging corner. So here:
+
+* **failures are data**: a feasibility model over completed vs infeasible trials (NaN,
+  divergence, out of memory) multiplies the expected improvement by the probability that a
+  point trains at all (constrained BO after Gelbart et al.); the objective model sees
+  feasible trials only. Crashes (``failed``) are bugs, not a region, and are left out;
+* the objective is **warped** to normal scores of its ranks, so a few huge losses from
+  near-divergent runs do not flatten the model everywhere else;
+* **pending trials** (other slots, other machines) are added at the model's own prediction
+  (kriging believer): the uncertainty there collapses and concurrent suggestions spread out;
+* a **quasi-random start** (the same Halton points ``quasi_random`` would give) until there
+  are enough feasible trials, and ``warm_start: STUDY`` feeds an exploration study's trials;
+* **mixed and conditional spaces**: floats and ints on their unit scale (log where declared),
+  categoricals one-hot, scientific values one-hot; a conditional parameter inactive for a
+  trial is imputed outside its range, so the kernel tells "absent" from any value.
+  Joint mode keeps every scientific value's exact share (the runner assigns the value; the
+  sampler optimises the nuisance parameters for it); per-value mode fits one model per value.
+
+Deterministic given the seed and the history: every random draw comes from
+``default_rng([seed, index])``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+from scipy import special, stats
+
+from tunebook.records import TrialRecord, TrialStatus
+from tunebook.samplers import _gp
+from tunebook.samplers.base import Ask
+from tunebook.samplers.quasirandom import QuasiRandomSampler
+from tunebook.space import ChoiceDomain, Dimension, Params, Space
+
+#: Encoded value of a conditional parameter that does not exist for a trial.
+ABSENT = -0.5
+RANDOM_CANDIDATES = 1024
+LOCAL_CANDIDATES = 512
+#: The GP trains on at most this many trials (the best ones and a spread of the rest).
+MAX_TRAIN = 300
+
+
+def start_size(space: Space) -> int:
+    """Quasi-random trials before the model takes over: grows with the dimension."""
+    return int(min(max(4, len(space.nuisance) + 2), 12))
+
+
+@dataclass(frozen=True)
+class BayesSampler:
+    """Feasibility-aware, pending-aware GP-EI over a tunebook space."""
+
+    seed: int = 0
+    adaptive: ClassVar[bool] = True
+
+    def suggest(self, ask: Ask) -> Params:
+        feasible = _feasible(ask)
+        if len(feasible) < start_size(ask.space):
+            return QuasiRandomSampler(self.seed).params_at(ask.space, ask.combos,
+                                                           [ask.index])[0]
+        rng = np.random.default_rng([self.seed, ask.index])
+        encoder = Encoder(ask.space)
+        model = _objective_model(encoder, feasible, ask, rng)
+        feasibility = Feasibility(encoder, [*ask.history, *ask.warm], model.lengthscales)
+        # a robust incumbent: the best posterior mean at a trial, not the luckiest value
+        incumbent = float(model.predict(model.x)[0].min())
+        pending = [t.params for t in ask.pending if t.suggested]
+        if pending:
+            px = encoder.encode_all(pending)
+            model = model.conditioned(px, model.predict(px)[0])
+        acquisition = Acquisition(model, feasibility, incumbent)
+        candidates = _candidates(ask, encoder, feasible, rng)
+        score = acquisition(encoder.encode_all(candidates))
+        best = int(np.argmax(score))
+        return _refine(ask, encoder, acquisition, candidates[best], float(score[best]), rng)
+
+
+def _feasible(ask: Ask) -> list[TrialRecord]:
+    """Completed trials with a finite objective (this study's, then the warm start's)."""
+    return [t for t in (*ask.history, *ask.warm) if t.status is TrialStatus.COMPLETED
+            and t.value is not None and np.isfinite(t.value) and t.suggested]
+
+
+class Encoder:
+    """Params → model inputs: unit coordinates, one-hot choices, absent conditionals."""
+
+    def __init__(self, space: Space):
+        self.space = space
+        self.dims: list[Dimension] = [*space.scientific, *space.nuisance]
+
+    def _one(self, dim: Dimension, params: Params) -> list[float]:
+        one_hot = isinstance(dim.domain, ChoiceDomain) and not dim.domain.ordered
+        width = len(dim.domain.values) if isinstance(dim.domain, ChoiceDomain) else 1
+        if dim.key not in params:
+            return [0.0] * width if one_hot else [ABSENT]
+        if one_hot:
+            assert isinstance(dim.domain, ChoiceDomain)
+            row = [0.0] * width
+            row[dim.domain.index(params[dim.key])] = 1.0
+            return row
+        return [dim.domain.to_unit(params[dim.key])]
+
+    def encode(self, params: Params) -> list[float]:
+        return [v for dim in self.dims for v in self._one(dim, params)]
+
+    def encode_all(self, rows: Sequence[Params]) -> np.ndarray:
+        return np.array([self.encode(p) for p in rows], dtype=float).reshape(len(rows), -1)
+
+
+def _warp(values: np.ndarray, minimize: bool) -> np.ndarray:
+    """Normal scores of the ranks, smaller is better: robust to outliers and scale."""
+    signed = values if minimize else -values
+    ranks = stats.rankdata(signed, method="average")
+    return np.asarray(stats.norm.ppf((ranks - 0.5) / len(values)))
+
+
+def _objective_model(encoder: Encoder, feasible: list[TrialRecord], ask: Ask,
+                     rng: np.random.Generator) -> _gp.GP:
+    chosen = _training_set(feasible, ask.objective.minimize)
+    y = _warp(np.array([float(t.value or 0.0) for t in chosen]), ask.objective.minimize)
+    y = (y - y.mean()) / (y.std() or 1.0)
+    return _gp.fit(encoder.encode_all([t.params for t in chosen]), y, rng,
+                   restarts=1 if len(chosen) < 100 else 0)
+
+
+def _training_set(feasible: list[TrialRecord], minimize: bool) -> list[TrialRecord]:
+    """All trials, or the best half of ``MAX_TRAIN`` and an even spread of the others."""
+    if len(feasible) <= MAX_TRAIN:
+        return feasible
+    sign = 1.0 if minimize else -1.0
+    ranked = sorted(feasible, key=lambda t: (sign * float(t.value or 0.0), t.id))
+    head, rest = ranked[: MAX_TRAIN // 2], ranked[MAX_TRAIN // 2:]
+    step = len(rest) / (MAX_TRAIN - len(head))
+    return head + [rest[int(i * step)] for i in range(MAX_TRAIN - len(head))]
+
+
+class Feasibility:
+    """P(a point trains at all), from the trials that completed (+1) or were infeasible (-1).
+
+    A linear trend plus a GP on the ±1 labels, read through a probit. The trend carries the
+    typical shape of a failure region beyond the trials seen (above some learning rate,
+    training diverges: a stationary kernel alone would return to 1/2 one lengthscale past
+    the last failure and walk back into the corner); the GP adds local detail. The GP
+    borrows the objective model's lengthscales: with a handful of failures a classifier
+    cannot tell which input matters, while the objective has learned it from every
+    completed trial.
+    """
+
+    RIDGE = 1.0
+    RESIDUAL_SIGNAL = 0.25
+
+    def __init__(self, encoder: Encoder, trials: Sequence[TrialRecord], ls: np.ndarray):
+        seen = [t for t in trials if t.suggested and t.status in (TrialStatus.COMPLETED,
+                                                                  TrialStatus.INFEASIBLE)]
+        labels = np.array([1.0 if t.status is TrialStatus.COMPLETED else -1.0 for t in seen])
+        self.model: _gp.GP | None = None
+        if not len(seen) or not (labels < 0).any():
+            return
+        x = encoder.encode_all([t.params for t in seen])
+        self.centre, self.offset = x.mean(axis=0), float(labels.mean())
+        xc = x - self.centre
+        self.slope = np.linalg.solve(xc.T @ xc + self.RIDGE * np.eye(x.shape[1]),
+                                     xc.T @ (labels - self.offset))
+        self.model = _gp.build(x, labels - self._trend(x), np.minimum(ls, 1.0),
+                               self.RESIDUAL_SIGNAL, 1e-2)
+
+    def _trend(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.offset + (x - self.centre) @ self.slope)
+
+    def probability(self, x: np.ndarray) -> np.ndarray:
+        if self.model is None:
+            return np.ones(len(x))
+        mean, var = self.model.predict(x)
+        return np.asarray(special.ndtr((self._trend(x) + mean) / np.sqrt(var + 1e-6)))
+
+
+@dataclass(frozen=True)
+class Acquisition:
+    """log EI below the incumbent, plus log P(feasible): maximised over candidates."""
+
+    model: _gp.GP
+    feasibility: Feasibility
+    incumbent: float
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        mean, var = self.model.predict(x)
+        sd = np.sqrt(var)
+        log_ei = np.log(sd) + _log_h((self.incumbent - mean) / sd)
+        return np.asarray(log_ei + np.log(np.maximum(self.feasibility.probability(x), 1e-12)))
+
+
+def _log_h(z: np.ndarray) -> np.ndarray:
+    """log(z Φ(z) + φ(z)), stable far into the tails (as in LogEI)."""
+    out = np.empty_like(z)
+    ok = z > -6
+    zk = z[ok]
+    out[ok] = np.log(zk * special.ndtr(zk) + np.exp(-0.5 * zk * zk) / np.sqrt(2 * np.pi))
+    zt = z[~ok]
+    out[~ok] = -0.5 * zt * zt - np.log(np.sqrt(2 * np.pi)) - 2 * np.log(np.abs(zt))
+    return out
+
+
+def _candidates(ask: Ask, encoder: Encoder, feasible: list[TrialRecord],
+                rng: np.random.Generator) -> list[Params]:
+    """Random points and perturbations of the best trials, all for ``ask.combo``."""
+    dims = len(ask.space.nuisance)
+    units = list(rng.random((RANDOM_CANDIDATES, dims)))
+    sign = 1.0 if ask.objective.minimize else -1.0
+    same = [t for t in feasible if all(t.params.get(k) == v for k, v in ask.combo.items())]
+    top = sorted(same or feasible, key=lambda t: sign * float(t.value or 0.0))[:5]
+    for trial in top:
+        centre = _unit_of(ask.space, trial.params, rng)
+        for scale in (0.02, 0.08):
+            jitter = rng.normal(0.0, scale, (LOCAL_CANDIDATES // 10, dims))
+            units += list(np.clip(centre + jitter, 0.0, 1.0))
+    return [ask.space.params_from_unit(ask.combo, u) for u in units]
+
+
+def _unit_of(space: Space, params: Params, rng: np.random.Generator) -> np.ndarray:
+    """A trial's point in the nuisance cube (a random coordinate where it had none)."""
+    known = space.unit_from_params({k: v for k, v in params.items()
+                                    if any(d.key == k for d in space.nuisance)})
+    return np.array([known.get(d.key, rng.random()) for d in space.nuisance])
+
+
+def _refine(ask: Ask, encoder: Encoder, acquisition: Acquisition, start: Params,
+            score: float, rng: np.random.Generator) -> Params:
+    """A few rounds of shrinking local search around the best candidate."""
+    best, best_score = start, score
+    centre = _unit_of(ask.space, start, rng)
+    for scale in (0.03, 0.01, 0.003):
+        units = np.clip(centre + rng.normal(0.0, scale, (128, len(centre))), 0.0, 1.0)
+        rows = [ask.space.params_from_unit(ask.combo, u) for u in units]
+        scores = acquisition(encoder.encode_all(rows))
+        i = int(np.argmax(scores))
+        if scores[i] > best_score:
+            best, best_score, centre = rows[i], float(scores[i]), units[i]
+    return best
