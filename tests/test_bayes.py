@@ -79,11 +79,12 @@ def test_it_beats_quasi_random_search_at_equal_trials() -> None:
     assert np.mean(bo) < 0.5 * np.mean(qr)
 
 
-def test_concurrent_suggestions_do_not_collapse() -> None:
-    history = _run(BayesSampler(seed=0).suggest, 16)
+@pytest.mark.parametrize("seed", range(4))
+def test_concurrent_suggestions_do_not_collapse(seed: int) -> None:
+    history = _run(BayesSampler(seed=seed).suggest, 16)
     pending: list[TrialRecord] = []
     for index in range(16, 20):  # four workers ask before any of these finishes
-        params = BayesSampler(seed=0).suggest(Ask(SPACE, [], index, MIN, history=history,
+        params = BayesSampler(seed=seed).suggest(Ask(SPACE, [], index, MIN, history=history,
                                                   pending=list(pending)))
         pending.append(_record(index, params, (TrialStatus.RUNNING, None)))
     units = np.array([[*(SPACE.unit_from_params({k: v for k, v in t.params.items()

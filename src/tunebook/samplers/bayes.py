@@ -72,7 +72,9 @@ class BayesSampler:
         pending = [t.params for t in ask.pending if t.suggested]
         if pending:
             px = encoder.encode_all(pending)
-            model = model.conditioned(px, model.predict(px)[0])
+            believed = model.predict(px)[0]
+            model = model.conditioned(px, believed)
+            incumbent = min(incumbent, float(believed.min()))  # as if they had finished
         acquisition = Acquisition(model, feasibility, incumbent)
         candidates = _candidates(ask, encoder, feasible, rng)
         score = acquisition(encoder.encode_all(candidates))
