@@ -1,0 +1,272 @@
+"""Samplers on real small trainings: tunebook's quasi_random and bayes against Optuna's.
+
+Baselines: Optuna's RandomSampler, QMCSampler, TPESampler (multivariate, constant liar: Optuna
+5's recommended TPE) and GPSampler, on the same workloads (``benchmarks/_workloads.py``: an MLP
+and a CNN on digits, MLPs on diabetes and wine; each with a diverging region), the same
+budgets and seeds. A diverged training is infeasible: tunebook records it, Optuna gets a
+failed trial. Nothing is cached across seeds.
+
+Printed per budget (10, 20, 40 trials): mean normalised regret over workloads and seeds
+(0 = the best of a fixed pool of 128 random trainings of that workload, 1 = the pool's
+median), the ratio bayes / best Optuna sampler (goal ≤ 0.8), the infeasible share of each
+sampler's trials, the median suggestion latency; then suggestion latency on synthetic
+histories of 40, 200 and 1,000 trials against Optuna's GPSampler (goal: ratio ≤ 1.0, bayes
+≤ 1 s at 1,000). A plot of regret against trials is saved.
+
+Usage: ``python -m benchmarks.samplers [--quick] [--seeds 5] [--trials 40] [--plot FILE]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from benchmarks._workloads import WORKLOADS, Workload
+from tunebook.records import Objective, TrialRecord, TrialStatus
+from tunebook.samplers import Ask, QuasiRandomSampler, RandomSampler
+from tunebook.samplers.bayes import BayesSampler
+from tunebook.space import ChoiceDomain, FloatDomain, IntDomain, Params, Scale, Space
+
+TUNEBOOK = ("tb-quasi_random", "tb-bayes")
+OPTUNA = ("optuna-random", "optuna-qmc", "optuna-tpe", "optuna-gp")
+BUDGETS = (10, 20, 40)
+POOL = 128
+
+
+@dataclass(frozen=True)
+class Run:
+    workload: str
+    sampler: str
+    seed: int
+    values: list[float | None]
+    latency: list[float]
+
+
+def _record(index: int, params: Params, value: float | None) -> TrialRecord:
+    status = TrialStatus.COMPLETED if value is not None else TrialStatus.INFEASIBLE
+    return TrialRecord(id=index + 1, study_id=1, index=index, params=params, seed=index,
+                       status=status, value=value)
+
+
+def _tunebook(name: str, workload: Workload, seed: int, trials: int) -> Run:
+    sampler = BayesSampler(seed) if name == "tb-bayes" else QuasiRandomSampler(seed)
+    history: list[TrialRecord] = []
+    values, latency = [], []
+    for index in range(trials):
+        started = time.perf_counter()
+        params = sampler.suggest(Ask(workload.space, [], index, Objective("loss"),
+                                     history=list(history)))
+        latency.append(time.perf_counter() - started)
+        value = workload.train(params, seed)
+        values.append(value)
+        history.append(_record(index, params, value))
+    return Run(workload.name, name, seed, values, latency)
+
+
+def _distributions(space: Space) -> dict[str, Any]:
+    import optuna
+
+    out: dict[str, Any] = {}
+    for dim in space.nuisance:
+        d = dim.domain
+        if isinstance(d, ChoiceDomain):
+            out[dim.key] = optuna.distributions.CategoricalDistribution(list(d.values))
+        elif isinstance(d, IntDomain):
+            out[dim.key] = optuna.distributions.IntDistribution(d.low, d.high,
+                                                                log=d.scale is Scale.LOG)
+        else:
+            assert isinstance(d, FloatDomain)
+            out[dim.key] = optuna.distributions.FloatDistribution(d.low, d.high,
+                                                                  log=d.scale is Scale.LOG)
+    return out
+
+
+def _optuna_sampler(name: str, seed: int) -> Any:
+    import warnings
+
+    import optuna
+
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    return {"optuna-random": lambda: optuna.samplers.RandomSampler(seed=seed),
+            "optuna-qmc": lambda: optuna.samplers.QMCSampler(seed=seed, scramble=True),
+            "optuna-tpe": lambda: optuna.samplers.TPESampler(seed=seed, multivariate=True,
+                                                             constant_liar=True),
+            "optuna-gp": lambda: optuna.samplers.GPSampler(seed=seed)}[name]()
+
+
+def _optuna(name: str, workload: Workload, seed: int, trials: int) -> Run:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=_optuna_sampler(name, seed))
+    dists = _distributions(workload.space)
+    values, latency = [], []
+    for _ in range(trials):
+        started = time.perf_counter()
+        trial = study.ask(dists)
+        latency.append(time.perf_counter() - started)
+        value = workload.train(dict(trial.params), seed)
+        values.append(value)
+        if value is None:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        else:
+            study.tell(trial, value)
+    return Run(workload.name, name, seed, values, latency)
+
+
+def _one(task: tuple[str, str, int, int]) -> Run:
+    import torch
+
+    torch.set_num_threads(1)
+    workload_name, sampler, seed, trials = task
+    workload = WORKLOADS[workload_name]
+    run = _tunebook if sampler in TUNEBOOK else _optuna
+    return run(sampler, workload, seed, trials)
+
+
+def _pool(workload_name: str) -> list[float]:
+    """The fixed reference pool: random trainings of the workload (feasible values)."""
+    import torch
+
+    torch.set_num_threads(1)
+    workload = WORKLOADS[workload_name]
+    rows = RandomSampler(seed=12345).params_at(workload.space, [], range(POOL))
+    return [v for p in rows if (v := workload.train(p, 0)) is not None]
+
+
+def regret(values: Sequence[float | None], budget: int, pool: Sequence[float]) -> float:
+    """Best feasible value of the first ``budget`` trials, 0 = pool best, 1 = pool median."""
+    seen = [v for v in values[:budget] if v is not None]
+    best, median = min(pool), statistics.median(pool)
+    found = min(seen) if seen else median
+    return (found - best) / (median - best)
+
+
+def _latency(n: int, repeats: int = 3) -> tuple[float, float | None]:
+    """Median suggestion time of bayes and of Optuna's GPSampler on an n-trial history."""
+    import optuna
+
+    workload = WORKLOADS["digits-mlp"]
+    space = workload.space
+    rows = RandomSampler(seed=7).params_at(space, [], range(n))
+
+    def value(p: Params) -> float:
+        return float((np.log10(p["lr"]) + 1.5) ** 2 + (p["momentum"] - 0.5) ** 2
+                     + 0.1 * (p["act"] == "tanh"))
+
+    history = [_record(i, p, value(p)) for i, p in enumerate(rows)]
+    ask = Ask(space, [], n, Objective("loss"), history=history)
+    bayes = []
+    for r in range(repeats):
+        started = time.perf_counter()
+        BayesSampler(seed=r).suggest(ask)
+        bayes.append(time.perf_counter() - started)
+    if n > 200:
+        return statistics.median(bayes), None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    dists = _distributions(space)
+    gp = []
+    for r in range(repeats):
+        study = optuna.create_study(sampler=optuna.samplers.GPSampler(seed=r))
+        study.add_trials([optuna.trial.create_trial(params=p, distributions=dists,
+                                                    value=value(p)) for p in rows])
+        started = time.perf_counter()
+        study.ask(dists)
+        gp.append(time.perf_counter() - started)
+    return statistics.median(bayes), statistics.median(gp)
+
+
+def _report(runs: list[Run], pools: dict[str, list[float]], trials: int) -> None:
+    samplers = list(dict.fromkeys(r.sampler for r in runs))
+    print(f"{'sampler':18s}" + "".join(f"  regret@{b:<3d}" for b in BUDGETS if b <= trials)
+          + "  infeasible  latency(ms)")
+    means: dict[str, dict[int, float]] = {}
+    for s in samplers:
+        mine = [r for r in runs if r.sampler == s]
+        means[s] = {b: float(np.mean([regret(r.values, b, pools[r.workload]) for r in mine]))
+                    for b in BUDGETS if b <= trials}
+        infeasible = np.mean([v is None for r in mine for v in r.values])
+        latency = statistics.median(x for r in mine for x in r.latency) * 1000
+        print(f"{s:18s}" + "".join(f"  {means[s][b]:10.3f}" for b in means[s])
+              + f"  {infeasible:10.1%}  {latency:10.1f}")
+    workloads = list(dict.fromkeys(r.workload for r in runs))
+    print(f"regret at {trials} trials by workload: " + ", ".join(workloads))
+    for s in samplers:
+        cells = [np.mean([regret(r.values, trials, pools[w]) for r in runs
+                          if r.sampler == s and r.workload == w]) for w in workloads]
+        print(f"  {s:16s}" + "".join(f"  {c:8.3f}" for c in cells))
+    peers = [s for s in OPTUNA if s in means]
+    for b in means.get("tb-bayes", {}) if peers else {}:
+        peer = min(peers, key=lambda s: means[s][b])
+        print(f"ratio bayes/{peer} at {b} trials = {means['tb-bayes'][b] / means[peer][b]:.3f}")
+
+
+def _plot(runs: list[Run], pools: dict[str, list[float]], trials: int, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for s in dict.fromkeys(r.sampler for r in runs):
+        mine = [r for r in runs if r.sampler == s]
+        curve = [np.mean([regret(r.values, b, pools[r.workload]) for r in mine])
+                 for b in range(1, trials + 1)]
+        ax.plot(range(1, trials + 1), curve, label=s, lw=2.5 if s == "tb-bayes" else 1.2)
+    ax.set(xlabel="trials", ylabel="mean normalised regret (best so far)", yscale="symlog",
+           title="Samplers on 4 small trainings (lower is better)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"plot saved to {path}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2 workloads, 2 seeds, 20 trials")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--trials", type=int, default=40)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--plot", default="sampler-benchmark.png")
+    parser.add_argument("--samplers", default=",".join((*TUNEBOOK, *OPTUNA)),
+                        help="comma-separated subset to run (the report needs tb-bayes and "
+                        "at least one optuna sampler for its ratios)")
+    args = parser.parse_args(argv)
+    names = list(WORKLOADS)
+    seeds, trials = args.seeds, args.trials
+    if args.quick:
+        names, seeds, trials = ["diabetes-mlp", "wine-mlp"], 2, 20
+    chosen = [s for s in args.samplers.split(",") if s]
+    tasks = [(w, s, seed, trials) for w in names for s in chosen for seed in range(seeds)]
+    started = time.perf_counter()
+    with ProcessPoolExecutor(args.workers) as pool:
+        pools = dict(zip(names, pool.map(_pool, names), strict=True))
+        runs: list[Run] = []
+        for i, run in enumerate(pool.map(_one, tasks), 1):
+            runs.append(run)
+            if i % 10 == 0 or i == len(tasks):
+                print(f"  {i}/{len(tasks)} runs ({time.perf_counter() - started:.0f} s)",
+                      flush=True)
+    print(f"{len(names)} workloads x {seeds} seeds x {trials} trials "
+          f"({time.perf_counter() - started:.0f} s)")
+    _report(runs, pools, trials)
+    _plot(runs, pools, trials, args.plot)
+    if "tb-bayes" not in chosen:
+        return
+    for n in (40, 200, 1000):
+        bayes, gp = _latency(n)
+        text = f"latency at {n} trials: bayes {bayes * 1000:.0f} ms"
+        if gp is not None:
+            text += f", optuna-gp {gp * 1000:.0f} ms, ratio bayes/optuna-gp = {bayes / gp:.3f}"
+        print(text)
+
+
+if __name__ == "__main__":
+    main()
