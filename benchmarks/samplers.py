@@ -220,8 +220,9 @@ def _plot(runs: list[Run], pools: dict[str, list[float]], trials: int, path: str
         curve = [np.mean([regret(r.values, b, pools[r.workload]) for r in mine])
                  for b in range(1, trials + 1)]
         ax.plot(range(1, trials + 1), curve, label=s, lw=2.5 if s == "tb-bayes" else 1.2)
-    ax.set(xlabel="trials", ylabel="mean normalised regret (best so far)", yscale="symlog",
-           title="Samplers on 4 small trainings (lower is better)")
+    ax.set(xlabel="trials", ylabel="mean normalised regret of the best so far",
+           title="Samplers on 4 small trainings (lower is better)", ylim=(0.0, 0.6))
+    ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
