@@ -144,3 +144,17 @@ def test_devices_and_max_trials(tmp_path: Path, db_path: str) -> None:
     assert len(trials) == 4 and store.get_study("toy").budget == 6
     other_study = store.get_study("other")
     assert store.trials([other_study.id]) == [] and other_study.budget == 2  # --study toy only
+
+
+def test_sigterm_stops_a_worker_and_requeues_its_trials(tmp_path: Path, db_path: str) -> None:
+    env, marks = _setup(tmp_path, db_path, budget=4, STEPS="30", PAUSE="0.1")
+    worker = _worker(db_path, env, tmp_path, "-w", "2")
+    _wait_marks(marks, "start-", 2)
+    worker.terminate()  # what Slurm and Kubernetes send
+    _, err = worker.communicate(timeout=60)
+    assert worker.returncode == 143 and "trials in flight were re-queued" in err, err
+    store = open_store(db_path)
+    trials = store.trials([store.get_study("toy").id])
+    assert not [t for t in trials if t.status is TrialStatus.RUNNING]
+    assert sum(t.status is TrialStatus.QUEUED for t in trials) == 2
+    assert all("SIGTERM" in (t.reason or "") for t in trials)
