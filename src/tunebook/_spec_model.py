@@ -181,6 +181,20 @@ class ResourcesModel(_Strict):
     gpus: float = Field(default=0.0, ge=0)
 
 
+class PruningModel(_Strict):
+    """Opt-in early stopping of clearly worse trials (the playbook's default is none).
+
+    A trial is compared, at equal step, with the finished trials' best value up to that
+    step, and stopped when it is worse than their ``percentile`` (50: the median), only after
+    the ``grace`` share of ``max_steps`` and once ``min_trials`` trials have finished.
+    """
+
+    type: Literal["percentile"] = "percentile"
+    percentile: float = Field(default=50.0, gt=0, lt=100)
+    grace: float = Field(default=1 / 3, ge=1 / 3, lt=1)
+    min_trials: int = Field(default=5, ge=1)
+
+
 ParamTable = dict[str, ParamModel]
 
 
@@ -203,11 +217,19 @@ class StudyModel(_Strict):
     resources: ResourcesModel = ResourcesModel()
     #: Seconds a trial may run before it is killed and failed (``2h``, ``30m``, ``90s``).
     timeout: float | None = Field(default=None, gt=0)
+    pruning: PruningModel | None = None
 
     @field_validator("timeout", mode="before")
     @classmethod
     def _duration(cls, data: Any) -> Any:
         return parse_duration(data) if isinstance(data, str) else data
+
+    @model_validator(mode="after")
+    def _pruning_needs_steps(self) -> StudyModel:
+        if self.pruning is not None and (self.max_steps is None or self.eval_every is None):
+            raise ValueError("pruning compares trials at equal steps: set max_steps and "
+                             "eval_every (and report the objective every eval_every steps)")
+        return self
 
     @model_validator(mode="after")
     def _eval_within_steps(self) -> StudyModel:

@@ -23,8 +23,10 @@ from typing import Protocol
 
 from tunebook.errors import StaleClaim, TunebookError, WorkerLost
 from tunebook.records import TrialRecord, TrialStatus
+from tunebook.runner import pruning
 from tunebook.runner.job import TrialJob
 from tunebook.runner.plan import PlanSource, StudyPlan
+from tunebook.runner.pruning import Pruned
 from tunebook.runner.suggest import choose_params
 from tunebook.runner.worker import (
     TrialBudget,
@@ -201,10 +203,12 @@ class Slot(threading.Thread):
                                 f"({exc.strerror}); pass a writable --runs-dir") from None
         handle = self.executor.start(job, plan)
         timeout = self.options.trial_timeout_s or plan.spec.model.timeout
-        code = self._supervise(handle, trial, timeout)
+        code = self._supervise(handle, trial, timeout, plan)
         if code is None:
             return
-        if code == TIMED_OUT:
+        if isinstance(code, Pruned):
+            self._pruned(plan, trial, code)
+        elif code == TIMED_OUT:
             self._timed_out(trial, timeout)
         elif not record_outcome(self.store, plan, trial, job, code):
             return
@@ -217,10 +221,18 @@ class Slot(threading.Thread):
                                      "(the study's timeout, or --trial-timeout); it was "
                                      "stopped and the study went on")
 
-    def _supervise(self, handle: TrialHandle, trial: TrialRecord,
-                   timeout: float | None) -> int | None:
-        """Wait for the trial, heartbeating; its exit code, :data:`TIMED_OUT`, or None if
-        it was stopped or lost."""
+    def _pruned(self, plan: StudyPlan, trial: TrialRecord, why: Pruned) -> None:
+        rule = plan.spec.model.pruning
+        assert rule is not None  # only a study with a rule prunes
+        with contextlib.suppress(StaleClaim):
+            self.store.finish(trial.id, trial.attempts, TrialStatus.PRUNED,
+                              value=why.threshold, reason=why.reason(rule, plan.objective.metric),
+                              metrics=self.store.final_metrics(trial.id))
+
+    def _supervise(self, handle: TrialHandle, trial: TrialRecord, timeout: float | None,
+                   plan: StudyPlan) -> int | Pruned | None:
+        """Wait for the trial, heartbeating (and applying the pruning rule) as it runs; its
+        exit code, :data:`TIMED_OUT`, a :class:`Pruned`, or None if stopped or lost."""
         last_beat = started = time.monotonic()
         while True:
             try:
@@ -247,6 +259,9 @@ class Slot(threading.Thread):
             except StaleClaim:
                 handle.stop()
                 return None
+            if (pruned := pruning.check(self.store, plan, trial)) is not None:
+                handle.stop()
+                return pruned
 
 
 def check_writable_dir(folder: Path, option: str) -> None:

@@ -88,9 +88,17 @@ class BayesSampler:
         return _refine(ask, encoder, acquisition, candidates[best], float(score[best]), rng)
 
 
+#: Trials that trained: completed ones, and pruned ones at the threshold they failed.
+TRAINED = (TrialStatus.COMPLETED, TrialStatus.PRUNED)
+
+
 def _feasible(ask: Ask) -> list[TrialRecord]:
-    """Completed trials with a finite objective (this study's, then the warm start's)."""
-    return [t for t in (*ask.history, *ask.warm) if t.status is TrialStatus.COMPLETED
+    """Trials that trained, with a finite objective (this study's, then the warm start's).
+
+    A pruned trial's value is the pruning threshold it missed ("at least this bad"), never
+    its partial value.
+    """
+    return [t for t in (*ask.history, *ask.warm) if t.status in TRAINED
             and t.value is not None and np.isfinite(t.value) and t.suggested]
 
 
@@ -166,9 +174,9 @@ class Feasibility:
     OWN_FIT = 3
 
     def __init__(self, encoder: Encoder, trials: Sequence[TrialRecord], ls: np.ndarray):
-        seen = [t for t in trials if t.suggested and t.status in (TrialStatus.COMPLETED,
-                                                                  TrialStatus.INFEASIBLE)]
-        labels = np.array([1.0 if t.status is TrialStatus.COMPLETED else -1.0 for t in seen])
+        seen = [t for t in trials
+                if t.suggested and t.status in (*TRAINED, TrialStatus.INFEASIBLE)]
+        labels = np.array([1.0 if t.status in TRAINED else -1.0 for t in seen])
         self.model: _gp.GP | None = None
         if not len(seen) or not (labels < 0).any():
             return
