@@ -15,7 +15,6 @@ from tunebook.runner.slots import (
     Executor,
     SlotOptions,
     run_slots,
-    sweep,
 )
 from tunebook.runner.study import PreparedStudy, prepare_study
 from tunebook.spec import StudySpec
@@ -78,11 +77,11 @@ def run_study(spec: StudySpec, store: Store, *, workers: int = 1,
     stopped_by, requeued = None, 0
     if local_workers:
         plans = PlanSource(store, {leaf.id: leaf for leaf in tree.leaves})
-        requeued = len(sweep(store, tree.ids, options))
         chosen, options = _executor(executor, spec, options, ray_address)
         report = (lambda: on_progress(progress_of(store, tree, spec.objective))
                   ) if on_progress else (lambda: None)
-        stopped_by = run_slots(store, tree.ids, plans, chosen, options, report).stopped_by
+        loop = run_slots(store, tree.ids, plans, chosen, options, report)
+        stopped_by, requeued = loop.stopped_by, loop.requeued
     best = store.best_value(tree.ids, spec.objective.goal)
     return RunResult(prepared, store.counts(tree.ids), best, stopped_by, requeued)
 

@@ -122,9 +122,11 @@ class SlotOptions:
 
 @dataclass(frozen=True)
 class LoopResult:
-    """How the loop ended: ``stopped_by`` names the signal that stopped it, if one did."""
+    """How the loop ended: trials finished, trials its first sweep re-queued, and the signal
+    that stopped it, if one did."""
 
     finished: int
+    requeued: int = 0
     stopped_by: str | None = None
 
     @property
@@ -134,6 +136,17 @@ class LoopResult:
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM (Slurm, Kubernetes, ``timeout``): handled exactly like Ctrl-C."""
+
+
+class Stop(threading.Event):
+    """The slots' stop flag, and what set it (``Ctrl-C``, ``SIGTERM``; ``None`` for a slot's
+    own error), so a released trial's reason names it."""
+
+    reason: str | None = None
+
+    def halt(self, reason: str | None) -> None:
+        self.reason = reason
+        self.set()
 
 
 def next_trial(store: Store, worker: str, study_ids: Sequence[int] | None,
@@ -163,7 +176,7 @@ class Slot(threading.Thread):
 
     def __init__(self, store: Store, study_ids: Sequence[int] | None, plans: PlanSource,
                  executor: Executor, options: SlotOptions, number: int,
-                 stop: threading.Event, budget: TrialBudget | None,
+                 stop: Stop, budget: TrialBudget | None,
                  on_finish: Callable[[], None]):
         super().__init__(name=f"tunebook-slot-{number}", daemon=True)
         self.store, self.study_ids, self.plans = store, study_ids, plans
@@ -172,7 +185,6 @@ class Slot(threading.Thread):
         self.env = options.env[number] if number < len(options.env) else {}
         self.stop_event, self.budget, self.on_finish = stop, budget, on_finish
         self.error: BaseException | None = None
-        self.stopped_by: Callable[[], str] = lambda: "Ctrl-C"
 
     def run(self) -> None:
         try:
@@ -190,7 +202,7 @@ class Slot(threading.Thread):
                 self.run_trial(trial)
         except BaseException as exc:
             self.error = exc  # reported by whoever started the slot
-            self.stop_event.set()
+            self.stop_event.halt(None)
 
     def run_trial(self, trial: TrialRecord) -> None:
         plan = self.plans(trial.study_id)
@@ -245,8 +257,8 @@ class Slot(threading.Thread):
                 return code
             if self.stop_event.is_set():
                 handle.stop()
-                self.store.release(trial.id, trial.attempts,
-                                   f"interrupted ({self.stopped_by()}); re-queued")
+                why = self.stop_event.reason or "another slot failed"
+                self.store.release(trial.id, trial.attempts, f"interrupted ({why}); re-queued")
                 return None
             if timeout is not None and time.monotonic() - started > timeout:
                 handle.stop()
@@ -290,7 +302,7 @@ def run_slots(store: Store, study_ids: Sequence[int] | None, plans: PlanSource,
     Lost trials are swept at the start and every few seconds; ``on_tick`` is called a few
     times a second (progress). Ctrl-C stops the trials in flight and re-queues them.
     """
-    stop = threading.Event()
+    stop = Stop()
     budget = TrialBudget(options.max_trials) if options.max_trials is not None else None
     finished = [0]
     lock = threading.Lock()
@@ -301,25 +313,21 @@ def run_slots(store: Store, study_ids: Sequence[int] | None, plans: PlanSource,
 
     slots = [Slot(store, study_ids, plans, executor, options, n, stop, budget, count)
              for n in range(options.slots)]
-    stopped_by: list[str] = []
-    for slot in slots:
-        slot.stopped_by = lambda: stopped_by[0] if stopped_by else "Ctrl-C"
-    sweep(store, study_ids, options)
+    requeued = len(sweep(store, study_ids, options))
     with _sigterm_as_interrupt():
         for slot in slots:
             slot.start()
         try:
             _drive(store, study_ids, options, slots, on_tick)
         except KeyboardInterrupt as stopped:
-            stopped_by.append("SIGTERM" if isinstance(stopped, Terminated) else "Ctrl-C")
-            stop.set()
+            stop.halt("SIGTERM" if isinstance(stopped, Terminated) else "Ctrl-C")
             for slot in slots:
                 slot.join()
     on_tick()
     errors = [slot.error for slot in slots if slot.error is not None]
     if errors:
         raise errors[0]
-    return LoopResult(finished[0], stopped_by[0] if stopped_by else None)
+    return LoopResult(finished[0], requeued, stop.reason)
 
 
 def _drive(store: Store, study_ids: Sequence[int] | None, options: SlotOptions,
