@@ -146,6 +146,11 @@ class StudyTree:
         return {self.root.id: self.root.name, **{leaf.id: leaf.name for leaf in self.leaves}}
 
     @property
+    def budget(self) -> int:
+        """Trials the leaves are set to hold in all (a leaf without a budget counts 0)."""
+        return sum(leaf.budget or 0 for leaf in self.leaves)
+
+    @property
     def split(self) -> bool:
         """True when the trials live in sub-studies (``per_value`` mode)."""
         return self.leaves != (self.root,)

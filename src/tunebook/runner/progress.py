@@ -33,6 +33,5 @@ ProgressCallback = Callable[[Progress], None]
 def progress_of(store: Store, tree: StudyTree, objective: Objective) -> Progress:
     """Counts and best value of a study's trials; the total is its budget (or more)."""
     counts = store.counts(tree.ids)
-    budget = sum(leaf.budget or 0 for leaf in tree.leaves)
-    return Progress(tree.root.name, max(budget, sum(counts.values())), counts,
+    return Progress(tree.root.name, max(tree.budget, sum(counts.values())), counts,
                     store.best_value(tree.ids, objective.goal))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tunebook.errors import SpecError, StudyExists, TunebookError
 from tunebook.records import StudyRecord, StudyTree, TrialRecord, TrialStatus
-from tunebook.runner.suggest import warm_trials
+from tunebook.runner.suggest import warm_source
 from tunebook.samplers import GridSampler, make_sampler
 from tunebook.space import Params, combo_label
 from tunebook.spec import StudySpec, changed_fields
@@ -46,7 +46,7 @@ class PreparedStudy:
 
     @property
     def budget(self) -> int:
-        return sum(leaf.budget or 0 for leaf in self.tree.leaves)
+        return self.tree.budget
 
     @property
     def over_budget(self) -> bool:
@@ -57,7 +57,7 @@ class PreparedStudy:
 def prepare_study(store: Store, spec: StudySpec) -> PreparedStudy:
     """Create the study (and per-value sub-studies) or resume it; set the leaf budgets."""
     snapshot = spec.snapshot()
-    warm_trials(store, spec)  # a warm start that cannot work is refused before writing
+    warm_source(store, spec)  # a warm start that cannot work is refused before writing
     existing = store.find_study(spec.name)
     if existing is None:
         try:
@@ -72,12 +72,12 @@ def prepare_study(store: Store, spec: StudySpec) -> PreparedStudy:
         if existing.spec != snapshot:
             store.update_study(existing.id, spec=snapshot)
         tree, resumed = store.tree(existing), True
-    before = sum(leaf.budget or 0 for leaf in tree.leaves)
+    before = tree.budget
     for leaf, budget in zip(tree.leaves, _budgets(spec, tree), strict=True):
         if leaf.budget != budget:
             store.update_study(leaf.id, budget=budget)
     tree = store.tree(store.study_by_id(tree.root.id))  # re-read: the budgets changed
-    after = sum(leaf.budget or 0 for leaf in tree.leaves)
+    after = tree.budget
     have = sum(store.counts(tree.ids).values()) if resumed else 0
     return PreparedStudy(tree, max(after - before, 0), resumed, have)
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from tunebook.errors import SpecError
-from tunebook.records import TrialRecord, trial_seed
+from tunebook.records import StudyRecord, TrialRecord, trial_seed
 from tunebook.runner.plan import StudyPlan
 from tunebook.samplers import Ask
 from tunebook.spec import StudySpec, study_spec
 from tunebook.store import Store
 
 
-def warm_trials(store: Store, spec: StudySpec) -> list[TrialRecord]:
-    """Finished trials of the study named by ``sampler.warm_start`` (none without one).
+def warm_source(store: Store, spec: StudySpec) -> StudyRecord | None:
+    """The study named by ``sampler.warm_start``, checked usable (None without one).
 
     Raises:
         SpecError: no such study, or its nuisance space differs (its values would be
@@ -19,7 +19,7 @@ def warm_trials(store: Store, spec: StudySpec) -> list[TrialRecord]:
     """
     name = spec.model.sampler.warm_start
     if name is None:
-        return []
+        return None
     where = str(spec.path) if spec.path else None
     found = store.find_study(name)
     if found is None:
@@ -29,6 +29,14 @@ def warm_trials(store: Store, spec: StudySpec) -> list[TrialRecord]:
         raise SpecError(f"study {name!r} searched a different nuisance space; warm-start from "
                         "a study with the same nuisance (and conditional) parameters and "
                         "ranges", path=where, field="sampler.warm_start")
+    return found
+
+
+def warm_trials(store: Store, spec: StudySpec) -> list[TrialRecord]:
+    """Finished trials of the study named by ``sampler.warm_start`` (none without one)."""
+    found = warm_source(store, spec)
+    if found is None:
+        return []
     return [t for t in store.trials(store.tree(found).ids) if t.status.finished]
 
 
