@@ -9,13 +9,15 @@ import pytest
 
 from tests.synthetic import Fake, make_study, smooth
 from tunebook import MemoryStore, TrialStatus
-from tunebook.analysis import checklist
+from tunebook.analysis import checklist, stability
 from tunebook.analysis.checklist import Verdict
+from tunebook.analysis.curvecheck import curves_say, read_all
 from tunebook.analysis.curves import best_curves
 from tunebook.analysis.data import downsample, load_study
 from tunebook.analysis.gradnorm import advise
 from tunebook.analysis.isolation import isolation
 from tunebook.analysis.report import study_report
+from tunebook.analysis.sampling import sampling
 
 LR = {"learning_rate": {"low": 1e-4, "high": 1.0, "scale": "log"},
       "dropout": {"low": 0.0, "high": 0.5}}
@@ -36,9 +38,9 @@ def test_best_at_the_edge_asks_to_widen_that_bound() -> None:
     store = MemoryStore()
     make_study(store, "edge", _bowl(center=3.0), nuisance=LR)
     finding = checklist.search_space(load_study(store, "edge"))
-    assert finding.verdict is Verdict.WARN
-    assert "learning_rate in the upper 10 %" in finding.summary
-    assert finding.next_step == "Widen learning_rate's upper bound from 1 to ~3."
+    assert finding.verdict is Verdict.FAIL  # 3 of the 3 best: p = 0.001 by chance
+    assert "3 of the 3 best trials have learning_rate at its upper edge" in finding.summary
+    assert finding.next_step.startswith("Widen learning_rate's upper bound from 1 to ~3")
 
 
 def test_best_in_the_middle_is_fine() -> None:
@@ -83,9 +85,10 @@ def test_diverging_curve_is_an_optimisation_problem() -> None:
     train[15] = (train[15][0], 5.0)  # a late spike
     make_study(store, "spiky", _curved(train, smooth(2.0, 0.3)), nuisance=LR)
     data = load_study(store, "spiky")
-    finding = checklist.optimisation(best_curves(store, data))
-    assert finding.verdict is Verdict.WARN and "spikes late in training (step 800)" in (
-        finding.summary)
+    finding = stability.optimisation(data, best_curves(store, data), stability.scan(store, data))
+    assert finding.verdict is Verdict.FAIL  # every one of the best trials spikes
+    assert "3 of the 3 best trials are unstable" in finding.summary
+    assert "loss spike at step 800" in finding.summary
 
 
 def _settles(start: float, end: float) -> list[tuple[int, float]]:
@@ -98,8 +101,9 @@ def test_smooth_curves_are_stable_and_converged() -> None:
     make_study(store, "calm", _curved(_settles(2.0, 0.2), _settles(2.0, 0.3)), nuisance=LR)
     data = load_study(store, "calm")
     curves = best_curves(store, data)
-    assert checklist.optimisation(curves).verdict is Verdict.OK
-    assert checklist.curves_say(data, curves).verdict is Verdict.OK
+    assert stability.optimisation(data, curves, stability.scan(store, data)).verdict is (
+        Verdict.OK)
+    assert curves_say(data, read_all(data, curves)).verdict is Verdict.OK
 
 
 def test_overfitting_is_named() -> None:
@@ -107,8 +111,9 @@ def test_overfitting_is_named() -> None:
     val = smooth(2.0, 0.3, steps=10) + [(550 + 50 * i, 0.35 + 0.1 * i) for i in range(6)]
     make_study(store, "overfit", _curved(smooth(2.0, 0.1, steps=16), val), nuisance=LR)
     data = load_study(store, "overfit")
-    finding = checklist.curves_say(data, best_curves(store, data))
-    assert finding.verdict is Verdict.WARN and "overfitting" in finding.summary
+    finding = curves_say(data, read_all(data, best_curves(store, data)))
+    assert finding.verdict is Verdict.WARN and "3 of the 3 best trials overfit" in (
+        finding.summary)
 
 
 def test_still_improving_at_the_end_is_named() -> None:
@@ -116,8 +121,8 @@ def test_still_improving_at_the_end_is_named() -> None:
     line = [(50 * i, 2.0 - 0.1 * i) for i in range(1, 16)]
     make_study(store, "longer", _curved(line, line), nuisance=LR)
     data = load_study(store, "longer")
-    finding = checklist.curves_say(data, best_curves(store, data))
-    assert "still improving at the last step" in finding.summary
+    finding = curves_say(data, read_all(data, best_curves(store, data)))
+    assert "3 of the 3 best trials still improve at the end" in finding.summary
     assert "compute-bound" in finding.next_step
 
 
@@ -141,10 +146,10 @@ def test_isolation_equals_a_direct_computation() -> None:
 def test_sampling_counts_per_value() -> None:
     store = MemoryStore()
     make_study(store, "few", _bowl(1e-2, n=6), nuisance=LR)
-    assert checklist.sampling(load_study(store, "few")).verdict is Verdict.WARN
+    assert sampling(load_study(store, "few"), None).verdict is Verdict.WARN
     store2 = store  # a second study beside the first
     make_study(store2, "many", _bowl(1e-2, n=60, seed=3), nuisance=LR)
-    finding = checklist.sampling(load_study(store2, "many"))
+    finding = sampling(load_study(store2, "many"), None)
     assert "60 completed (want ≥ 10" in finding.summary
 
 

@@ -2,8 +2,10 @@
 
 The playbook (§2.4) compares scientific values by their best trials after tuning the
 nuisance parameters for each value separately; comparing single runs at one shared
-nuisance setting would confound the scientific effect with the tuning. The spread of the
-top-k trials shows how sharp that best is.
+nuisance setting would confound the scientific effect with the tuning. Whether a gap is
+real is judged against the spread of the best configuration re-run with other seeds when
+the study holds such re-runs (the playbook's yardstick), else against the spread of the
+top-k trials (which mixes seed noise with the nuisance settings' effect).
 """
 
 from __future__ import annotations
@@ -29,17 +31,40 @@ class ValueBest:
     failed: int
     best: TrialRecord | None
     top_values: tuple[float, ...] = ()
+    seed_values: tuple[float, ...] = ()
 
     @property
     def label(self) -> str:
         return combo_label(self.combo)
 
     @property
+    def spread_source(self) -> str:
+        """``seeds`` when the best configuration was re-run with other seeds, else ``top-k``."""
+        return "seeds" if len(self.seed_values) >= 2 else "top-k"
+
+    @property
+    def center(self) -> float | None:
+        """The value compared between scientific values: the mean over the seed re-runs of
+        the best configuration when there are some (the best single trial is the luckiest
+        of many draws), else the best trial's value."""
+        if len(self.seed_values) >= 2:
+            return sum(self.seed_values) / len(self.seed_values)
+        return None if self.best is None else float(self.best.value or 0.0)
+
+    @property
     def spread(self) -> float | None:
-        """Range of the top-k objective values (None with fewer than two)."""
-        if len(self.top_values) < 2:
-            return None
-        return max(self.top_values) - min(self.top_values)
+        """Range of the seed re-runs of the best configuration, else of the top-k values
+        (None with fewer than two)."""
+        return _range(self.seed_values) if len(self.seed_values) >= 2 else self.top_spread
+
+    @property
+    def top_spread(self) -> float | None:
+        """Range of the top-k values: how sharply tuning resolved this value's best."""
+        return _range(self.top_values)
+
+
+def _range(values: tuple[float, ...]) -> float | None:
+    return max(values) - min(values) if len(values) >= 2 else None
 
 
 def isolation(data: StudyData, k: int = TOP_K) -> list[ValueBest]:
@@ -53,10 +78,23 @@ def isolation(data: StudyData, k: int = TOP_K) -> list[ValueBest]:
             infeasible=sum(t.status is TrialStatus.INFEASIBLE for t in mine),
             failed=sum(t.status is TrialStatus.FAILED for t in mine),
             best=ranked[0] if ranked else None,
-            top_values=tuple(float(t.value or 0.0) for t in ranked[:k])))
+            top_values=tuple(float(t.value or 0.0) for t in _distinct(ranked)[:k]),
+            seed_values=tuple(float(t.value or 0.0) for t in ranked
+                              if ranked[0].params == t.params)))
     return rows
 
 
 def best_per_value(store: Store, tree: StudyTree) -> list[ValueBest]:
     """:func:`isolation` of a stored study."""
     return isolation(load_study(store, tree))
+
+
+def _distinct(ranked: list[TrialRecord]) -> list[TrialRecord]:
+    """The best trial of each distinct configuration (seed re-runs are not other configs)."""
+    seen: list[Params] = []
+    out = []
+    for t in ranked:
+        if t.params not in seen:
+            seen.append(t.params)
+            out.append(t)
+    return out

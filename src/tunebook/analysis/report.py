@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tunebook.analysis import checklist
+from tunebook.analysis import checklist, stability
 from tunebook.analysis.axes import Axis, axes
-from tunebook.analysis.checklist import Finding
+from tunebook.analysis.curvecheck import curves_say, read_all
 from tunebook.analysis.curves import TrialCurves, best_curves
 from tunebook.analysis.data import StudyData, load_study
+from tunebook.analysis.findings import Finding
 from tunebook.analysis.gradnorm import GradNormData, grad_norms
 from tunebook.analysis.isolation import ValueBest, isolation
+from tunebook.analysis.sampling import sampling, study_noise
 from tunebook.analysis.summary import Conclusion, conclude
 from tunebook.records import TrialStatus
 from tunebook.store import Store
@@ -36,10 +38,13 @@ def study_report(store: Store, name: str) -> StudyReport:
     data = load_study(store, name)
     counts = {s.value: sum(t.status is s for t in data.trials) for s in TrialStatus}
     curves = best_curves(store, data)
-    findings = [checklist.search_space(data), checklist.sampling(data),
-                checklist.infeasible(data), checklist.optimisation(curves),
-                checklist.curves_say(data, curves)]
+    reads = read_all(data, curves)
+    flagged = stability.scan(store, data)
+    findings = [checklist.search_space(data),
+                sampling(data, study_noise(data, [r.read for r in reads])),
+                checklist.infeasible(data), stability.optimisation(data, curves, flagged),
+                curves_say(data, reads)]
     rows = isolation(data)
     return StudyReport(data, counts, conclude(data, rows, findings), findings, rows,
-                       axes(data), curves, grad_norms(store, data),
+                       axes(data), curves, grad_norms(store, data, curves, flagged),
                        list(enumerate(checklist.best_so_far(data), 1)))

@@ -18,38 +18,59 @@ class Conclusion:
 
 def conclude(data: StudyData, rows: Sequence[ValueBest], findings: Sequence[Finding],
              ) -> Conclusion:
-    """Compare the best values per scientific value against the spread of the top trials.
+    """Compare the scientific values' best results against their noise.
 
-    A difference smaller than the spread among the top trials of either value is within
-    noise; a failed checklist item blocks any conclusion.
+    With seed re-runs of the best configurations, values are compared by their mean over
+    seeds and the noise is the spread over seeds (or the top trials' spread where that is
+    larger: the tuning itself is then coarser than the seed noise); without re-runs, by
+    their best trial and the spread of the top trials. A gap within the noise is no
+    conclusion; a failed checklist item blocks any conclusion.
     """
     sign = 1.0 if data.minimize else -1.0
-    ranked = sorted((r for r in rows if r.best is not None),
-                    key=lambda r: sign * float(r.best.value or 0.0) if r.best else 0.0)
+    ranked = sorted((r for r in rows if r.best is not None and r.center is not None),
+                    key=lambda r: sign * (r.center or 0.0))
     if not ranked:
         return Conclusion(False, "No conclusion: no trial completed. Look at the failures "
                                  "and infeasible trials first.")
     failed = [f.question for f in findings if f.verdict is Verdict.FAIL]
     winner = ranked[0]
-    assert winner.best is not None
-    best_text = f"{data.metric} = {winner.best.value:.4g} (trial {data.label(winner.best)})"
+    best_text = _best_text(data, winner)
     if len(ranked) == 1:
         return Conclusion(not failed, f"Best {best_text}" + (f" with {winner.label}"
                           if winner.combo else "") + ". There is no second value to "
                           "compare with.")
     runner = ranked[1]
-    assert runner.best is not None
-    gap = abs(float(winner.best.value or 0.0) - float(runner.best.value or 0.0))
-    noise = max((r.spread or 0.0) for r in (winner, runner))
+    gap = abs((winner.center or 0.0) - (runner.center or 0.0))
+    noise, ruler = _noise(winner, runner)
     if failed:
         return Conclusion(False, f"Not yet: {winner.label} leads with {best_text}, but the "
                           f"checklist fails on: {'; '.join(failed)}.")
     if gap <= noise:
         return Conclusion(False, f"Not yet: {winner.label} leads with {best_text}, but its "
-                          f"margin over {runner.label} ({gap:.3g}) is within the spread of the "
-                          f"top trials ({noise:.3g}). Re-run the best configurations with "
+                          f"margin over {runner.label} ({gap:.3g}) is within {ruler} "
+                          f"({noise:.3g}). Re-run the best configurations with "
                           "several seeds, or sample more.")
     warned = [f.question for f in findings if f.verdict is Verdict.WARN]
     caveat = f" Caveats: {'; '.join(warned)}" if warned else ""
     return Conclusion(True, f"{winner.label} is best: {best_text}, ahead of {runner.label} by "
-                      f"{gap:.3g} (top-trial spread {noise:.3g}).{caveat}")
+                      f"{gap:.3g}, more than {ruler} ({noise:.3g}).{caveat}")
+
+
+def _best_text(data: StudyData, row: ValueBest) -> str:
+    trial = f"trial {data.label(row.best)}" if row.best is not None else "no trial"
+    if row.spread_source == "seeds":
+        return (f"{data.metric} = {row.center:.4g} (mean of {len(row.seed_values)} seeds of "
+                f"{trial})")
+    return f"{data.metric} = {row.center:.4g} ({trial})"
+
+
+def _noise(*rows: ValueBest) -> tuple[float, str]:
+    """The larger spread of two values' results, and what it was measured over."""
+    top = max((r.top_spread or 0.0) for r in rows)
+    if not any(r.spread_source == "seeds" for r in rows):
+        return top, "the spread of the top trials"
+    seeds = max((r.spread or 0.0) for r in rows if r.spread_source == "seeds")
+    if seeds >= top:
+        return seeds, "the spread over seeds of the best configurations"
+    return top, (f"the spread of the top trials (larger than the spread over seeds, "
+                 f"{seeds:.3g})")
