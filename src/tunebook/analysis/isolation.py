@@ -52,10 +52,15 @@ class ValueBest:
         return None if self.best is None else float(self.best.value or 0.0)
 
     @property
+    def spread_values(self) -> tuple[float, ...]:
+        """The values the spread is taken over (seed re-runs, else the top-k)."""
+        return self.seed_values if self.spread_source == "seeds" else self.top_values
+
+    @property
     def spread(self) -> float | None:
         """Range of the seed re-runs of the best configuration, else of the top-k values
         (None with fewer than two)."""
-        return _range(self.seed_values) if len(self.seed_values) >= 2 else self.top_spread
+        return _range(self.spread_values)
 
     @property
     def top_spread(self) -> float | None:

@@ -24,7 +24,6 @@ from tunebook.space import combo_label
 MIN_PER_VALUE = 10     # completed trials per scientific value, at least ...
 PER_DIMENSION = 5      # ... and this many per nuisance dimension searched
 TOO_FEW = 3            # fewer completed trials than this: nothing can be concluded
-NO_NOISE_SHARE = 0.01  # without a noise estimate, "meaningful" is 1 % of the best value
 SPACING_K = 5          # the doubling estimate reads the top-k values, at least 5
 MARGIN = 3.0           # it scatters 2-3x around the truth: a gain counts above 3x the noise
 
@@ -91,15 +90,17 @@ def sampling(data: StudyData, noise: Noise | None) -> Finding:
     if noise is not None:
         numbers["noise"] = noise.sigma
     gain, where, _ = max(gains, default=(0.0, "", 0))
-    threshold, ruler = _ruler(data, noise)
-    threshold *= MARGIN
-    meaningful = gain > threshold
+    threshold, ruler = _ruler(noise)
+    meaningful = noise is not None and gain > threshold
     if meaningful:
         verdicts.append(Verdict.WARN)
         details.append(f"the best of {where} would likely improve by ~{gain:.3g} with twice "
                        f"the trials, more than 3× {ruler} ({threshold:.3g})")
     summary = "; ".join(details[:4]) + (" …" if len(details) > 4 else "")
-    if not meaningful and gains:
+    if noise is None and gains:
+        summary += (". Whether that is worth more trials is unknown: no noise estimate "
+                    "(report the objective's curve, or re-run a configuration with seeds)")
+    elif not meaningful and gains:
         summary += (f". Twice the trials would gain at most ~{gain:.3g}, less than 3× "
                     f"{ruler}")
     step = _next_step(data, want, short, meaningful, done)
@@ -107,15 +108,13 @@ def sampling(data: StudyData, noise: Noise | None) -> Finding:
                    tuple(details), numbers)
 
 
-def _ruler(data: StudyData, noise: Noise | None) -> tuple[float, str]:
-    """The smallest gain worth more trials, and how to name it."""
-    if noise is not None:
-        what = ("the seed-to-seed noise" if noise.source == "seeds" else
-                "the evaluation noise of the best trials")
-        return noise.sigma, what
-    best = data.completed()
-    scale = abs(float(best[0].value or 0.0)) if best else 0.0
-    return NO_NOISE_SHARE * scale, "1 % of the best value (no noise estimate: no curves)"
+def _ruler(noise: Noise | None) -> tuple[float, str]:
+    """The smallest doubling gain worth more trials (``MARGIN`` times the noise), named."""
+    if noise is None:
+        return math.inf, "the noise (unknown)"
+    what = ("the seed-to-seed noise" if noise.source == "seeds" else
+            "the evaluation noise of the best trials")
+    return MARGIN * noise.sigma, what
 
 
 def _next_step(data: StudyData, want: int, short: bool, meaningful: bool, done: int) -> str:

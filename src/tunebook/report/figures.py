@@ -34,18 +34,20 @@ def _layout(fig: go.Figure, title: str, **kwargs: Any) -> go.Figure:
 
 
 def isolation(rows: Sequence[ValueBest], metric: str) -> go.Figure:
-    """Best objective per scientific value, with the range of its top-k trials."""
+    """Best objective per scientific value (mean over seeds where the best configuration
+    was re-run), with the range of its seed re-runs or else of its top-k trials."""
     go = _go()
-    shown = [r for r in rows if r.best is not None]
-    best = [float(r.best.value or 0.0) for r in shown if r.best]
-    low = [b - min(r.top_values) for b, r in zip(best, shown, strict=True)]
-    high = [max(r.top_values) - b for b, r in zip(best, shown, strict=True)]
+    shown = [r for r in rows if r.best is not None and r.center is not None]
+    best = [float(r.center or 0.0) for r in shown]
+    low = [b - min(r.spread_values) for b, r in zip(best, shown, strict=True)]
+    high = [max(r.spread_values) - b for b, r in zip(best, shown, strict=True)]
     fig = go.Figure(go.Scatter(
         x=[r.label for r in shown], y=best, mode="markers", marker={"size": 12},
         error_y={"type": "data", "symmetric": False, "array": high, "arrayminus": low},
         hovertext=[f"trial {r.best.index}" if r.best else "" for r in shown],
         name=f"best {metric}"))
-    return _layout(fig, f"Isolation: best {metric} per scientific value (bar: top trials)",
+    return _layout(fig, f"Isolation: best {metric} per scientific value "
+                        "(bar: seeds, else top trials)",
                    xaxis_title="scientific value", yaxis_title=metric)
 
 

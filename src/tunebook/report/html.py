@@ -65,14 +65,14 @@ def _summary(r: StudyReport, anchor: str) -> str:
     rows = [(row.label, row.trials, row.completed, row.infeasible, row.failed,
              fmt(row.best.value if row.best else None),
              r.data.label(row.best) if row.best else "-",
-             fmt(row.spread)) for row in r.isolation]
+             f"{fmt(row.spread)} ({row.spread_source})") for row in r.isolation]
     return (f'<section id="{anchor}-summary"><h2>Summary</h2>'
             f"<p><b>Goal:</b> {_e(spec.description or '(no description)')}</p>"
             f"<p><b>Objective:</b> {_e(spec.objective.goal)} <code>{_e(r.data.metric)}</code> "
             f"({_e(spec.objective.select)} evaluation of each trial). <b>Trials:</b> "
             f"{_e(counts)}.</p>"
             + _table(["scientific value", "trials", "completed", "infeasible", "failed",
-                      f"best {r.data.metric}", "best trial", "top-3 spread"], rows)
+                      f"best {r.data.metric}", "best trial", "spread (over)"], rows)
             + f'<p class="conclusion">{_e(r.conclusion.text)}</p></section>')
 
 
@@ -84,8 +84,12 @@ def _checklist(r: StudyReport, anchor: str, figure: _Figures) -> str:
             f'<a href="#{anchor}-{_e(f.evidence)}">evidence: {_e(f.evidence)}</a>'
             if f.evidence else "")
         step = f"<p><b>Next step:</b> {_e(f.next_step)}</p>" if f.next_step else ""
+        numbers = ("<details><summary>the numbers behind this verdict</summary>"
+                   + _table(["statistic", "value"], [(k, fmt(v)) for k, v in f.numbers.items()])
+                   + "</details>") if f.numbers else ""
         items.append(f'<tr><td class="verdict {f.verdict.value}">{f.verdict.mark}</td>'
-                     f"<td><b>{_e(f.question)}</b><p>{_e(f.summary)}</p>{step}{extra}</td></tr>")
+                     f"<td><b>{_e(f.question)}</b><p>{_e(f.summary)}</p>{step}{numbers}{extra}"
+                     "</td></tr>")
     return (f'<section id="{anchor}-checklist"><h2>Checklist</h2><table><tbody>'
             + "".join(items) + "</tbody></table></section>")
 

@@ -26,12 +26,12 @@ def write_pngs(reports: Sequence[StudyReport], folder: Path) -> list[Path]:
         target = folder / _safe(r.data.study.name)
         target.mkdir(parents=True, exist_ok=True)
         metric = r.data.metric
-        rows = [row for row in r.isolation if row.best is not None]
+        rows = [row for row in r.isolation if row.best is not None and row.center is not None]
         fig, ax = plt.subplots(figsize=(6, 3.5))
-        best = [float(row.best.value or 0.0) for row in rows if row.best]
+        best = [float(row.center or 0.0) for row in rows]
         ax.errorbar([row.label for row in rows], best, fmt="o",
-                    yerr=[[b - min(row.top_values) for b, row in zip(best, rows, strict=True)],
-                          [max(row.top_values) - b for b, row in zip(best, rows, strict=True)]])
+                    yerr=[[b - min(row.spread_values) for b, row in zip(best, rows, strict=True)],
+                          [max(row.spread_values) - b for b, row in zip(best, rows, strict=True)]])
         ax.set_title(f"best {metric} per scientific value")
         written.append(_save(fig, target / "isolation.png"))
         shown = [a for a in r.axes if a.points and not a.categorical]
