@@ -213,3 +213,16 @@ def test_delete_study_removes_its_tree_and_nothing_else(backend: Any) -> None:
     assert store.find_study("s") is None and store.find_study("s[a]") is None
     assert store.trials([leaf.id]) == []
     assert store.metric_history(kept.id) and store.checkpoints(kept.id)
+
+
+def test_last_update_moves_with_every_trial_event(backend: Any) -> None:
+    store = backend()
+    study_id = _study(store, trials=2)
+    created = store.last_update([study_id])
+    assert created is not None and store.last_update([study_id + 999]) is None
+    trial = store.claim("w")
+    started = store.last_update([study_id])
+    assert started is not None and started >= created
+    store.finish(trial.id, trial.attempts, TrialStatus.COMPLETED, value=1.0)
+    finished = store.trial_by_id(trial.id).finished_at
+    assert store.last_update([study_id]) == finished

@@ -65,6 +65,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
       tunebook show NAME/7                one trial in detail
       tunebook report NAME -o report.html the checklist, plots and a conclusion
       tunebook table --format md          the tracking sheet of all studies
+      tunebook dashboard                  live, read-only view in the browser
       tunebook retry NAME / delete NAME   re-run failed trials / start over
       tunebook spec                       every field of the study file
     """
@@ -486,6 +487,48 @@ def table(studies: tuple[str, ...], fmt: str, db: str | None) -> None:
 
     rows = tracking_rows(_store(db, read_only=True), list(studies) or None)
     click.echo(tracking_markdown(rows) if fmt == "md" else tracking_csv(rows), nl=False)
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to bind. Anything but loopback needs --token.")
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--token", envvar="TUNEBOOK_DASHBOARD_TOKEN", default=None,
+              help="Require this bearer token (open the page once with ?token=…).")
+@click.option("--allow-host", "allow_hosts", multiple=True,
+              help="Another name this server is reached by (e.g. a DNS name for --host "
+              "0.0.0.0); requests with any other Host header are refused.")
+@db_option
+def dashboard(host: str, port: int, token: str | None, allow_hosts: tuple[str, ...],
+              db: str | None) -> None:
+    """Serve a live, read-only dashboard of the store in the browser.
+
+    Studies with their progress, each study's checklist and plots (refreshed when a trial
+    finishes), a sortable trial table, parallel coordinates, one page per trial and a
+    page that overlays 2-5 trials' curves. The store is opened read-only, so it is safe to
+    run beside workers. Needs the extra: pip install "tunebook[dashboard]".
+    """
+    try:
+        import uvicorn
+
+        from tunebook.dashboard import create_app
+    except ImportError as exc:
+        raise click.ClickException(f"the dashboard needs its extra ({exc.name} is missing): "
+                                   'pip install "tunebook[dashboard]"') from None
+    hosts = [*LOOPBACK, *allow_hosts] if host in LOOPBACK else [host, *allow_hosts]
+    if host not in LOOPBACK:
+        if token is None:
+            raise click.ClickException(f"--host {host} exposes the dashboard beyond this "
+                                       "machine: pass --token (or TUNEBOOK_DASHBOARD_TOKEN)")
+        console.print(f"[yellow]warning:[/] serving on {escape(host)}: anyone who can reach "
+                      "it and holds the token can read every study")
+    app = create_app(db, hosts=hosts, token=token)
+    console.print(f"tunebook dashboard on http://{escape(host)}:{port}/ (read-only; Ctrl-C "
+                  "stops it)")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 @cli.command(name="spec")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from tunebook.analysis.axes import Axis
 from tunebook.analysis.curves import TrialCurves
+from tunebook.analysis.data import Series
 from tunebook.analysis.gradnorm import GradNormData
 from tunebook.analysis.isolation import ValueBest
 
@@ -116,3 +117,45 @@ def best_so_far(points: Sequence[tuple[int, float]], metric: str) -> go.Figure:
                                mode="lines", line_shape="hv", name="best so far"))
     return _layout(fig, f"Best {metric} so far vs completed trials", xaxis_title="trials",
                    yaxis_title=metric, height=300)
+
+
+def metric_grid(runs: Sequence[tuple[str, dict[str, Series]]], title: str) -> go.Figure:
+    """Every metric of one or more trials against step, one panel per metric (the trial
+    page shows one run; the compare page overlays 2-5)."""
+    from plotly.subplots import make_subplots
+
+    go = _go()
+    names = sorted({name for _, series in runs for name in series})
+    cols = min(3, max(1, len(names)))
+    rows = max(1, -(-len(names) // cols))
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=names or ["no metrics"])
+    for run, (label, series) in enumerate(runs):
+        for i, name in enumerate(names):
+            points = series.get(name)
+            if points:
+                fig.add_trace(go.Scatter(
+                    x=[s for s, _ in points], y=[v for _, v in points], mode="lines",
+                    name=label, legendgroup=label, showlegend=i == 0,
+                    line={"color": PALETTE[run % len(PALETTE)]}), i // cols + 1, i % cols + 1)
+    return _layout(fig, title, height=300 * rows)
+
+
+PALETTE = ("#0969da", "#cf222e", "#1a7f37", "#9a6700", "#8250df")
+
+
+def parallel(columns: Sequence[tuple[str, list[float], list[str] | None]],
+             values: list[float], metric: str) -> go.Figure:
+    """Parallel coordinates of the searched parameters, coloured by the objective; one
+    line per completed trial. A column is (label, values, category names or None)."""
+    go = _go()
+    dims: list[dict[str, Any]] = []
+    for name, data, categories in columns:
+        dim: dict[str, Any] = {"label": name, "values": data}
+        if categories is not None:
+            dim |= {"tickvals": list(range(len(categories))), "ticktext": categories}
+        dims.append(dim)
+    dims.append({"label": metric, "values": values})
+    fig = go.Figure(go.Parcoords(line={"color": values, "colorscale": "Viridis",
+                                       "showscale": True}, dimensions=dims))
+    return _layout(fig, f"Parallel coordinates of the completed trials, coloured by {metric}",
+                   height=420)

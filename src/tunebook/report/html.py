@@ -34,28 +34,36 @@ td,th{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:to
 """
 
 
-def _e(value: Any) -> str:
+def esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
 class _Figures:
-    """Numbered figure containers whose JSON is safe inside a script element."""
+    """Figure containers carrying their plotly JSON in a ``data-figure`` attribute.
 
-    def __init__(self) -> None:
-        self.count = 0
+    No inline script per figure: :data:`RENDER_JS` draws every container on the page, so
+    the same markup works in the offline report and in the dashboard, which swaps
+    sections in place (scripts in swapped HTML would not run).
+    """
 
     def __call__(self, fig: Any) -> str:
-        self.count += 1
-        div = f"fig-{self.count}"
-        payload = fig.to_json().replace("<", "\\u003c").replace(">", "\\u003e")
-        return (f'<div id="{div}" class="figure"></div><script>(function(){{var f={payload};'
-                f'Plotly.newPlot("{div}",f.data,f.layout,{{displaylogo:false,responsive:true}});'
-                f"}})();</script>")
+        return f'<div class="figure" data-figure="{esc(fig.to_json())}"></div>'
 
 
-def _table(head: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    cells = "".join(f"<th>{_e(h)}</th>" for h in head)
-    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
+RENDER_JS = """
+function tunebookDraw(root){
+  (root||document).querySelectorAll('[data-figure]').forEach(function(div){
+    var f=JSON.parse(div.getAttribute('data-figure'));
+    div.removeAttribute('data-figure');
+    Plotly.newPlot(div,f.data,f.layout,{displaylogo:false,responsive:true});
+  });
+}
+"""
+
+
+def table(head: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = "".join(f"<th>{esc(h)}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -67,13 +75,13 @@ def _summary(r: StudyReport, anchor: str) -> str:
              r.data.label(row.best) if row.best else "-",
              f"{fmt(row.spread)} ({row.spread_source})") for row in r.isolation]
     return (f'<section id="{anchor}-summary"><h2>Summary</h2>'
-            f"<p><b>Goal:</b> {_e(spec.description or '(no description)')}</p>"
-            f"<p><b>Objective:</b> {_e(spec.objective.goal)} <code>{_e(r.data.metric)}</code> "
-            f"({_e(spec.objective.select)} evaluation of each trial). <b>Trials:</b> "
-            f"{_e(counts)}.</p>"
-            + _table(["scientific value", "trials", "completed", "infeasible", "failed",
+            f"<p><b>Goal:</b> {esc(spec.description or '(no description)')}</p>"
+            f"<p><b>Objective:</b> {esc(spec.objective.goal)} <code>{esc(r.data.metric)}</code> "
+            f"({esc(spec.objective.select)} evaluation of each trial). <b>Trials:</b> "
+            f"{esc(counts)}.</p>"
+            + table(["scientific value", "trials", "completed", "infeasible", "failed",
                       f"best {r.data.metric}", "best trial", "spread (over)"], rows)
-            + f'<p class="conclusion">{_e(r.conclusion.text)}</p></section>')
+            + f'<p class="conclusion">{esc(r.conclusion.text)}</p></section>')
 
 
 def _checklist(r: StudyReport, anchor: str, figure: _Figures) -> str:
@@ -81,14 +89,14 @@ def _checklist(r: StudyReport, anchor: str, figure: _Figures) -> str:
     for f in r.findings:
         extra = figure(plot.best_so_far(r.best_so_far, r.data.metric)) if (
             f.evidence == "sampling" and r.best_so_far) else (
-            f'<a href="#{anchor}-{_e(f.evidence)}">evidence: {_e(f.evidence)}</a>'
+            f'<a href="#{anchor}-{esc(f.evidence)}">evidence: {esc(f.evidence)}</a>'
             if f.evidence else "")
-        step = f"<p><b>Next step:</b> {_e(f.next_step)}</p>" if f.next_step else ""
+        step = f"<p><b>Next step:</b> {esc(f.next_step)}</p>" if f.next_step else ""
         numbers = ("<details><summary>the numbers behind this verdict</summary>"
-                   + _table(["statistic", "value"], [(k, fmt(v)) for k, v in f.numbers.items()])
+                   + table(["statistic", "value"], [(k, fmt(v)) for k, v in f.numbers.items()])
                    + "</details>") if f.numbers else ""
         items.append(f'<tr><td class="verdict {f.verdict.value}">{f.verdict.mark}</td>'
-                     f"<td><b>{_e(f.question)}</b><p>{_e(f.summary)}</p>{step}{numbers}{extra}"
+                     f"<td><b>{esc(f.question)}</b><p>{esc(f.summary)}</p>{step}{numbers}{extra}"
                      "</td></tr>")
     return (f'<section id="{anchor}-checklist"><h2>Checklist</h2><table><tbody>'
             + "".join(items) + "</tbody></table></section>")
@@ -101,9 +109,12 @@ def _worst(r: StudyReport) -> float | None:
     return max(values) if r.data.minimize else min(values)
 
 
-def _study(r: StudyReport, index: int, figure: _Figures) -> str:
+def study_sections(r: StudyReport, index: int = 0) -> str:
+    """One study's sections (summary to gradient norm) as HTML; figures are drawn by
+    :data:`RENDER_JS`, so the caller's page must load plotly.js and call it."""
+    figure = _Figures()
     anchor = f"s{index}"
-    parts = [f'<h1 id="{anchor}">{_e(r.data.study.name)}</h1>', _summary(r, anchor),
+    parts = [f'<h1 id="{anchor}">{esc(r.data.study.name)}</h1>', _summary(r, anchor),
              _checklist(r, anchor, figure)]
     iso = (figure(plot.isolation(r.isolation, r.data.metric))
            if any(row.best for row in r.isolation) else "<p>No completed trial to compare.</p>")
@@ -117,21 +128,21 @@ def _study(r: StudyReport, index: int, figure: _Figures) -> str:
     parts.append(f'<section id="{anchor}-curves"><h2>Training curves</h2>{curves}</section>')
     g = r.grad_norm
     gplot = figure(plot.grad_norm(g)) if g.curves else ""
-    warning = f'<p class="fail">{_e(g.warning)}</p>' if g.warning else ""
+    warning = f'<p class="fail">{esc(g.warning)}</p>' if g.warning else ""
     share = "" if g.clipped_share is None else f" Clipped steps: {g.clipped_share:.0%}."
-    parts.append(f'<section id="{anchor}-gradnorm"><h2>Gradient norm</h2><p>{_e(g.advice)}'
-                 f"{_e(share)}</p>{warning}{gplot}</section>")
+    parts.append(f'<section id="{anchor}-gradnorm"><h2>Gradient norm</h2><p>{esc(g.advice)}'
+                 f"{esc(share)}</p>{warning}{gplot}</section>")
     return "\n".join(parts)
 
 
 def _tracking(rows: Sequence[TrackingRow]) -> str:
     body = [(r.name, r.description, r.trials, fmt(r.best), f"{r.goal} {r.metric}", r.command)
             for r in rows]
-    configs = "".join(f"<details><summary>config of {_e(r.name)}</summary><pre>"
-                      f"{_e(json.dumps(json.loads(r.config), indent=2))}</pre></details>"
+    configs = "".join(f"<details><summary>config of {esc(r.name)}</summary><pre>"
+                      f"{esc(json.dumps(json.loads(r.config), indent=2))}</pre></details>"
                       for r in rows)
     return ('<section id="tracking"><h2>Tracking table</h2>'
-            + _table(["study", "description", "trials", "best", "objective",
+            + table(["study", "description", "trials", "best", "objective",
                       "reproduce with"], body) + configs + "</section>")
 
 
@@ -139,15 +150,15 @@ def render_html(reports: Sequence[StudyReport], tracking: Sequence[TrackingRow])
     """The whole report as one HTML document (plotly.js inlined, works offline)."""
     from plotly.offline import get_plotlyjs
 
-    figure = _Figures()
-    studies = "\n".join(_study(r, i, figure) for i, r in enumerate(reports))
+    studies = "\n".join(study_sections(r, i) for i, r in enumerate(reports))
     title = "tunebook report: " + ", ".join(r.data.study.name for r in reports)
     when = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-            f"<title>{_e(title)}</title><style>{CSS}</style>"
+            f"<title>{esc(title)}</title><style>{CSS}</style>"
             f"<script>{get_plotlyjs()}</script></head><body><main>"
-            f'<p class="muted">{_e(title)} · written {when} by tunebook</p>{studies}'
-            f"{_tracking(tracking)}</main></body></html>")
+            f'<p class="muted">{esc(title)} · written {when} by tunebook</p>{studies}'
+            f"{_tracking(tracking)}</main><script>{RENDER_JS}tunebookDraw();</script>"
+            "</body></html>")
 
 
 def write_report(store: Store, names: Sequence[str], path: str | Path,

@@ -147,6 +147,11 @@ class Store(Protocol):
 
     def best_value(self, study_ids: Sequence[int], goal: str) -> float | None: ...
 
+    def last_update(self, study_ids: Sequence[int]) -> float | None:
+        """The latest time any trial of the studies was created, started, beat or finished
+        (an aggregate: what a live view polls to know whether anything changed)."""
+        ...
+
     # -- metrics and checkpoints ---------------------------------------------------------
 
     def report_metrics(self, trial_id: int, points: Sequence[Point]) -> None: ...

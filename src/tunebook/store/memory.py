@@ -271,6 +271,12 @@ class MemoryStore(Store):
         found = self.trials(study_ids)
         return {s: sum(t.status is s for t in found) for s in TrialStatus}
 
+    def last_update(self, study_ids: Sequence[int]) -> float | None:
+        times = [t for trial in self.trials(study_ids) for t in (
+            trial.created_at, trial.started_at, trial.heartbeat_at, trial.finished_at)
+                 if t is not None]
+        return max(times) if times else None
+
     def best_value(self, study_ids: Sequence[int], goal: str) -> float | None:
         values = [t.value for t in self.trials(study_ids, TrialStatus.COMPLETED)
                   if t.value is not None]

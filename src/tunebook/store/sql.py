@@ -435,6 +435,16 @@ class SQLStore(Store):
             value = conn.execute(query).scalar()
         return None if value is None else float(value)
 
+    @retry
+    def last_update(self, study_ids: Sequence[int]) -> float | None:
+        cols = (trials.c.created_at, trials.c.started_at, trials.c.heartbeat_at,
+                trials.c.finished_at)
+        query = sa.select(*(sa.func.max(c) for c in cols)).where(trials.c.study_id.in_(study_ids))
+        with self._read() as conn:
+            row = conn.execute(query).one()
+        times = [float(t) for t in row if t is not None]
+        return max(times) if times else None
+
     @staticmethod
     def _trial_from_row(row: Any) -> TrialRecord:
         return TrialRecord(

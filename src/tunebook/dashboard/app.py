@@ -1,0 +1,189 @@
+"""The dashboard's web app: read-only, local by default, safe to point at a live store.
+
+- The store is opened read-only (SQLite ``mode=ro``; PostgreSQL read-only transactions),
+  and the app has only GET routes: nothing it serves can change a study.
+- Requests whose Host header is not an allowed name are refused (DNS rebinding), and with
+  a token every request must carry it (``Authorization: Bearer``, or ``?token=`` once,
+  which sets a cookie).
+- A missing or corrupt store is an error page, never a crash; it is retried on the next
+  request.
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+from collections.abc import Awaitable, Callable, Sequence
+from functools import cache
+from importlib import resources
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+from tunebook.dashboard import pages, views
+from tunebook.dashboard.cache import StudyCache
+from tunebook.errors import StudyNotFound, TunebookError
+from tunebook.store import Store
+
+COOKIE = "tunebook_token"
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+       "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'")
+
+
+class StoreHolder:
+    """Opens the store on first use and again after a failure (the file may appear)."""
+
+    def __init__(self, url: str | None, store: Store | None = None) -> None:
+        self.url = url
+        self._cache = StudyCache(store) if store is not None else None
+        self._lock = threading.Lock()
+
+    def cache(self) -> StudyCache:
+        with self._lock:
+            if self._cache is None:
+                from tunebook.store import open_store
+
+                self._cache = StudyCache(open_store(self.url, create=False, read_only=True))
+            return self._cache
+
+
+@cache
+def _static(name: str) -> tuple[bytes, str]:
+    if name == "plotly.js":
+        from plotly.offline import get_plotlyjs
+
+        return get_plotlyjs().encode(), "application/javascript"
+    if name == "app.css":
+        from tunebook.report.html import CSS
+
+        return (CSS + pages.EXTRA_CSS).encode(), "text/css"
+    if name == "app.js":
+        from tunebook.report.html import RENDER_JS
+
+        own = resources.files("tunebook.dashboard").joinpath("static/app.js").read_text()
+        return (RENDER_JS + own).encode(), "application/javascript"
+    raise KeyError(name)
+
+
+def create_app(url: str | None = None, *, store: Store | None = None,
+               hosts: Sequence[str] = ("127.0.0.1", "localhost"),
+               token: str | None = None) -> FastAPI:
+    """The FastAPI app serving ``url`` (or an open ``store``, for tests)."""
+    holder = StoreHolder(url, store)
+    app = FastAPI(title="tunebook dashboard", docs_url=None, redoc_url=None,
+                  openapi_url=None)
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
+        if token is not None and not _authorised(request, token):
+            return JSONResponse({"error": "a valid token is required"}, status_code=401)
+        response = await call_next(request)
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        if token is not None and request.query_params.get("token") == token:
+            response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
+        return response
+
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(hosts))
+
+    @app.exception_handler(StudyNotFound)
+    @app.exception_handler(LookupError)
+    async def missing(request: Request, exc: Exception) -> Response:
+        return _error(request, str(exc).strip("'\""), 404)
+
+    @app.exception_handler(TunebookError)
+    @app.exception_handler(Exception)
+    async def broken(request: Request, exc: Exception) -> Response:
+        return _error(request, f"the store cannot be read: {exc}", 503)
+
+    @app.get("/static/{name}")
+    def static(name: str) -> Response:
+        try:
+            body, kind = _static(name)
+        except KeyError:
+            return Response("not found", status_code=404)
+        return Response(body, media_type=kind, headers={"Cache-Control": "max-age=3600"})
+
+    @app.get("/", response_class=HTMLResponse)
+    def studies_page() -> str:
+        return pages.studies_page(views.studies(holder.cache().store))
+
+    @app.get("/api/studies")
+    def studies() -> list[dict[str, Any]]:
+        return views.studies(holder.cache().store)
+
+    @app.get("/api/study")
+    def study(name: str) -> dict[str, Any]:
+        c = holder.cache()
+        tree = c.store.tree(name)
+        return {**views.study_row(c.store, tree), "version": repr(c.version(tree))}
+
+    @app.get("/api/study/sections")
+    def study_sections(name: str) -> dict[str, Any]:
+        version, html = _sections(holder.cache(), name)
+        return {"version": version, "html": html}
+
+    @app.get("/api/study/trials")
+    def trials(name: str, sort: str = "index", desc: bool = False, status: str = "",
+               q: str = "", offset: Annotated[int, Query(ge=0)] = 0,
+               limit: Annotated[int, Query(ge=1, le=views.PAGE_MAX)] = 100,
+               ) -> dict[str, Any]:
+        return views.trial_page(holder.cache(), name, sort=sort, desc=desc,
+                                status=status or None, text=q, offset=offset, limit=limit)
+
+    @app.get("/study", response_class=HTMLResponse)
+    def study_page(name: str) -> str:
+        version, html = _sections(holder.cache(), name)
+        return pages.study_page(holder.cache().store.tree(name).root.name, version, html)
+
+    @app.get("/api/trial")
+    def trial(study: str, index: Annotated[int, Query(ge=0)]) -> dict[str, Any]:
+        return views.trial_detail(holder.cache().store, study, index)
+
+    @app.get("/trial", response_class=HTMLResponse)
+    def trial_page(study: str, index: Annotated[int, Query(ge=0)]) -> str:
+        return pages.trial_page(views.trial_detail(holder.cache().store, study, index))
+
+    @app.get("/compare", response_class=HTMLResponse)
+    def compare(t: Annotated[list[str] | None, Query()] = None) -> str:
+        chosen = [x.strip() for x in t or [] if x.strip()][:5]
+        addresses = [_address(x) for x in chosen]
+        details = views.compare(holder.cache().store, addresses) if addresses else []
+        return pages.compare_page(details, chosen)
+
+    return app
+
+
+def _address(text: str) -> tuple[str, int]:
+    study, sep, index = text.rpartition("/")
+    if not sep or not index.isdigit():
+        raise LookupError(f"{text!r} is not STUDY/INDEX, e.g. my-study/3")
+    return study, int(index)
+
+
+def _sections(cache: StudyCache, name: str) -> tuple[str, str]:
+    from tunebook.report.html import study_sections
+
+    def build(tree: Any) -> str:
+        report = cache.report(tree.root.name)
+        return pages.sections(study_sections(report), views.parallel_figure(
+            cache, tree.root.name))
+
+    version, html = cache.get(name, "sections", build)
+    return repr(version), html
+
+
+def _authorised(request: Request, token: str) -> bool:
+    header = request.headers.get("authorization", "")
+    offered = (header[7:] if header.lower().startswith("bearer ") else
+               request.cookies.get(COOKIE) or request.query_params.get("token") or "")
+    return hmac.compare_digest(offered.encode(), token.encode())
+
+
+def _error(request: Request, message: str, status: int) -> Response:
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"error": message}, status_code=status)
+    return HTMLResponse(pages.error_page(message, status), status_code=status)

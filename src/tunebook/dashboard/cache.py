@@ -1,0 +1,61 @@
+"""What the dashboard has computed, kept until the study changes.
+
+A study's version is two aggregate queries (counts by status, latest trial event), so a
+page that polls costs milliseconds; the report and the trial list are recomputed only
+when the version moved. One lock per study: two browsers asking at once compute once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from tunebook.analysis.report import StudyReport, study_report
+from tunebook.records import StudyTree, TrialRecord, TrialStatus
+from tunebook.store import Store
+
+T = TypeVar("T")
+Version = tuple[Any, ...]
+
+
+@dataclass
+class _Entry:
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    values: dict[str, tuple[Version, Any]] = field(default_factory=dict)
+
+
+class StudyCache:
+    """Per-study results keyed by the study's version (thread-safe)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._entries: dict[str, _Entry] = {}
+        self._guard = threading.Lock()
+
+    def version(self, tree: StudyTree) -> Version:
+        counts = self.store.counts(tree.ids)
+        return (*(counts[s] for s in TrialStatus), self.store.last_update(tree.ids))
+
+    def _entry(self, name: str) -> _Entry:
+        with self._guard:
+            return self._entries.setdefault(name, _Entry())
+
+    def get(self, name: str, kind: str, build: Callable[[StudyTree], T]) -> tuple[Version, T]:
+        """``build(tree)`` for the study's current version, computed at most once."""
+        tree = self.store.tree(name)
+        version = self.version(tree)
+        entry = self._entry(tree.root.name)
+        with entry.lock:
+            cached = entry.values.get(kind)
+            if cached is None or cached[0] != version:
+                cached = (version, build(tree))
+                entry.values[kind] = cached
+        return cached
+
+    def report(self, name: str) -> StudyReport:
+        return self.get(name, "report", lambda tree: study_report(self.store, tree.root.name))[1]
+
+    def trials(self, name: str) -> list[TrialRecord]:
+        return self.get(name, "trials", lambda tree: self.store.trials(tree.ids))[1]
