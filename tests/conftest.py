@@ -143,3 +143,19 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     url = (str(tmp_path / "tunebook.db") if request.param == "sqlite"
            else str(request.getfixturevalue("postgres_url")))
     return lambda: open_store(url)
+
+
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def chromium_path() -> str:
+    """Debian's Chromium for Playwright; fail in CI without it, skip loudly elsewhere."""
+    import shutil
+
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found:
+        return found
+    if os.environ.get("CI"):
+        pytest.fail("chromium is missing in CI: .ci/run must apt-get install chromium")
+    pytest.skip("!!! chromium not installed: browser tests SKIPPED (apt-get install chromium)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,3 +48,26 @@ def make_study(store: Store, name: str, trials: Sequence[Fake], *,
 def smooth(start: float, end: float, steps: int = 20, every: int = 50) -> list[tuple[int, float]]:
     """A smoothly decaying curve from ``start`` to ``end``."""
     return [((i + 1) * every, end + (start - end) * 0.8 ** i) for i in range(steps)]
+
+
+EVIL = "<script>alert(1)</script>"
+
+
+def report_study(store: Store, name: str, description: str = "a study") -> None:
+    """24 trials over three activations (one named EVIL) with loss, grad-norm and clipped
+    curves; learning rates above 0.3 are infeasible."""
+    rng = random.Random(0)
+    fakes = []
+    for i in range(24):
+        act = ("relu", "tanh", EVIL)[i % 3]
+        lr = 10 ** rng.uniform(-4, 0)
+        curves = {"train_loss": smooth(2.0, 0.1 + lr), "val_loss": smooth(2.0, 0.2 + lr),
+                  "grad_norm": [(s, 1.0 + rng.random()) for s in range(1, 1001, 10)],
+                  "clipped": [(s, float(rng.random() < 0.2)) for s in range(1, 1001, 10)]}
+        status = TrialStatus.INFEASIBLE if lr > 0.3 else TrialStatus.COMPLETED
+        fakes.append(Fake({"act": act, "learning_rate": lr}, None if lr > 0.3 else 0.2 + lr,
+                          status, curves))
+    make_study(store, name, fakes, scientific={"act": ["relu", "tanh", EVIL]},
+               description=description)
+
+

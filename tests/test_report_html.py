@@ -2,41 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import random
-import shutil
 from pathlib import Path
 
-import pytest
-
-from tests.synthetic import Fake, make_study, smooth
-from tunebook import Store, TrialStatus, open_store
+from tests.conftest import BROWSER_ARGS, chromium_path
+from tests.synthetic import EVIL, report_study
+from tunebook import open_store
 from tunebook.report import write_report
 
 SECTIONS = ("Summary", "Checklist", "Isolation plot", "Axis plots", "Training curves",
             "Gradient norm", "Tracking table")
-EVIL = "<script>alert(1)</script>"
-
-
-def _study(store: Store, name: str, description: str = "a study") -> None:
-    rng = random.Random(0)
-    fakes = []
-    for i in range(24):
-        act = ("relu", "tanh", EVIL)[i % 3]
-        lr = 10 ** rng.uniform(-4, 0)
-        curves = {"train_loss": smooth(2.0, 0.1 + lr), "val_loss": smooth(2.0, 0.2 + lr),
-                  "grad_norm": [(s, 1.0 + rng.random()) for s in range(1, 1001, 10)],
-                  "clipped": [(s, float(rng.random() < 0.2)) for s in range(1, 1001, 10)]}
-        status = TrialStatus.INFEASIBLE if lr > 0.3 else TrialStatus.COMPLETED
-        fakes.append(Fake({"act": act, "learning_rate": lr}, None if lr > 0.3 else 0.2 + lr,
-                          status, curves))
-    make_study(store, name, fakes, scientific={"act": ["relu", "tanh", EVIL]},
-               description=description)
 
 
 def test_names_and_values_are_escaped(tmp_path: Path, db_path: str) -> None:
     store = open_store(db_path)
-    _study(store, EVIL, description=f"desc {EVIL}")
+    report_study(store, EVIL, description=f"desc {EVIL}")
     text = write_report(store, [EVIL], tmp_path / "r.html").read_text()
     assert EVIL not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
@@ -46,30 +25,19 @@ def test_names_and_values_are_escaped(tmp_path: Path, db_path: str) -> None:
     assert "<td>act=relu.completed</td><td>7</td>" in text and "(top-k)</td>" in text
 
 
-def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found:
-        return found
-    if os.environ.get("CI"):
-        pytest.fail("chromium is missing in CI: .ci/run must apt-get install chromium")
-    pytest.skip("!!! chromium not installed: browser tests SKIPPED (apt-get install chromium)")
-
-
 def test_report_renders_offline_in_chromium(tmp_path: Path, db_path: str) -> None:
     from PIL import Image
     from playwright.sync_api import sync_playwright
 
     store = open_store(db_path)
-    _study(store, "browser-study")
+    report_study(store, "browser-study")
     path = write_report(store, ["browser-study"], tmp_path / "report.html",
                         png_dir=tmp_path / "png")
     assert sorted(p.name for p in (tmp_path / "png" / "browser-study").iterdir()) == [
         "axes.png", "curves.png", "gradnorm.png", "isolation.png"]
     errors, requests, dialogs = [], [], []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=_chromium(), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=BROWSER_ARGS)
         page = browser.new_page(viewport={"width": 1200, "height": 900})
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))

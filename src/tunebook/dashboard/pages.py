@@ -40,7 +40,7 @@ def layout(title: str, body: str, page: str, **data: str) -> str:
     attrs = "".join(f' data-{k}="{esc(v)}"' for k, v in data.items())
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             f"<title>{esc(title)} · tunebook</title>"
-            '<link rel="stylesheet" href="/static/app.css">'
+            '<link rel="icon" href="data:,"><link rel="stylesheet" href="/static/app.css">'
             '<script src="/static/plotly.js"></script><script src="/static/app.js" defer>'
             '</script></head><body><nav><a href="/">tunebook · studies</a>'
             '<a href="/compare">compare trials</a></nav>'
@@ -48,7 +48,8 @@ def layout(title: str, body: str, page: str, **data: str) -> str:
 
 
 def studies_page(rows: Sequence[dict[str, Any]]) -> str:
-    head = ["study", "experiment", "trials by status", "best", "progress", "last update"]
+    head = ["study", "description", "experiment", "trials by status", "best", "progress",
+            "last update"]
     body = "".join(_study_row(r) for r in rows)
     return layout("studies", '<h1>Studies</h1><p class="live">live: refreshes every 2 s</p>'
                   f'<table id="studies"><thead><tr>{"".join(f"<th>{h}</th>" for h in head)}'
@@ -59,8 +60,9 @@ def studies_page(rows: Sequence[dict[str, Any]]) -> str:
 def _study_row(r: dict[str, Any]) -> str:
     counts = ", ".join(f"{n} {s}" for s, n in r["counts"].items() if n) or "no trials"
     link = f'<a href="/study?name={quote(r["name"])}">{esc(r["name"])}</a>'
-    cells = [link, esc(r["experiment"] or "-"), esc(counts), esc(fmt(r["best"])),
-             esc(f'{r["finished"]}/{r["budget"]}'), esc(_when(r["last_update"]))]
+    cells = [link, esc(r["description"]), esc(r["experiment"] or "-"), esc(counts),
+             esc(fmt(r["best"])), esc(f'{r["finished"]}/{r["budget"]}'),
+             esc(_when(r["last_update"]))]
     return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
 
 

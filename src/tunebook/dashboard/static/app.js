@@ -9,7 +9,7 @@
 
   function fmt(v) {
     if (v === null || v === undefined || v === "") return "-";
-    if (typeof v === "number") return Number.isInteger(v) ? String(v) : v.toPrecision(4);
+    if (typeof v === "number") return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(4)));
     return String(v);
   }
   function when(t) { return t ? new Date(t * 1000).toLocaleString() : "-"; }
@@ -41,6 +41,7 @@
       rows.forEach(function (s) {
         var tr = document.createElement("tr");
         cell(tr, s.name, "/study?name=" + q(s.name));
+        cell(tr, s.description);
         cell(tr, s.experiment);
         cell(tr, Object.keys(s.counts).filter(function (k) { return s.counts[k]; })
           .map(function (k) { return s.counts[k] + " " + k; }).join(", ") || "no trials");

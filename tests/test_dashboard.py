@@ -1,0 +1,216 @@
+"""The dashboard: its JSON API, its guards, and its pages live in real Chromium."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import BROWSER_ARGS, QUADRATIC, chromium_path, write_study
+from tests.synthetic import EVIL, report_study
+from tunebook import TrialStatus, load_spec, open_store, run_study
+from tunebook.dashboard import create_app
+
+
+@pytest.fixture
+def db(db_path: str) -> str:
+    report_study(open_store(db_path), "live-study", description=f"about {EVIL}")
+    return db_path
+
+
+def client(url: str, **kwargs: Any) -> TestClient:
+    return TestClient(create_app(url, **kwargs), base_url="http://127.0.0.1")
+
+
+def test_the_api_returns_the_documented_json(db: str) -> None:
+    c = client(db)
+    [row] = c.get("/api/studies").json()
+    assert {"name", "experiment", "counts", "trials", "budget", "finished", "progress",
+            "best", "metric", "goal", "last_update"} <= set(row)
+    assert row["name"] == "live-study" and row["trials"] == 24
+    assert row["counts"]["completed"] + row["counts"]["infeasible"] == 24
+    page = c.get("/api/study/trials", params={"name": "live-study", "sort": "value",
+                                              "status": "completed", "limit": 5}).json()
+    values = [r["value"] for r in page["rows"]]
+    assert values == sorted(values) and len(values) == 5
+    assert page["total"] == row["counts"]["completed"] and page["columns"] == [
+        "act", "learning_rate"]
+    assert values[0] == row["best"]
+    relu = c.get("/api/study/trials", params={"name": "live-study", "q": "act=relu"}).json()
+    assert relu["total"] == 8 and all(r["params"]["act"] == "relu" for r in relu["rows"])
+    detail = c.get("/api/trial", params={"study": "live-study", "index": 0}).json()
+    assert set(detail["curves"]) == {"train_loss", "val_loss", "grad_norm", "clipped"}
+    assert detail["reproduce"][0].startswith("tunebook run ")
+    assert c.get("/api/study/trials", params={"name": "live-study", "limit": 0}).status_code \
+        == 422
+    missing = c.get("/api/trial", params={"study": "live-study", "index": 99})
+    assert missing.status_code == 404 and "no trial 99" in missing.json()["error"]
+
+
+def test_only_reads_and_only_for_the_bound_host(db: str) -> None:
+    before = hashlib.sha256(Path(db).read_bytes()).hexdigest()
+    c = client(db)
+    for path in ("/", "/study?name=live-study", "/trial?study=live-study&index=3",
+                 "/compare?t=live-study/1&t=live-study/2", "/api/studies"):
+        assert c.get(path).status_code == 200, path
+    assert c.post("/api/studies").status_code == 405
+    assert c.delete("/api/study?name=live-study").status_code == 405
+    assert c.get("/", headers={"Host": "attacker.example"}).status_code == 400
+    assert c.get("/static/..%2F..%2Fapp.py").status_code == 404
+    assert c.get("/static/app.js").headers["content-type"].startswith("application/javascript")
+    assert "default-src 'self'" in c.get("/").headers["content-security-policy"]
+    assert hashlib.sha256(Path(db).read_bytes()).hexdigest() == before
+
+
+def test_a_token_guards_every_request(db: str) -> None:
+    c = client(db, token="s3cret")
+    assert c.get("/api/studies").status_code == 401
+    assert c.get("/api/studies", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert c.get("/api/studies", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    assert c.get("/?token=s3cret").status_code == 200  # sets the cookie ...
+    assert c.get("/api/studies").status_code == 200    # ... that later requests carry
+
+
+def test_a_missing_or_corrupt_store_is_an_error_page(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.db"
+    page = client(str(missing)).get("/")
+    assert page.status_code == 503 and "cannot be read" in page.text
+    assert not missing.exists()  # read-only: nothing was created
+    corrupt = tmp_path / "corrupt.db"
+    corrupt.write_bytes(b"not a database at all" * 100)
+    page = client(str(corrupt)).get("/api/studies")
+    assert page.status_code == 503 and "error" in page.json()
+
+
+def test_user_strings_render_as_text(db: str, tmp_path: Path) -> None:
+    store = open_store(db)
+    study = store.get_study("live-study")
+    evil_trial = next(t for t in store.trials([study.id]) if t.params["act"] == EVIL)
+    c = client(db)
+    for path in ("/", "/study?name=live-study",
+                 f"/trial?study=live-study&index={evil_trial.index}",
+                 f"/compare?t=live-study/{evil_trial.index}"):
+        body = c.get(path).text
+        assert EVIL not in body, path
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body, path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def served(db: str) -> Iterator[str]:
+    """The dashboard on a real uvicorn server in a thread."""
+    import uvicorn
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(db), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def _finish_one_more(db: str) -> None:
+    """Another process's view: a new trial of the study completes."""
+    store = open_store(db)
+    study = store.get_study("live-study")
+    store.enqueue(study.id, [(24, {"act": "relu", "learning_rate": 0.01}, 24)])
+    trial = store.claim("elsewhere", [study.id])
+    assert trial is not None
+    store.report_metrics(trial.id, [(s, "val_loss", 0.19, 0.0) for s in (50, 100, 150)])
+    store.finish(trial.id, trial.attempts, TrialStatus.COMPLETED, value=0.19)
+
+
+def test_pages_render_and_update_live_in_chromium(served: str, db: str, tmp_path: Path,
+                                                  ) -> None:
+    from PIL import Image
+    from playwright.sync_api import expect, sync_playwright
+
+    errors: list[str] = []
+    outside: list[str] = []
+    dialogs: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.on("request", lambda r: outside.append(r.url)
+                if not r.url.startswith(served) else None)
+
+        page.goto(served + "/")
+        expect(page.locator("#studies")).to_contain_text("live-study")
+        expect(page.locator("#studies")).to_contain_text("24/24")
+
+        page.goto(served + "/study?name=live-study")
+        figures = page.locator("div.figure").count()
+        assert figures >= 7  # the report's sections and parallel coordinates
+        expect(page.locator("div.figure .main-svg").nth(figures - 1)).to_be_attached(
+            timeout=30_000)
+        expect(page.locator("#trials-table tbody tr")).to_have_count(24, timeout=10_000)
+        page.locator("th[data-sort=value]").click()
+        expect(page.locator("th[data-sort=value]")).to_have_text("val_loss ▲")
+        first = page.locator("#trials-table tbody tr").first.locator("td").nth(3)
+        expect(first).to_have_text("0.2001")  # the best value, sorted in the browser's table
+        shot = tmp_path / "study.png"
+        page.screenshot(path=str(shot))
+
+        _finish_one_more(db)  # live: the page picks it up without a reload
+        expect(page.locator("#page")).to_have_text("1–25 of 25", timeout=15_000)
+        expect(page.locator("#trials-table tbody tr").first.locator("td").nth(3)).to_have_text(
+            "0.19", timeout=15_000)
+        page.goto(served + "/")
+        expect(page.locator("#studies")).to_contain_text("25/25", timeout=15_000)
+
+        page.goto(served + "/trial?study=live-study&index=0")
+        expect(page.locator("div.figure .main-svg").first).to_be_attached(timeout=15_000)
+        expect(page.locator("main")).to_contain_text("learning_rate")
+        page.goto(served + "/compare?t=live-study/0&t=live-study/1")
+        expect(page.locator("div.figure .main-svg").first).to_be_attached(timeout=15_000)
+        browser.close()
+    assert errors == [] and outside == [] and dialogs == []
+    histogram = Image.open(shot).convert("L").histogram()
+    assert sum(1 for count in histogram if count) > 20  # not a blank page
+
+
+def test_serving_a_store_while_four_workers_write_it(tmp_path: Path, db_path: str) -> None:
+    spec = load_spec(write_study(tmp_path / "s", QUADRATIC, budget=24))
+    c = client(db_path)
+    seen: list[int] = []
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            for path in ("/api/studies", "/study?name=toy", "/api/study/trials?name=toy"):
+                seen.append(c.get(path).status_code)
+            time.sleep(0.05)
+
+    run_study(spec, open_store(db_path), workers=1)  # the study exists before polling
+    reader = threading.Thread(target=poll)
+    reader.start()
+    more = load_spec(write_study(tmp_path / "s", QUADRATIC, budget=48))
+    try:
+        run_study(more, open_store(db_path), workers=4)
+    finally:
+        stop.set()
+        reader.join()
+    store = open_store(db_path)
+    done = store.trials([store.get_study("toy").id], TrialStatus.COMPLETED)
+    assert len(done) == 48
+    assert seen and set(seen) == {200}, sorted(set(seen))
