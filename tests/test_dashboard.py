@@ -214,3 +214,14 @@ def test_serving_a_store_while_four_workers_write_it(tmp_path: Path, db_path: st
     done = store.trials([store.get_study("toy").id], TrialStatus.COMPLETED)
     assert len(done) == 48
     assert seen and set(seen) == {200}, sorted(set(seen))
+
+
+def test_postgresql_is_served_through_read_only_transactions(postgres_url: str) -> None:
+    report_study(open_store(postgres_url), "pg-study")
+    app = create_app(postgres_url)
+    c = TestClient(app, base_url="http://127.0.0.1")
+    assert c.get("/api/studies").json()[0]["name"] == "pg-study"
+    assert c.get("/study?name=pg-study").status_code == 200
+    readonly = open_store(postgres_url, read_only=True)  # what the dashboard opens
+    with pytest.raises(Exception, match="read-only transaction"):
+        readonly.update_study(readonly.get_study("pg-study").id, budget=1)

@@ -50,11 +50,13 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
     deadlock on a lock upgrade (the "database is locked" errors Optuna users hit).
     ``read_only`` opens a SQLite file with ``mode=ro``: SQLite itself then refuses every
     write, so a command that only reads can never change the file (or create a schema in
-    an empty one), and a database on a read-only mount can still be read.
+    an empty one), and a database on a read-only mount can still be read. On PostgreSQL
+    every transaction is ``READ ONLY``: the server refuses writes the same way.
     """
     backend = sa.engine.make_url(url).get_backend_name()
     if backend != "sqlite":
-        return sa.create_engine(url, pool_pre_ping=True)
+        engine = sa.create_engine(url, pool_pre_ping=True)
+        return engine.execution_options(postgresql_readonly=True) if read_only else engine
     path = sqlite_path(url)
     if read_only and path is not None:
         import sqlite3
