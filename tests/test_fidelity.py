@@ -202,3 +202,20 @@ def test_a_tie_judged_by_seed_reruns_is_not_concluded(seed: int) -> None:
     assert "spread over seeds" in r.conclusion.text
     assert {row.spread_source for row in r.isolation} == {"seeds"}
     assert "seed-to-seed noise" in finding(r, SAMPLING).summary
+
+
+def test_the_statistics_agree_with_scipy_at_any_size() -> None:
+    import random
+
+    from scipy.stats import binom, spearmanr
+
+    from tunebook.analysis.stats import binomial_tail, rank_trend
+
+    for hits, n, p in ((3, 3, 0.1), (0, 5, 0.2), (2, 4, 0.1), (700, 10_000, 0.06)):
+        assert binomial_tail(hits, n, p) == pytest.approx(binom.sf(hits - 1, n, p), rel=1e-9)
+    rng = random.Random(0)
+    for n in (5, 12, 60):
+        x = [rng.choice([0.1, 0.2, rng.random()]) for _ in range(n)]
+        y = [v + rng.gauss(0, 0.3) for v in x]
+        assert rank_trend(x, y) == pytest.approx(
+            spearmanr(x, y, alternative="greater").pvalue, abs=1e-12)

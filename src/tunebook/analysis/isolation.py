@@ -96,10 +96,11 @@ def best_per_value(store: Store, tree: StudyTree) -> list[ValueBest]:
 
 def _distinct(ranked: list[TrialRecord]) -> list[TrialRecord]:
     """The best trial of each distinct configuration (seed re-runs are not other configs)."""
-    seen: list[Params] = []
+    seen: set[str] = set()
     out = []
     for t in ranked:
-        if t.params not in seen:
-            seen.append(t.params)
+        key = repr(sorted(t.params.items()))
+        if key not in seen:
+            seen.add(key)
             out.append(t)
     return out

@@ -40,8 +40,18 @@ def smoothed(values: Sequence[float], window: int = 5) -> list[float]:
 
 
 def binomial_tail(hits: int, n: int, p: float) -> float:
-    """P(X >= hits) for X ~ Binomial(n, p): how surprising ``hits`` of ``n`` would be by chance."""
-    return float(sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(hits, n + 1)))
+    """P(X >= hits) for X ~ Binomial(n, p): how surprising ``hits`` of ``n`` would be by chance.
+
+    Through ``scipy.special.bdtrc`` (the regularised incomplete beta), which stays finite for
+    the top 10 % of a 100,000-trial study, where a sum of ``comb`` terms overflows.
+    """
+    if hits <= 0:
+        return 1.0
+    if hits > n:
+        return 0.0
+    from scipy.special import bdtrc
+
+    return float(bdtrc(hits - 1, n, p))
 
 
 @dataclass(frozen=True)
@@ -75,10 +85,27 @@ def doubling_gain(best_first: Sequence[float], k: int) -> Doubling | None:
     return Doubling(spacing / 2, spacing, len(top))
 
 
+def _ranks(values: Sequence[float]) -> np.ndarray:
+    """Ranks with ties averaged (what Spearman's correlation needs)."""
+    v = np.asarray(values, dtype=float)
+    _, inverse, counts = np.unique(v, return_inverse=True, return_counts=True)
+    first = np.cumsum(counts) - counts          # rank of each distinct value's first copy
+    return (first + (counts - 1) / 2.0)[inverse]
+
+
 def rank_trend(x: Sequence[float], y: Sequence[float]) -> float:
-    """One-sided p-value that ``y`` rises with ``x`` (Spearman; 1.0 with too few points)."""
+    """One-sided p-value that ``y`` rises with ``x`` (Spearman; 1.0 with too few points).
+
+    The p-value uses the t approximation scipy's ``spearmanr`` uses, without importing
+    ``scipy.stats`` (most of a second) into every report.
+    """
     if len(x) < 4 or len(set(x)) < 2 or len(set(y)) < 2:
         return 1.0
-    from scipy.stats import spearmanr
+    from scipy.special import stdtr
 
-    return float(spearmanr(x, y, alternative="greater").pvalue)
+    r = float(np.corrcoef(_ranks(x), _ranks(y))[0, 1])
+    if r >= 1.0:
+        return 0.0
+    dof = len(x) - 2
+    t = r * math.sqrt(dof / max(1e-300, (1.0 - r) * (1.0 + r)))
+    return float(1.0 - stdtr(dof, t))

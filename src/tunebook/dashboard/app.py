@@ -170,7 +170,7 @@ def _sections(cache: StudyCache, name: str) -> tuple[str, str]:
     def build(tree: Any) -> str:
         report = cache.report(tree.root.name)
         return pages.sections(study_sections(report), views.parallel_figure(
-            cache, tree.root.name))
+            report.data.spec, report.data.trials))
 
     version, html = cache.get(name, "sections", build)
     return repr(version), html

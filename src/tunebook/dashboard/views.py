@@ -16,7 +16,7 @@ from tunebook.analysis.tracking import reproduce_command
 from tunebook.dashboard.cache import StudyCache
 from tunebook.records import StudyTree, TrialRecord, TrialStatus
 from tunebook.space import ChoiceDomain
-from tunebook.spec import study_spec
+from tunebook.spec import StudySpec, study_spec
 from tunebook.store import Store
 
 PAGE_MAX = 500
@@ -126,15 +126,13 @@ def compare(store: Store, addresses: Sequence[tuple[str, int]]) -> list[dict[str
 PARALLEL_MAX = 3000
 
 
-def parallel_figure(cache: StudyCache, name: str) -> Any | None:
+def parallel_figure(spec: StudySpec, trials: Sequence[TrialRecord]) -> Any | None:
     """Parallel coordinates of the completed trials (at most ``PARALLEL_MAX`` lines: the
     best 300 and an even sample of the rest), or None without completed trials."""
     from tunebook.report.figures import parallel
 
-    tree = cache.store.tree(name)
-    spec = study_spec(tree.root)
     sign = spec.objective.sign()
-    done = sorted((t for t in cache.trials(name) if t.status is TrialStatus.COMPLETED
+    done = sorted((t for t in trials if t.status is TrialStatus.COMPLETED
                    and _num(t.value) is not None), key=lambda t: sign * (t.value or 0.0))
     if not done:
         return None
