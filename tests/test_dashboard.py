@@ -225,3 +225,26 @@ def test_postgresql_is_served_through_read_only_transactions(postgres_url: str) 
     readonly = open_store(postgres_url, read_only=True)  # what the dashboard opens
     with pytest.raises(Exception, match="read-only transaction"):
         readonly.update_study(readonly.get_study("pg-study").id, budget=1)
+
+
+def test_a_rebuild_in_progress_serves_the_previous_result(db: str) -> None:
+    from tunebook.dashboard.cache import StudyCache
+
+    cache = StudyCache(open_store(db, read_only=True))
+    first = cache.get("live-study", "n", lambda tree: "old")
+    _finish_one_more(db)  # the study changed: the next get rebuilds
+    started = threading.Event()
+
+    def slow(tree: Any) -> str:
+        started.set()
+        time.sleep(1.0)
+        return "new"
+
+    rebuild = threading.Thread(target=lambda: cache.get("live-study", "n", slow))
+    rebuild.start()
+    started.wait(5)
+    t0 = time.monotonic()
+    assert cache.get("live-study", "n", slow) == first  # not waiting for the rebuild
+    assert time.monotonic() - t0 < 0.5
+    rebuild.join()
+    assert cache.get("live-study", "n", slow)[1] == "new"
