@@ -248,3 +248,32 @@ def test_a_rebuild_in_progress_serves_the_previous_result(db: str) -> None:
     assert time.monotonic() - t0 < 0.5
     rebuild.join()
     assert cache.get("live-study", "n", slow)[1] == "new"
+
+
+def test_the_command_serves_locally_and_refuses_to_expose_without_a_token(
+        tmp_path: Path, db: str) -> None:
+    import subprocess
+    import sys
+
+    import httpx2
+
+    from tests.conftest import tunebook_cli
+
+    exposed = tunebook_cli("dashboard", "--host", "0.0.0.0", "--db", db, cwd=tmp_path)
+    assert exposed.returncode != 0 and "pass --token" in exposed.stderr
+    assert "Traceback" not in exposed.stderr
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "tunebook.cli", "dashboard", "--port",
+                               str(port), "--db", db], cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, status = time.monotonic() + 30, None
+        while time.monotonic() < deadline and status is None:
+            try:
+                status = httpx2.get(f"http://127.0.0.1:{port}/api/studies").status_code
+            except httpx2.TransportError:
+                time.sleep(0.2)
+        assert status == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
