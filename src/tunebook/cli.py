@@ -66,6 +66,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
       tunebook report NAME -o report.html the checklist, plots and a conclusion
       tunebook table --format md          the tracking sheet of all studies
       tunebook dashboard                  live, read-only view in the browser
+      tunebook export NAME --to mlflow URI  trials as MLflow (or TensorBoard) runs
       tunebook retry NAME / delete NAME   re-run failed trials / start over
       tunebook spec                       every field of the study file
     """
@@ -487,6 +488,36 @@ def table(studies: tuple[str, ...], fmt: str, db: str | None) -> None:
 
     rows = tracking_rows(_store(db, read_only=True), list(studies) or None)
     click.echo(tracking_markdown(rows) if fmt == "md" else tracking_csv(rows), nl=False)
+
+
+@cli.command()
+@click.argument("study")
+@click.option("--to", "tool", required=True, type=click.Choice(["tensorboard", "mlflow"]),
+              help="Where the trials go.")
+@click.argument("target")
+@db_option
+def export(study: str, tool: str, target: str, db: str | None) -> None:
+    """Export STUDY's trials to TensorBoard (TARGET: a folder) or MLflow (TARGET: a tracking
+    URI, e.g. sqlite:///mlflow.db): one run per trial with its params, every metric by
+    step, its status and reason.
+
+    Idempotent: exporting again rewrites only trials that changed and never duplicates a
+    run; runs tunebook did not write are left alone.
+
+    \b
+      tunebook export my-study --to tensorboard runs/   # then: tensorboard --logdir runs
+      tunebook export my-study --to mlflow sqlite:///mlflow.db
+    """
+    from tunebook.integrations import export as exporters
+
+    store = _store(db, read_only=True)
+    try:
+        done = (exporters.to_tensorboard(store, study, target) if tool == "tensorboard"
+                else exporters.to_mlflow(store, study, target))
+    except ImportError as exc:
+        raise click.ClickException(str(exc)) from None
+    console.print(f"{done.written} run(s) written, {done.unchanged} unchanged → "
+                  f"{escape(done.target)}")
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")

@@ -237,6 +237,17 @@ def trial(defaults: Mapping[str, ParamValue] | None = None) -> TrialContext:
                         "tunebook.trial(defaults={'learning_rate': 1e-3})")
 
 
+def current() -> TrialContext | None:
+    """The trial this process is running, or None outside one (never raises).
+
+    For library code (framework callbacks) that should do nothing, not fail, when the
+    training runs by hand.
+    """
+    if _current is not None or os.environ.get(ENV_INFO):
+        return trial()
+    return None
+
+
 def _stop_command(signum: int, _frame: object) -> None:
     """SIGTERM in a command trainer: raise :class:`TrialStopped` in its training code."""
     request_stop()
