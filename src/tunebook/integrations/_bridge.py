@@ -55,8 +55,9 @@ class Bridge:
     def active(self) -> bool:
         return self.trial is not None
 
-    def report(self, step: int, metrics: Mapping[str, Any]) -> None:
-        """Report ``metrics`` at ``step`` (buffered) and check the training loss."""
+    def report(self, step: int, metrics: Mapping[str, Any], *, check: bool = True) -> None:
+        """Report ``metrics`` at ``step`` (buffered); with ``check``, guard the training
+        loss among them."""
         if self.trial is None:
             return
         values = finite_scalars(metrics)
@@ -64,7 +65,8 @@ class Bridge:
             values = {k: v for k, v in values.items() if k in self.only}
         if values:
             self.trial.report(step, **values)
-        self.check(step, values)
+        if check:
+            self.check(step, values)
 
     def check(self, step: int, values: Mapping[str, float]) -> None:
         """Raise :class:`~tunebook.Infeasible` when the training loss diverged."""

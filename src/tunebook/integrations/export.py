@@ -1,10 +1,11 @@
 """A study's trials as TensorBoard runs or MLflow runs, exported idempotently.
 
-One run per trial: its params (TensorBoard's HParams tab shows them against the
-objective), every metric by step, and its status and reason. Each exported run carries a
-stamp of the trial's state (attempts, finish time, number of points): exporting again
-skips runs whose trial did not change and rewrites those that did, so nothing is ever
-duplicated. Runs that tunebook did not write are never touched.
+One run per trial: its params as training code received them, fixed values included
+(TensorBoard's HParams tab shows them against the objective), every metric by step, and
+its status and reason. Each exported run carries a stamp of the trial's state (attempts,
+finish time, number of points): exporting again skips runs whose trial did not change and
+rewrites those that did, so nothing is ever duplicated. Runs that tunebook did not write
+are never touched.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def to_tensorboard(store: Store, name: str, folder: str | Path) -> Exported:
                 writer.add_scalar(p.name, p.value, p.step, walltime=p.time)
         metric = {f"hparam/{data.metric}": _value(data, trial)}
         events = writer._get_file_writer()  # type: ignore[no-untyped-call]
-        for summary in hparams(_plain(trial.params), metric):  # type: ignore[no-untyped-call]
+        for summary in hparams(_plain(data.spec.space.plain(trial.params)), metric):  # type: ignore[no-untyped-call]
             events.add_summary(summary)
         writer.add_text("tunebook/status", f"{trial.status.value}: {trial.reason or ''}")
         writer.close()
@@ -126,7 +127,7 @@ def to_mlflow(store: Store, name: str, uri: str) -> Exported:
         run = client.create_run(experiment, run_name=label)
         metrics = [Metric(p.name, float(p.value), int(p.time * 1000), p.step)
                    for p in points if p.value is not None and math.isfinite(p.value)]
-        params = [Param(k, str(v)) for k, v in trial.params.items()]
+        params = [Param(k, str(v)) for k, v in data.spec.space.plain(trial.params).items()]
         for start in range(0, max(len(metrics), 1), 900):
             client.log_batch(run.info.run_id, metrics=metrics[start:start + 900],
                              params=params if start == 0 else [],

@@ -58,7 +58,9 @@ class _TrialLogger(Logger):
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         metrics = {k: v for k, v in metrics.items() if k != "epoch"}
-        self.bridge.report(int(step or 0), metrics)
+        # The guard reads every step's loss from the callback's device buffer instead: a
+        # logged value (every log_every_n_steps) may already be past the divergence.
+        self.bridge.report(int(step or 0), metrics, check=False)
 
 
 class TunebookCallback(pl.Callback):
@@ -125,8 +127,8 @@ class TunebookCallback(pl.Callback):
             if self.losses is None:
                 self.losses = DeviceSeries(self.log_every, loss.device)
             self.losses.append(trainer.global_step, loss.detach())
-        if trainer.global_step % self.log_every == 0:
-            self._drain(trainer)
+        if trainer.global_step % self.log_every == 0 or trainer.global_step == 1:
+            self._drain(trainer)  # step 1: the guard's reference is the very first loss
         if self.bridge.should_stop:
             trainer.should_stop = True
 

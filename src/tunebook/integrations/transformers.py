@@ -9,10 +9,12 @@
 
 What it does inside a trial: everything the Trainer logs (``on_log``: loss, learning rate,
 grad norm; ``on_evaluate``: the ``eval_*`` metrics) goes to the trial at the Trainer's
-global step, batched; a NaN/Inf or exploding training loss makes the trial infeasible with
-the step; each checkpoint the Trainer saves is recorded with the trial (the Trainer's
-``save_total_limit`` and ``metric_for_best_model`` keep the N best), ``output_dir`` is the
-trial's own checkpoint folder and ``resume_from`` its newest checkpoint; a stop request
+global step, batched; a NaN/Inf training loss, or one above ``divergence_factor`` times
+the first logged loss (set ``logging_first_step=True`` so that is the first step's),
+makes the trial infeasible with the step; each checkpoint the Trainer saves is recorded
+with the trial (the Trainer's ``save_total_limit`` and ``metric_for_best_model`` keep the
+N best), ``output_dir`` is the trial's own checkpoint folder and ``resume_from`` its
+newest checkpoint; a stop request
 from tunebook ends training at the next step. Outside a trial it warns once and does
 nothing (``output_dir`` is then a fresh temporary folder).
 """
