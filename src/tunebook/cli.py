@@ -68,6 +68,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
       tunebook dashboard                  live, read-only view in the browser
       tunebook export NAME --to mlflow URI  trials as MLflow (or TensorBoard) runs
       tunebook retry NAME / delete NAME   re-run failed trials / start over
+      tunebook rerun NAME --seeds 5       the best configs again, with new seeds
       tunebook spec                       every field of the study file
     """
     ctx.obj = {"debug": debug}
@@ -186,6 +187,48 @@ def run(spec_file: Path, workers: int, db: str | None, runs_dir: Path | None,
                       "URL`.")
         return
     _print_run_summary(store, result)
+    _exit_if_stopped(result.stopped_by)
+
+
+@cli.command()
+@click.argument("study")
+@click.option("--top", default=1, show_default=True,
+              help="Re-run the K best distinct configurations of each scientific value.")
+@click.option("--seeds", default=3, show_default=True, help="New seeds per configuration.")
+@click.option("--name", "child", default=None, help="The child study's name "
+              "[default: STUDY-seeds].")
+@click.option("-w", "--workers", default=1, show_default=True)
+@db_option
+@runs_dir_option
+@click.option("--no-progress", is_flag=True, help="Do not draw the progress bar.")
+def rerun(study: str, top: int, seeds: int, child: str | None, workers: int, db: str | None,
+          runs_dir: Path | None, no_progress: bool) -> None:
+    """Train STUDY's best configurations again with new seeds, in a child study.
+
+    The playbook judges a difference against trial-to-trial variance: a best trial is the
+    luckiest of many draws. The child study's report compares scientific values by their
+    mean over seeds and the spread over seeds. Running the command again finishes what is
+    left of the same child study.
+
+    \b
+      tunebook rerun my-study --seeds 5        # best config of each value, 5 seeds
+      tunebook report my-study-seeds -o seeds.html
+    """
+    from tunebook.analysis.report import study_report
+    from tunebook.report.console import ProgressBar
+    from tunebook.runner.local import run_study
+    from tunebook.runner.rerun import rerun_study
+
+    store = _store(db)
+    made = rerun_study(store, study, top=top, seeds=seeds, child=child)
+    console.print(f"re-running {len(made.configs)} configuration(s) of [bold]"
+                  f"{escape(study)}[/] × {made.seeds} seeds as [bold]"
+                  f"{escape(made.study.name)}[/]")
+    with ProgressBar(console, enabled=not no_progress) as bar:
+        result = run_study(made.spec, store, workers=workers, on_progress=bar.update,
+                           runs_dir=runs_dir)
+    _print_run_summary(store, result)
+    console.print(study_report(store, made.study.name).conclusion.text, highlight=False)
     _exit_if_stopped(result.stopped_by)
 
 

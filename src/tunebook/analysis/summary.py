@@ -46,10 +46,13 @@ def conclude(data: StudyData, rows: Sequence[ValueBest], findings: Sequence[Find
         return Conclusion(False, f"Not yet: {winner.label} leads with {best_text}, but the "
                           f"checklist fails on: {'; '.join(failed)}.")
     if gap <= noise:
+        step = ("More seeds narrow the spread of the means; or the values do not differ."
+                if "seeds" in (winner.spread_source, runner.spread_source) else
+                f"Re-run the best configurations with several seeds (tunebook rerun "
+                f"{data.study.name} --seeds 5), or sample more.")
         return Conclusion(False, f"Not yet: {winner.label} leads with {best_text}, but its "
                           f"margin over {runner.label} ({gap:.3g}) is within {ruler} "
-                          f"({noise:.3g}). Re-run the best configurations with "
-                          "several seeds, or sample more.")
+                          f"({noise:.3g}). {step}")
     warned = [f.question for f in findings if f.verdict is Verdict.WARN]
     caveat = f" Caveats: {'; '.join(warned)}" if warned else ""
     return Conclusion(True, f"{winner.label} is best: {best_text}, ahead of {runner.label} by "

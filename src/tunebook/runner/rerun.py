@@ -1,0 +1,93 @@
+"""Re-runs over seeds: the playbook's yardstick for "is the difference real?" (§2.4).
+
+A study compares scientific values by their best trials, but a best trial is the luckiest
+of many draws. ``rerun_study`` makes a child study that trains the best configuration of
+each scientific value (or its top K) again with new seeds; its isolation then compares
+means over seeds against the spread over seeds (see docs/checklist.md).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from tunebook.errors import SpecError, StudyExists
+from tunebook.records import StudyRecord, TrialRecord, TrialStatus, trial_seed
+from tunebook.space import Params
+from tunebook.spec import LOCATION_FIELDS, StudySpec, spec_from_dict, study_spec
+from tunebook.store import Store
+
+#: Mixed into the parent's sampler seed so re-runs never repeat a parent trial's seed.
+RERUN_SALT = 0x5EED
+
+
+@dataclass(frozen=True)
+class Rerun:
+    """The child study, its spec (to run it), and the configurations it re-runs."""
+
+    study: StudyRecord
+    spec: StudySpec
+    configs: list[Params]
+    seeds: int
+
+
+def best_configs(store: Store, parent: StudyRecord, top: int) -> list[Params]:
+    """The ``top`` best distinct completed configurations of each scientific value."""
+    spec = study_spec(parent)
+    tree = store.tree(parent)
+    done = [t for t in store.trials(tree.ids, TrialStatus.COMPLETED)
+            if t.value is not None and math.isfinite(t.value)]
+    sign = spec.objective.sign()
+    chosen: list[Params] = []
+    for combo in spec.space.combos() or [{}]:
+        mine = sorted((t for t in done if all(t.params.get(k) == v for k, v in combo.items())),
+                      key=lambda t: sign * float(t.value or 0.0))
+        chosen += _distinct(mine)[:top]
+    return chosen
+
+
+def _distinct(ranked: list[TrialRecord]) -> list[Params]:
+    seen: set[str] = set()
+    out = []
+    for t in ranked:
+        key = repr(sorted(t.params.items()))
+        if key not in seen:
+            seen.add(key)
+            out.append(dict(t.params))
+    return out
+
+
+def rerun_study(store: Store, name: str, *, top: int = 1, seeds: int = 3,
+                child: str | None = None) -> Rerun:
+    """Create (or find) the child study re-running ``name``'s best configurations.
+
+    Raises:
+        SpecError: bad ``top``/``seeds``, or no completed trial to re-run.
+    """
+    if top < 1 or seeds < 2:
+        raise SpecError("re-runs need --top ≥ 1 and --seeds ≥ 2 (one seed has no spread)",
+                        field="rerun")
+    parent = store.get_study(name)
+    configs = best_configs(store, parent, top)
+    if not configs:
+        raise SpecError(f"study {name!r} has no completed trial to re-run; run it (or fix "
+                        "its failures) first", field="rerun")
+    child_name = child or f"{name}-seeds"
+    base = {k: v for k, v in parent.spec.items() if k not in LOCATION_FIELDS}
+    data = {**base, "name": child_name, "mode": "joint", "budget": len(configs) * seeds,
+            "description": f"{seeds} seeds of the best {top} configuration(s) per "
+                           f"scientific value of {name}"}
+    spec = spec_from_dict(data)
+    spec = StudySpec(spec.model, spec.space, path=study_spec(parent).path,
+                     folder=study_spec(parent).source_dir)
+    salt = spec.model.sampler.seed + RERUN_SALT
+    trials = [(i, config, trial_seed(salt, i))
+              for i, config in enumerate(c for c in configs for _ in range(seeds))]
+    try:
+        record = store.create_study(child_name, spec.snapshot(), spec.identity_hash(),
+                                    round=parent.round + 1, parent_id=parent.id,
+                                    budget=len(trials))
+        store.enqueue(record.id, trials)
+    except StudyExists:
+        record = store.get_study(child_name)  # made before: run what is left of it
+    return Rerun(record, spec, configs, seeds)

@@ -1,0 +1,79 @@
+"""tunebook rerun: the best configurations again with new seeds, in a child study."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import tunebook_cli, write_study
+from tunebook import SpecError, TrialStatus, load_spec, open_store, run_study
+from tunebook.analysis.data import load_study
+from tunebook.analysis.isolation import isolation
+from tunebook.runner.rerun import rerun_study
+
+NOISY = """
+    import math, random
+    import tunebook
+
+    def main(t):
+        rng = random.Random(t.seed)
+        lr, act = t.params["lr"], t.params["act"]
+        base = (math.log10(lr) + 2) ** 2 + (0.0 if act == "gelu" else 0.3)
+        for step in range(1, 4):
+            t.report(step, loss=base + 1.0 / step + rng.gauss(0, 0.01))
+"""
+
+
+def _parent(tmp_path: Path, db: str) -> None:
+    spec = load_spec(write_study(tmp_path / "p", NOISY, scientific={"act": ["relu", "gelu"]},
+                                 budget=12))
+    run_study(spec, open_store(db), workers=2)
+
+
+def test_rerun_trains_each_values_best_config_with_new_seeds(tmp_path: Path,
+                                                             db_path: str) -> None:
+    _parent(tmp_path, db_path)
+    store = open_store(db_path)
+    parent = store.get_study("toy")
+    made = rerun_study(store, "toy", top=1, seeds=3)
+    run_study(made.spec, store, workers=2)
+    child = store.get_study("toy-seeds")
+    assert child.parent_id == parent.id and child.round == 2
+    trials = store.trials([child.id])
+    assert len(trials) == 6 and {t.status for t in trials} == {TrialStatus.COMPLETED}
+    parent_trials = store.trials([parent.id], TrialStatus.COMPLETED)
+    for act in ("relu", "gelu"):
+        best = min((t for t in parent_trials if t.params["act"] == act),
+                   key=lambda t: t.value or 0.0)
+        mine = [t for t in trials if t.params["act"] == act]
+        assert [t.params for t in mine] == [best.params] * 3
+    seeds = [t.seed for t in trials]
+    assert len(set(seeds)) == 6 and not set(seeds) & {t.seed for t in parent_trials}
+    rows = isolation(load_study(store, "toy-seeds"))
+    assert {r.spread_source for r in rows} == {"seeds"} and all(len(r.seed_values) == 3
+                                                                for r in rows)
+    again = rerun_study(store, "toy", top=1, seeds=3)  # the same child: nothing duplicated
+    run_study(again.spec, store)
+    assert len(store.trials([child.id])) == 6
+
+
+def test_rerun_refuses_what_it_cannot_do(tmp_path: Path, db_path: str) -> None:
+    spec = load_spec(write_study(tmp_path / "p", NOISY, scientific={"act": ["relu"]},
+                                 budget=1))
+    store = open_store(db_path)
+    store.create_study("empty", spec.snapshot(), spec.identity_hash())
+    with pytest.raises(SpecError, match="no completed trial to re-run"):
+        rerun_study(store, "empty")
+    with pytest.raises(SpecError, match="--seeds ≥ 2"):
+        rerun_study(store, "empty", seeds=1)
+
+
+def test_the_rerun_command_concludes_from_the_seeds(tmp_path: Path, db_path: str) -> None:
+    _parent(tmp_path, db_path)
+    out = tunebook_cli("rerun", "toy", "--seeds", "3", "--db", db_path, "--no-progress",
+                       cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "re-running 2 configuration(s) of toy × 3 seeds as toy-seeds" in out.stdout
+    assert "act=gelu is best" in out.stdout and "mean of 3 seeds" in out.stdout
+    assert "spread over seeds" in out.stdout
