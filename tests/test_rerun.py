@@ -77,3 +77,17 @@ def test_the_rerun_command_concludes_from_the_seeds(tmp_path: Path, db_path: str
     assert "re-running 2 configuration(s) of toy × 3 seeds as toy-seeds" in out.stdout
     assert "act=gelu is best" in out.stdout and "mean of 3 seeds" in out.stdout
     assert "spread over seeds" in out.stdout
+
+
+def test_a_rerun_child_is_its_own_study_beside_its_parent(tmp_path: Path,
+                                                          db_path: str) -> None:
+    _parent(tmp_path, db_path)
+    store = open_store(db_path)
+    made = rerun_study(store, "toy", seeds=2)
+    assert [leaf.name for leaf in store.tree("toy").leaves] == ["toy"]  # still 12 trials
+    assert len(store.trials(store.tree("toy").ids)) == 12
+    assert {t.root.name for t in store.trees()} == {"toy", "toy-seeds"}
+    worker = tunebook_cli("worker", "--db", db_path, "--max-trials", "4",  # every study
+                          cwd=tmp_path)
+    assert worker.returncode == 0, worker.stderr
+    assert {t.status for t in store.trials([made.study.id])} == {TrialStatus.COMPLETED}

@@ -69,6 +69,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
       tunebook export NAME --to mlflow URI  trials as MLflow (or TensorBoard) runs
       tunebook retry NAME / delete NAME   re-run failed trials / start over
       tunebook rerun NAME --seeds 5       the best configs again, with new seeds
+      tunebook next NAME                  the next study file, from the checklist
       tunebook spec                       every field of the study file
     """
     ctx.obj = {"debug": debug}
@@ -230,6 +231,47 @@ def rerun(study: str, top: int, seeds: int, child: str | None, workers: int, db:
     _print_run_summary(store, result)
     console.print(study_report(store, made.study.name).conclusion.text, highlight=False)
     _exit_if_stopped(result.stopped_by)
+
+
+@cli.command(name="next")
+@click.argument("study")
+@click.option("-o", "--output", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write it [default: NEXT-NAME.yaml beside the study's file].")
+@db_option
+def next_study(study: str, output: Path | None, db: str | None) -> None:
+    """Write the next study file from STUDY's checklist, each change with its reason.
+
+    Widens a bound the best trials crowd, ends a range where trials turn infeasible, fixes
+    a nuisance parameter with no detectable effect at its best value, raises the budget
+    when sampling is thin, doubles max_steps when the best curves still improve, and
+    switches to bayes (warm-started) once every check passes. The file is named STUDY-r2
+    (then -r3, ...) and `tunebook run` accepts it as is.
+    """
+    import yaml
+
+    from tunebook.analysis.nextstudy import next_name, plan_next
+    from tunebook.analysis.report import study_report
+    from tunebook.report import nextfile
+    from tunebook.spec import load_spec
+
+    report = study_report(_store(db, read_only=True), study)
+    changes = plan_next(report.data, report.findings)
+    spec = report.data.spec
+    source = spec.path if spec.path is not None and spec.path.exists() else None
+    doc = yaml.safe_load(source.read_text()) if source else spec.config()
+    new = nextfile.apply(doc, changes)
+    new["name"] = next_name(report.data.study.name)
+    target = output or spec.source_dir / f"{new['name']}.yaml"
+    target.write_text(nextfile.render(new, changes, report.data.study.name))
+    load_spec(target)  # what it wrote must run as is
+    for change in changes:
+        if change.reason:
+            console.print(f"  • {escape('.'.join(change.path))}: {escape(change.reason)}",
+                          highlight=False)
+    if not changes:
+        console.print("  nothing to change: the checklist asks for no new design")
+    console.print(f"wrote {escape(str(target))}; run it with: tunebook run "
+                  f"{escape(str(target))}")
 
 
 def _print_run_summary(store: Any, result: Any) -> None:

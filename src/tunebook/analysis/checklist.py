@@ -123,7 +123,8 @@ def search_space(data: StudyData) -> Finding:
             verdicts.append(Verdict.FAIL if round(c.chance, 12) <= EDGE_FAIL_P else Verdict.WARN)
             numbers |= {f"{dim.key}.{edge}.best_at_edge": c.hits,
                         f"{dim.key}.{edge}.best": c.k, f"{dim.key}.{edge}.p": c.chance,
-                        f"{dim.key}.{edge}.trend_p": c.trend}
+                        f"{dim.key}.{edge}.trend_p": c.trend,
+                        f"{dim.key}.{edge}.widen_to": wider}
             side = "≥" if edge == "upper" else "≤"
             flagged.append(f"{c.hits} of the {c.k} best trials have {dim.key} at its {edge} "
                            f"edge ({side} {from_unit_of(dim, c.cut):.3g}, where {c.share:.0%} of "
@@ -163,21 +164,28 @@ def infeasible(data: StudyData) -> Finding:
     if failed:
         summary += f"; {len(failed)} failed (crashed)"
     good = data.completed()
-    steps = [_region(dim, bad, good) for dim in numeric_dims(data)] if bad else []
-    steps = [s for s in steps if s]
+    regions = [r for dim in numeric_dims(data) if bad and (r := _region(dim, bad, good))]
+    steps = [text for text, _, _ in regions]
+    numbers = {name: value for _, name, value in regions}
     if failed:
         steps.append("see why trials crashed: tunebook trials STUDY --status failed")
     if share > INFEASIBLE_FAIL and not steps:
         steps.append("shrink the search space to the feasible region")
-    return Finding(question, verdict, summary + ".", sentence("; ".join(steps)), "axes")
+    return Finding(question, verdict, summary + ".", sentence("; ".join(steps)), "axes",
+                   numbers=numbers)
 
 
-def _region(dim: Dimension, bad: Sequence[TrialRecord], good: Sequence[TrialRecord]) -> str:
-    """Where the infeasible trials sit: above (or below) nearly every feasible one?"""
+def _region(dim: Dimension, bad: Sequence[TrialRecord], good: Sequence[TrialRecord],
+            ) -> tuple[str, str, float] | None:
+    """Where the infeasible trials sit: above (or below) nearly every feasible one?
+
+    Returns the advice, the name of the suggested bound (``KEY.upper.feasible_bound``)
+    and its value; None when they are not separated.
+    """
     bad_u = sorted(unit_of(dim, float(t.params[dim.key])) for t in bad if dim.key in t.params)
     good_u = [unit_of(dim, float(t.params[dim.key])) for t in good if dim.key in t.params]
     if len(bad_u) < 2 or not good_u:
-        return ""
+        return None
     lo, hi, _ = _range(dim)
     high_cut = bad_u[int(0.1 * len(bad_u))]
     if high_cut > 0.05 and sum(u < high_cut for u in good_u) >= SEPARATED * len(good_u):
@@ -185,12 +193,14 @@ def _region(dim: Dimension, bad: Sequence[TrialRecord], good: Sequence[TrialReco
                   f"~{from_unit_of(dim, high_cut):.3g}")
         if "learning_rate" in dim.key or dim.key == "lr":
             advice += " or add warmup"
-        return f"infeasible trials crowd high {dim.key}: {advice}"
+        return (f"infeasible trials crowd high {dim.key}: {advice}",
+                f"{dim.key}.upper.feasible_bound", from_unit_of(dim, high_cut))
     low_cut = bad_u[min(len(bad_u) - 1, int(0.9 * len(bad_u)))]
     if low_cut < 0.95 and sum(u > low_cut for u in good_u) >= SEPARATED * len(good_u):
         return (f"infeasible trials crowd low {dim.key}: raise its lower bound from {lo:g} "
-                f"to ~{from_unit_of(dim, low_cut):.3g}")
-    return ""
+                f"to ~{from_unit_of(dim, low_cut):.3g}", f"{dim.key}.lower.feasible_bound",
+                from_unit_of(dim, low_cut))
+    return None
 
 
 def from_unit_of(dim: Dimension, u: float) -> float:

@@ -104,6 +104,9 @@ def sampling(data: StudyData, noise: Noise | None) -> Finding:
         summary += (f". Twice the trials would gain at most ~{gain:.3g}, less than 3× "
                     f"{ruler}")
     step = _next_step(data, want, short, meaningful, done)
+    if step:
+        numbers["budget_next"] = (max(want * len(data.combos()), done + 1) if short
+                                  else 2 * done)
     return Finding(question, worst(verdicts), summary + ".", step, "sampling",
                    tuple(details), numbers)
 

@@ -31,8 +31,9 @@ def _scope(store: Store, names: Sequence[str]) -> list[StudyRecord]:
     """The leaf studies a worker serves: those of the named studies, or every leaf."""
     if names:
         return [leaf for name in names for leaf in store.tree(name).leaves]
-    parents = {s.parent_id for s in store.list_studies()}
-    return [s for s in store.list_studies() if s.id not in parents]
+    studies = store.list_studies()
+    split = {s.parent_id for s in studies if s.combo is not None}  # roots of per-value trees
+    return [s for s in studies if s.id not in split]
 
 
 def _has_work(store: Store, leaf: StudyRecord) -> bool:

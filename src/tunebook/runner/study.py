@@ -108,7 +108,7 @@ def delete_study(store: Store, name: str, runs_dir: Path | None = None) -> Delet
     """Remove a study with its sub-studies, trials, metric points and checkpoint records;
     with ``runs_dir``, also its trial folders (logs, checkpoints) under it."""
     tree = store.tree(name)
-    if tree.root.parent_id is not None:
+    if tree.root.parent_id is not None and tree.root.combo is not None:
         raise TunebookError(f"{name!r} is a sub-study; delete its study "
                             f"({store.study_by_id(tree.root.parent_id).name}) instead")
     folders = []

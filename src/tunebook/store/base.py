@@ -182,13 +182,19 @@ class Store(Protocol):
         return study
 
     def tree(self, study: StudyRecord | str) -> StudyTree:
-        """The study (by record or name) and the leaf studies that hold its trials."""
+        """The study (by record or name) and the leaf studies that hold its trials.
+
+        Leaves are the per-value sub-studies (children with a ``combo``); a child study of
+        a later round (``tunebook rerun``) has a parent too, but holds its own trials.
+        """
         root = self.get_study(study) if isinstance(study, str) else study
-        return StudyTree(root, tuple(self.children(root.id)) or (root,))
+        leaves = tuple(c for c in self.children(root.id) if c.combo is not None)
+        return StudyTree(root, leaves or (root,))
 
     def trees(self) -> list[StudyTree]:
-        """Every top-level study with its leaves, oldest first."""
-        return [self.tree(s) for s in self.list_studies() if s.parent_id is None]
+        """Every study that is not a per-value leaf, with its leaves, oldest first."""
+        return [self.tree(s) for s in self.list_studies()
+                if s.parent_id is None or s.combo is None]
 
 
 def lost_because(attempts: int, worker: str | None, heartbeat_at: float | None, cutoff: float,
