@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,7 +13,7 @@ from tunebook.analysis.nextstudy import Change
 
 def apply(doc: dict[str, Any], changes: Sequence[Change]) -> dict[str, Any]:
     """The study file's fields with ``changes`` made (``doc`` is left as it was)."""
-    out: dict[str, Any] = yaml.safe_load(yaml.safe_dump(doc))
+    out: dict[str, Any] = copy.deepcopy(doc)
     for change in changes:
         *parents, last = change.path
         node = out
@@ -42,14 +43,14 @@ def render(doc: dict[str, Any], changes: Sequence[Change], source: str) -> str:
 
 
 def _line_of(lines: list[str], path: tuple[str, ...]) -> int | None:
-    """The line where ``path``'s first two keys sit (a bound's parameter line)."""
+    """The line where ``path``'s first two keys sit (a bound's parameter line), else the
+    section's own line (a one-line ``fixed: {a: 1}`` mapping)."""
     section = next((i for i, line in enumerate(lines) if line.startswith(f"{path[0]}:")), None)
     if section is None or len(path) == 1:
         return section
     for i in range(section + 1, len(lines)):
         if lines[i] and not lines[i].startswith(" "):
-            return None
-        if lines[i].lstrip().startswith(f"{path[1]}:") and lines[i].startswith("  ") and (
-                not lines[i].startswith("   ")):
+            break
+        if lines[i].startswith(f"  {path[1]}:"):
             return i
-    return None
+    return section

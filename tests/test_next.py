@@ -1,0 +1,60 @@
+"""tunebook next: the next study file from the checklist, which runs as is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import tunebook_cli, write_study
+from tunebook import SpecError, TrialStatus, load_spec, open_store, run_study
+from tunebook.analysis.nextstudy import next_name, plan_next
+from tunebook.analysis.report import study_report
+
+EDGE = """
+    import math
+    import tunebook
+
+    def main(t):
+        lr, noise = t.params["lr"], t.params["noise"]
+        for step in range(1, 9):   # best lr beyond the range's upper bound; noise is inert
+            t.report(step, loss=(math.log10(lr) - 0.5) ** 2 + 0.5 ** step)
+"""
+
+
+def test_next_widens_the_crowded_bound_fixes_the_inert_parameter_and_runs(
+        tmp_path: Path, db_path: str) -> None:
+    study = write_study(tmp_path / "s", EDGE, name="edge", budget=24, max_steps=8,
+                        nuisance={"lr": {"low": 1e-4, "high": 1.0, "scale": "log"},
+                                  "noise": {"low": 0.0, "high": 1.0}})
+    run_study(load_spec(study), open_store(db_path), workers=2)
+    out = tunebook_cli("next", "edge", "--db", db_path, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    written = tmp_path / "s" / "edge-r2.yaml"
+    text = written.read_text()
+    doc = yaml.safe_load(text)
+    assert doc["name"] == "edge-r2"
+    assert doc["nuisance"]["lr"]["high"] == pytest.approx(3.0)  # x3 on a log range
+    assert "noise" not in doc["nuisance"] and "noise" in doc["fixed"]
+    assert "best trials sit at the upper edge" in text and "explains" in text
+    run_study(load_spec(written), open_store(db_path), workers=2)  # runs as is
+    store = open_store(db_path)
+    done = store.trials([store.get_study("edge-r2").id], TrialStatus.COMPLETED)
+    assert len(done) == doc["budget"] and max(t.params["lr"] for t in done) > 1.0
+
+
+def test_next_names_rounds_and_refuses_a_study_without_results(tmp_path: Path,
+                                                               db_path: str) -> None:
+    assert next_name("edge") == "edge-r2" and next_name("edge-r2") == "edge-r3"
+    spec = load_spec(write_study(tmp_path / "s", EDGE, name="idle", budget=1,
+                                 nuisance={"lr": {"low": 1e-4, "high": 1.0, "scale": "log"},
+                                           "noise": {"low": 0.0, "high": 1.0}}))
+    store = open_store(db_path)
+    store.create_study("idle", spec.snapshot(), spec.identity_hash())
+    report = study_report(store, "idle")
+    with pytest.raises(SpecError, match="no completed trial"):
+        plan_next(report.data, report.findings)
+    out = tunebook_cli("next", "idle", "--db", db_path, cwd=tmp_path)
+    assert out.returncode != 0 and "no completed trial" in out.stderr
+    assert "Traceback" not in out.stderr
