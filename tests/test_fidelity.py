@@ -219,3 +219,11 @@ def test_the_statistics_agree_with_scipy_at_any_size() -> None:
         y = [v + rng.gauss(0, 0.3) for v in x]
         assert rank_trend(x, y) == pytest.approx(
             spearmanr(x, y, alternative="greater").pvalue, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_importance_names_the_parameter_that_matters(seed: int) -> None:
+    rows = {r.key: r for r in report(World(), seed).importance.rows}
+    assert set(rows) == {"learning_rate", "dropout"}
+    assert rows["learning_rate"].low > 0.3  # the bowl over 4 decades: most of the variance
+    assert rows["dropout"].median < 0.1 * rows["learning_rate"].median

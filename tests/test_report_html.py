@@ -9,8 +9,8 @@ from tests.synthetic import EVIL, report_study
 from tunebook import open_store
 from tunebook.report import write_report
 
-SECTIONS = ("Summary", "Checklist", "Isolation plot", "Axis plots", "Training curves",
-            "Gradient norm", "Tracking table")
+SECTIONS = ("Summary", "Checklist", "Isolation plot", "Parameter importance", "Axis plots",
+            "Training curves", "Gradient norm", "Tracking table")
 
 
 def test_names_and_values_are_escaped(tmp_path: Path, db_path: str) -> None:

@@ -11,6 +11,7 @@ from tunebook.analysis.curves import TrialCurves, best_curves
 from tunebook.analysis.data import StudyData, load_study
 from tunebook.analysis.findings import Finding
 from tunebook.analysis.gradnorm import GradNormData, grad_norms
+from tunebook.analysis.importance import Importances, importances
 from tunebook.analysis.isolation import ValueBest, isolation
 from tunebook.analysis.sampling import sampling, study_noise
 from tunebook.analysis.summary import Conclusion, conclude
@@ -31,6 +32,7 @@ class StudyReport:
     curves: list[TrialCurves]
     grad_norm: GradNormData
     best_so_far: list[tuple[int, float]]
+    importance: Importances
 
 
 def study_report(store: Store, name: str) -> StudyReport:
@@ -47,4 +49,4 @@ def study_report(store: Store, name: str) -> StudyReport:
     rows = isolation(data)
     return StudyReport(data, counts, conclude(data, rows, findings), findings, rows,
                        axes(data), curves, grad_norms(store, data, curves, flagged),
-                       list(enumerate(checklist.best_so_far(data), 1)))
+                       list(enumerate(checklist.best_so_far(data), 1)), importances(data))

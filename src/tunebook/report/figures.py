@@ -14,6 +14,7 @@ from tunebook.analysis.axes import Axis
 from tunebook.analysis.curves import TrialCurves
 from tunebook.analysis.data import Series
 from tunebook.analysis.gradnorm import GradNormData
+from tunebook.analysis.importance import Importance
 from tunebook.analysis.isolation import ValueBest
 
 if TYPE_CHECKING:
@@ -159,3 +160,16 @@ def parallel(columns: Sequence[tuple[str, list[float], list[str] | None]],
                                        "showscale": True}, dimensions=dims))
     return _layout(fig, f"Parallel coordinates of the completed trials, coloured by {metric}",
                    height=420)
+
+
+def importance(rows: Sequence[Importance], metric: str) -> go.Figure:
+    """Permutation importance per parameter: median bar, 10-90 % over resamples."""
+    go = _go()
+    fig = go.Figure(go.Bar(
+        x=[r.median for r in rows], y=[r.key for r in rows], orientation="h",
+        error_x={"type": "data", "symmetric": False, "array": [r.high - r.median for r in rows],
+                 "arrayminus": [r.median - r.low for r in rows]}))
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, f"What moves {metric}: drop in held-out R² when a parameter is "
+                   "shuffled", xaxis_title="permutation importance (bar: 10-90 % over "
+                   "bootstrap refits)", height=120 + 40 * len(rows))

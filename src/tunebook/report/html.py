@@ -102,6 +102,18 @@ def _checklist(r: StudyReport, anchor: str, figure: _Figures) -> str:
             + "".join(items) + "</tbody></table></section>")
 
 
+def _importance(r: StudyReport, anchor: str, figure: _Figures) -> str:
+    imp = r.importance
+    if not imp.rows:
+        return (f'<section id="{anchor}-importance"><h2>Parameter importance</h2>'
+                f"<p>{esc(imp.note)}</p></section>")
+    weak = [row.key for row in imp.rows if row.low <= 0.0]
+    text = ("Parameters whose range reaches zero cannot be told apart from no effect: "
+            + ", ".join(weak) + ".") if weak else ""
+    return (f'<section id="{anchor}-importance"><h2>Parameter importance</h2>'
+            f"<p>{esc(text)}</p>{figure(plot.importance(imp.rows, r.data.metric))}</section>")
+
+
 def _worst(r: StudyReport) -> float | None:
     values = [float(t.value) for t in r.data.completed() if t.value is not None]
     if not values:
@@ -121,6 +133,7 @@ def study_sections(r: StudyReport, index: int = 0) -> str:
     parts.append(f'<section id="{anchor}-isolation"><h2>Isolation plot</h2>{iso}</section>')
     worst = _worst(r)
     axes = "".join(figure(plot.axis(a, r.data.metric, worst)) for a in r.axes if a.points)
+    parts.append(_importance(r, anchor, figure))
     parts.append(f'<section id="{anchor}-axes"><h2>Axis plots</h2><div class="grid">'
                  f"{axes or '<p>No finished trials.</p>'}</div></section>")
     curves = (figure(plot.curves(r.curves, r.data.metric)) if r.curves
