@@ -11,6 +11,7 @@ from typing import Any, TextIO, TypeVar
 import click
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 from tunebook.errors import TunebookError
 
@@ -70,6 +71,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
       tunebook retry NAME / delete NAME   re-run failed trials / start over
       tunebook rerun NAME --seeds 5       the best configs again, with new seeds
       tunebook next NAME                  the next study file, from the checklist
+      tunebook lr-sweep study.yaml        best learning rate; does instability cap it?
       tunebook spec                       every field of the study file
     """
     ctx.obj = {"debug": debug}
@@ -230,6 +232,54 @@ def rerun(study: str, top: int, seeds: int, child: str | None, workers: int, db:
                            runs_dir=runs_dir)
     _print_run_summary(store, result)
     console.print(study_report(store, made.study.name).conclusion.text, highlight=False)
+    _exit_if_stopped(result.stopped_by)
+
+
+@cli.command(name="lr-sweep")
+@click.argument("spec_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--range", "span", default="1e-5:10", show_default=True,
+              help="LOW:HIGH of the learning rate, swept on a log scale.")
+@click.option("--points", default=12, show_default=True, help="How many learning rates.")
+@click.option("--key", default="learning_rate", show_default=True,
+              help="The learning-rate parameter's name in the study file.")
+@click.option("-w", "--workers", default=1, show_default=True)
+@click.option("-o", "--output", default="lr-sweep.html", show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="The plots, as HTML.")
+@db_option
+@click.option("--no-progress", is_flag=True, help="Do not draw the progress bar.")
+def lr_sweep(spec_file: Path, span: str, points: int, key: str, workers: int, output: Path,
+             db: str | None, no_progress: bool) -> None:
+    """Sweep the learning rate of SPEC_FILE's configuration at a constant schedule.
+
+    Everything else stays at one value (fixed values, the first scientific value, every
+    other nuisance parameter at the middle of its range, a `schedule` set to constant).
+    Prints the best learning rate and whether instability caps it: the point right above
+    the best diverged or spiked. The study is named NAME-lr-sweep; running again resumes.
+
+    \b
+      tunebook lr-sweep study.yaml --range 1e-5:10 --points 12 -w 2
+    """
+    from tunebook.analysis.lrsweep import sweep_result
+    from tunebook.report.console import ProgressBar
+    from tunebook.runner.local import run_study
+    from tunebook.spec import load_spec
+    from tunebook.workflows.lrsweep import parse_range, sweep_spec, write_sweep_report
+
+    low, high = parse_range(span)
+    spec = sweep_spec(load_spec(spec_file), key, low, high, points)
+    store = _store(db)
+    with ProgressBar(console, enabled=not no_progress) as bar:
+        result = run_study(spec, store, workers=workers, on_progress=bar.update)
+    sweep = sweep_result(store, spec.name, key)
+    table = Table(key, spec.objective.metric, "status", title=f"{spec.name}")
+    for p in sweep.points:
+        mark = " ← best" if sweep.best is not None and p is sweep.best else ""
+        table.add_row(f"{p.lr:.3g}", "-" if p.value is None else f"{p.value:.4g}{mark}",
+                      escape(p.unstable or p.status))
+    console.print(table)
+    console.print(sweep.statement, highlight=False)
+    write_sweep_report(sweep, output, store)
+    console.print(f"plots written to {escape(str(output))}")
     _exit_if_stopped(result.stopped_by)
 
 

@@ -1,0 +1,80 @@
+"""What a learning-rate sweep shows (§5.8: is instability what caps the learning rate?).
+
+A sweep trains the same configuration at log-spaced learning rates. The answer: the best
+learning rate, and whether the grid point right above it is unstable (diverged, NaN,
+loss or grad-norm spikes): then instability, not the optimisation landscape, caps the
+usable learning rate, and warmup or clipping may lift it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from tunebook.analysis import stability
+from tunebook.analysis.data import StudyData, load_study
+from tunebook.records import TrialRecord, TrialStatus
+from tunebook.store import Store
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    lr: float
+    value: float | None
+    status: str
+    unstable: str          # why it counts as unstable ("" when it does not)
+    trial: TrialRecord
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    key: str
+    metric: str
+    points: list[SweepPoint]
+    best: SweepPoint | None
+    capped: bool
+    statement: str
+
+
+def sweep_result(store: Store, name: str, key: str) -> SweepResult:
+    """Read a finished sweep study: the best learning rate and whether instability caps it."""
+    data = load_study(store, name)
+    flagged = stability.scan(store, data)
+    points = sorted((SweepPoint(float(t.params[key]), _value(t), t.status.value,
+                                flagged.get(t.id, ""), t)
+                     for t in data.trials if t.status.finished and key in t.params),
+                    key=lambda p: p.lr)
+    return _judge(data, key, points)
+
+
+def _value(t: TrialRecord) -> float | None:
+    ok = t.status is TrialStatus.COMPLETED and t.value is not None and math.isfinite(t.value)
+    return float(t.value) if ok and t.value is not None else None
+
+
+def _judge(data: StudyData, key: str, points: list[SweepPoint]) -> SweepResult:
+    sign = data.objective.sign()
+    stable = [p for p in points if p.value is not None and not p.unstable]
+    if not stable:
+        return SweepResult(key, data.metric, points, None, False, "No learning rate trained "
+                           "stably: lower the range (or fix the trainer) and sweep again.")
+    best = min(stable, key=lambda p: sign * (p.value or 0.0))
+    above = [p for p in points if p.lr > best.lr]
+    unstable_above = [p for p in above if p.unstable or p.value is None]
+    fmt = f"{key} = {best.lr:.3g} ({data.metric} {best.value:.4g})"
+    if above and (above[0].unstable or above[0].value is None):
+        why = above[0].unstable or above[0].status
+        return SweepResult(key, data.metric, points, best, True,
+                           f"Instability caps the usable learning rate: the best is {fmt}, "
+                           f"and the next point, {above[0].lr:.3g}, is unstable ({why}). "
+                           "Learning-rate warmup, gradient clipping or another "
+                           "optimizer may make higher learning rates usable.")
+    if unstable_above:
+        return SweepResult(key, data.metric, points, best, False,
+                           f"The best is {fmt}; training becomes unstable only from "
+                           f"{unstable_above[0].lr:.3g}, so instability is not what limits "
+                           "the learning rate here.")
+    edge = " It is the top of the range: sweep higher." if not above else ""
+    return SweepResult(key, data.metric, points, best, False,
+                       f"The best is {fmt}; no learning rate in the range was unstable."
+                       + edge)

@@ -1,0 +1,69 @@
+"""tunebook lr-sweep: the best learning rate, and whether instability caps it."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import tunebook_cli, write_study
+from tunebook import SpecError, load_spec
+from tunebook.workflows.lrsweep import parse_range, sweep_spec
+
+# The loss is lowest at lr = 0.1 in log distance, but training diverges above lr = 0.3:
+# a stable lr of 0.1 is the best and 0.316 (the next half-decade point) blows up.
+CAPPED = """
+    import math
+    import tunebook
+
+    def main(t):
+        lr = t.params["learning_rate"]
+        assert t.params["schedule"] == "constant" and t.params["dropout"] == 0.25
+        for step in range(1, 11):
+            if lr > 0.3 and step > 3:
+                t.report(step, train_loss=float("nan"))
+                raise tunebook.Infeasible(f"diverged at step {step}")
+            loss = (math.log10(lr) + 1) ** 2 + 1.0 / step
+            t.report(step, train_loss=loss, val_loss=loss)
+"""
+
+
+def _study(tmp_path: Path, source: str = CAPPED) -> Path:
+    return write_study(tmp_path / "s", source, name="capped", budget=30,
+                       objective={"metric": "val_loss", "goal": "minimize"},
+                       fixed={"schedule": "cosine"}, scientific={"act": ["relu", "gelu"]},
+                       nuisance={"learning_rate": {"low": 1e-4, "high": 1e-1, "scale": "log"},
+                                 "dropout": {"low": 0.0, "high": 0.5}})
+
+
+def test_the_sweep_finds_the_best_lr_and_flags_the_instability_cap(tmp_path: Path,
+                                                                   db_path: str) -> None:
+    out = tunebook_cli("lr-sweep", str(_study(tmp_path)), "--range", "1e-4:10", "--points",
+                       "11", "--db", db_path, "-w", "2", "--no-progress", "-o",
+                       str(tmp_path / "sweep.html"), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    text = " ".join(out.stdout.split())
+    assert "Instability caps the usable learning rate" in text
+    assert "learning_rate = 0.1 " in text and "the next point, 0.316, is unstable" in text
+    page = (tmp_path / "sweep.html").read_text()
+    assert "Learning-rate sweep" in page and page.count('class="figure"') == 2
+
+
+def test_the_sweep_spec_holds_everything_else_still(tmp_path: Path) -> None:
+    spec = sweep_spec(load_spec(_study(tmp_path)), "learning_rate", 1e-5, 1.0, 6)
+    assert spec.name == "capped-lr-sweep" and spec.model.budget.trials == 6
+    assert spec.space.fixed["schedule"] == "constant" and spec.space.fixed["act"] == "relu"
+    assert spec.space.fixed["dropout"] == 0.25 and not spec.space.scientific
+    [lr] = spec.space.nuisance
+    grid = lr.domain.grid(6)
+    assert grid[0] == pytest.approx(1e-5) and grid[-1] == pytest.approx(1.0)
+    assert math.log10(grid[1]) - math.log10(grid[0]) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("bad", ["1:1", "0:1", "-1:3", "a:b", "5"])
+def test_a_bad_range_is_a_clear_error(bad: str, tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="range"):
+        parse_range(bad)
+    out = tunebook_cli("lr-sweep", str(_study(tmp_path)), "--range", bad, cwd=tmp_path)
+    assert out.returncode != 0 and "--range" in out.stderr and "Traceback" not in out.stderr
