@@ -708,12 +708,25 @@ def spec_reference() -> None:
 @cli.command()
 @click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
-def init(directory: Path, force: bool) -> None:
-    """Write a commented starter study.yaml and train.py into DIRECTORY."""
-    from tunebook._templates import STUDY_YAML, TRAIN_PY
+@click.option("--optimizer", default=None, help="sgd, momentum, nesterov, adam, adamw or "
+              "nadam: use the playbook's nuisance space for it.")
+@click.option("--budget", default=20, show_default=True, type=click.IntRange(min=1),
+              help="Trials in the study (decides which Adam hyperparameters are tuned).")
+def init(directory: Path, force: bool, optimizer: str | None, budget: int) -> None:
+    """Write a commented starter study.yaml and train.py into DIRECTORY.
+
+    With --optimizer, the nuisance space is the playbook's for that optimizer at --budget
+    trials: for Adam, the learning rate alone under 10 trials, beta1 from 10, epsilon from
+    26, beta2 beyond 50 (§5.4), each line saying why.
+    """
+    from tunebook._templates import TRAIN_PY, study_yaml
 
     directory.mkdir(parents=True, exist_ok=True)
-    targets = {directory / "study.yaml": STUDY_YAML, directory / "train.py": TRAIN_PY}
+    try:
+        text = study_yaml(optimizer, budget)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--optimizer/--budget") from None
+    targets = {directory / "study.yaml": text, directory / "train.py": TRAIN_PY}
     existing = [str(p) for p in targets if p.exists()]
     if existing and not force:
         raise TunebookError(f"{', '.join(existing)} already exist; pass --force to overwrite")
