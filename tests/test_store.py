@@ -226,3 +226,20 @@ def test_last_update_moves_with_every_trial_event(backend: Any) -> None:
     store.finish(trial.id, trial.attempts, TrialStatus.COMPLETED, value=1.0)
     finished = store.trial_by_id(trial.id).finished_at
     assert store.last_update([study_id]) == finished
+
+
+def test_deleting_a_study_takes_its_later_rounds_at_any_depth(backend: Any) -> None:
+    store = backend()
+    root = _study(store, trials=3)
+    round2 = store.create_study("s-seeds", {"objective": {"metric": "loss"}}, "id2",
+                                round=2, parent_id=root)
+    store.enqueue(round2.id, [(0, {"lr": 0.1}, 7)])
+    round3 = store.create_study("s-seeds-seeds", {"objective": {"metric": "loss"}}, "id3",
+                                round=3, parent_id=round2.id)
+    store.enqueue(round3.id, [(0, {"lr": 0.1}, 8), (1, {"lr": 0.1}, 9)])
+    other = store.create_study("unrelated", {"objective": {"metric": "loss"}}, "id4")
+    assert [t.root.name for t in store.trees()] == ["s", "s-seeds", "s-seeds-seeds",
+                                                    "unrelated"]
+    assert store.delete_study(root) == 3 + 1 + 2
+    assert [s.name for s in store.list_studies()] == ["unrelated"]
+    assert store.trials([other.id]) == []

@@ -132,8 +132,8 @@ class Store(Protocol):
         ...
 
     def delete_study(self, study_id: int) -> int:
-        """Remove a study, its sub-studies, their trials, metric points and checkpoint
-        records; returns how many trials went."""
+        """Remove a study, its sub-studies and later-round children (any depth), their
+        trials, metric points and checkpoint records; returns how many trials went."""
         ...
 
     def trials(self, study_ids: Sequence[int], status: TrialStatus | None = None,

@@ -244,7 +244,11 @@ class MemoryStore(Store):
 
     def delete_study(self, study_id: int) -> int:
         with self._lock:
-            ids = {study_id, *(s.id for s in self.children(study_id))}
+            ids, frontier = {study_id}, [study_id]
+            while frontier:  # sub-studies and later rounds, to any depth
+                found = [s.id for sid in frontier for s in self.children(sid)]
+                frontier = [i for i in found if i not in ids]
+                ids.update(frontier)
             doomed = [t.id for t in self._trials.values() if t.study_id in ids]
             for trial_id in doomed:
                 del self._trials[trial_id]

@@ -384,14 +384,18 @@ class SQLStore(Store):
     @retry
     def delete_study(self, study_id: int) -> int:
         with self._write() as conn:
-            ids = [study_id, *conn.execute(sa.select(studies.c.id).where(
-                studies.c.parent_id == study_id)).scalars()]
+            levels = [[study_id]]  # the study, its sub-studies and later rounds, any depth
+            while levels[-1]:
+                levels.append(list(conn.execute(sa.select(studies.c.id).where(
+                    studies.c.parent_id.in_(levels[-1]))).scalars()))
+            ids = [i for level in levels for i in level]
             doomed = sa.select(trials.c.id).where(trials.c.study_id.in_(ids))
             conn.execute(metric_points.delete().where(metric_points.c.trial_id.in_(doomed)))
             conn.execute(checkpoints.delete().where(checkpoints.c.trial_id.in_(doomed)))
             gone = conn.execute(trials.delete().where(trials.c.study_id.in_(ids))).rowcount
-            conn.execute(studies.delete().where(studies.c.parent_id == study_id))
-            conn.execute(studies.delete().where(studies.c.id == study_id))
+            for level in reversed(levels):  # children before their parents (foreign keys)
+                if level:
+                    conn.execute(studies.delete().where(studies.c.id.in_(level)))
         return int(gone)
 
     @retry
