@@ -67,3 +67,41 @@ def test_a_bad_range_is_a_clear_error(bad: str, tmp_path: Path) -> None:
         parse_range(bad)
     out = tunebook_cli("lr-sweep", str(_study(tmp_path)), "--range", bad, cwd=tmp_path)
     assert out.returncode != 0 and "--range" in out.stderr and "Traceback" not in out.stderr
+
+
+# Diverges at a learning rate above 0.3 unless warmed up for at least 9 steps: the sweep
+# at 10x the unstable 0.316 (3.16) must find 9 the shortest stable warmup of 0, 1, 3, 9, 30.
+WARMED = """
+    import math
+    import tunebook
+
+    def main(t):
+        lr, warmup = t.params["learning_rate"], int(t.params["warmup_steps"])
+        assert t.params["schedule"] == "cosine"  # the warmup sweep keeps the schedule
+        for step in range(1, 31):
+            if lr > 0.3 and warmup < 9 and step > 2:
+                t.report(step, train_loss=float("nan"))
+                raise tunebook.Infeasible(f"diverged at step {step}")
+            loss = 1.0 + 1.0 / step + 0.01 * warmup
+            t.report(step, train_loss=loss, val_loss=loss)
+"""
+
+
+def test_the_warmup_sweep_finds_the_shortest_stable_warmup(tmp_path: Path,
+                                                           db_path: str) -> None:
+    study = write_study(tmp_path / "w", WARMED, name="warm", budget=10, max_steps=300,
+                        objective={"metric": "val_loss", "goal": "minimize"},
+                        fixed={"schedule": "cosine"},
+                        nuisance={"learning_rate": {"low": 1e-4, "high": 1e-1, "scale": "log"},
+                                  "warmup_steps": {"low": 0, "high": 50, "type": "int"}})
+    out = tunebook_cli("warmup-sweep", str(study), "--unstable-lr", "0.316", "--db", db_path,
+                       "-w", "2", "--no-progress", "-o", str(tmp_path / "w.html"),
+                       cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    text = " ".join(out.stdout.split())
+    assert "Warmup makes 3.16 stable: warmup_steps = 9 is the shortest that works" in text
+    assert "sweep the learning rate again" in text
+    assert (tmp_path / "w.html").read_text().count('class="figure"') == 2
+    bad = tunebook_cli("warmup-sweep", str(study), "--unstable-lr", "-1", "--db", db_path,
+                       cwd=tmp_path)
+    assert bad.returncode != 0 and "--unstable-lr must be a positive" in bad.stderr

@@ -72,6 +72,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
       tunebook rerun NAME --seeds 5       the best configs again, with new seeds
       tunebook next NAME                  the next study file, from the checklist
       tunebook lr-sweep study.yaml        best learning rate; does instability cap it?
+      tunebook warmup-sweep study.yaml --unstable-lr X   the warmup that makes 10X stable
       tunebook spec                       every field of the study file
     """
     ctx.obj = {"debug": debug}
@@ -271,14 +272,65 @@ def lr_sweep(spec_file: Path, span: str, points: int, key: str, workers: int, ou
     with ProgressBar(console, enabled=not no_progress) as bar:
         result = run_study(spec, store, workers=workers, on_progress=bar.update)
     sweep = sweep_result(store, spec.name, key)
-    table = Table(key, spec.objective.metric, "status", title=f"{spec.name}")
+    _print_sweep(sweep, spec.name, "best")
+    write_sweep_report(sweep, output, store)
+    console.print(f"plots written to {escape(str(output))}")
+    _exit_if_stopped(result.stopped_by)
+
+
+def _print_sweep(sweep: Any, title: str, mark: str) -> None:
+    """One row per swept value (with why an unstable one counts as unstable), then the
+    statement."""
+    table = Table(sweep.key, sweep.metric, "status", title=title)
     for p in sweep.points:
-        mark = " ← best" if sweep.best is not None and p is sweep.best else ""
-        table.add_row(f"{p.lr:.3g}", "-" if p.value is None else f"{p.value:.4g}{mark}",
+        note = f" ← {mark}" if sweep.best is not None and p is sweep.best else ""
+        table.add_row(f"{p.x:.3g}", "-" if p.value is None else f"{p.value:.4g}{note}",
                       escape(p.unstable or p.status))
     console.print(table)
     console.print(sweep.statement, highlight=False)
-    write_sweep_report(sweep, output, store)
+
+
+@cli.command(name="warmup-sweep")
+@click.argument("spec_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--unstable-lr", required=True, type=float,
+              help="The lowest learning rate the lr-sweep found unstable.")
+@click.option("--points", default=5, show_default=True,
+              help="Warmup lengths: none, then half-decade steps up to 10 % of max_steps.")
+@click.option("--key", default="learning_rate", show_default=True,
+              help="The learning-rate parameter's name in the study file.")
+@click.option("--warmup-key", default="warmup_steps", show_default=True,
+              help="The warmup-length parameter your trainer reads.")
+@click.option("-w", "--workers", default=1, show_default=True)
+@click.option("-o", "--output", default="warmup-sweep.html", show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="The plots, as HTML.")
+@db_option
+@click.option("--no-progress", is_flag=True, help="Do not draw the progress bar.")
+def warmup_sweep(spec_file: Path, unstable_lr: float, points: int, key: str, warmup_key: str,
+                 workers: int, output: Path, db: str | None, no_progress: bool) -> None:
+    """Find the warmup that makes a too-high learning rate stable (the playbook's recipe).
+
+    The base learning rate is 10x --unstable-lr; warmup lengths go from none to 10 % of
+    max_steps. Prints which warmup is the shortest that trains stably, and the next step:
+    adopt it and sweep the learning rate again.
+
+    \b
+      tunebook lr-sweep study.yaml            # e.g. 0.3 is the first unstable point
+      tunebook warmup-sweep study.yaml --unstable-lr 0.3
+    """
+    from tunebook.analysis.lrsweep import warmup_result
+    from tunebook.report.console import ProgressBar
+    from tunebook.runner.local import run_study
+    from tunebook.spec import load_spec
+    from tunebook.workflows.lrsweep import warmup_spec, write_sweep_report
+
+    spec = warmup_spec(load_spec(spec_file), unstable_lr, key=key, warmup_key=warmup_key,
+                       points=points)
+    store = _store(db)
+    with ProgressBar(console, enabled=not no_progress) as bar:
+        result = run_study(spec, store, workers=workers, on_progress=bar.update)
+    sweep = warmup_result(store, spec.name, warmup_key, 10 * unstable_lr)
+    _print_sweep(sweep, spec.name, "shortest stable")
+    write_sweep_report(sweep, output, store, title="Warmup sweep", log=False)
     console.print(f"plots written to {escape(str(output))}")
     _exit_if_stopped(result.stopped_by)
 

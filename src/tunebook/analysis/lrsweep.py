@@ -19,7 +19,7 @@ from tunebook.store import Store
 
 @dataclass(frozen=True)
 class SweepPoint:
-    lr: float
+    x: float               # the swept value (a learning rate, a warmup length)
     value: float | None
     status: str
     unstable: str          # why it counts as unstable ("" when it does not)
@@ -39,12 +39,7 @@ class SweepResult:
 def sweep_result(store: Store, name: str, key: str) -> SweepResult:
     """Read a finished sweep study: the best learning rate and whether instability caps it."""
     data = load_study(store, name)
-    flagged = stability.scan(store, data)
-    points = sorted((SweepPoint(float(t.params[key]), _value(t), t.status.value,
-                                flagged.get(t.id, ""), t)
-                     for t in data.trials if t.status.finished and key in t.params),
-                    key=lambda p: p.lr)
-    return _judge(data, key, points)
+    return _judge(data, key, _points(store, data, key))
 
 
 def _value(t: TrialRecord) -> float | None:
@@ -59,22 +54,54 @@ def _judge(data: StudyData, key: str, points: list[SweepPoint]) -> SweepResult:
         return SweepResult(key, data.metric, points, None, False, "No learning rate trained "
                            "stably: lower the range (or fix the trainer) and sweep again.")
     best = min(stable, key=lambda p: sign * (p.value or 0.0))
-    above = [p for p in points if p.lr > best.lr]
+    above = [p for p in points if p.x > best.x]
     unstable_above = [p for p in above if p.unstable or p.value is None]
-    fmt = f"{key} = {best.lr:.3g} ({data.metric} {best.value:.4g})"
+    fmt = f"{key} = {best.x:.3g} ({data.metric} {best.value:.4g})"
     if above and (above[0].unstable or above[0].value is None):
         why = above[0].unstable or above[0].status
         return SweepResult(key, data.metric, points, best, True,
                            f"Instability caps the usable learning rate: the best is {fmt}, "
-                           f"and the next point, {above[0].lr:.3g}, is unstable ({why}). "
+                           f"and the next point, {above[0].x:.3g}, is unstable ({why}). "
                            "Learning-rate warmup, gradient clipping or another "
                            "optimizer may make higher learning rates usable.")
     if unstable_above:
         return SweepResult(key, data.metric, points, best, False,
                            f"The best is {fmt}; training becomes unstable only from "
-                           f"{unstable_above[0].lr:.3g}, so instability is not what limits "
+                           f"{unstable_above[0].x:.3g}, so instability is not what limits "
                            "the learning rate here.")
     edge = " It is the top of the range: sweep higher." if not above else ""
     return SweepResult(key, data.metric, points, best, False,
                        f"The best is {fmt}; no learning rate in the range was unstable."
                        + edge)
+
+
+def _points(store: Store, data: StudyData, key: str) -> list[SweepPoint]:
+    flagged = stability.scan(store, data)
+    return sorted((SweepPoint(float(t.params[key]), _value(t), t.status.value,
+                              flagged.get(t.id, ""), t)
+                   for t in data.trials if t.status.finished and key in t.params),
+                  key=lambda p: p.x)
+
+
+def warmup_result(store: Store, name: str, key: str, lr: float) -> SweepResult:
+    """Read a finished warmup sweep: the shortest warmup that makes ``lr`` train stably."""
+    data = load_study(store, name)
+    points = _points(store, data, key)
+    stable = [p for p in points if p.value is not None and not p.unstable]
+    if not stable:
+        return SweepResult(key, data.metric, points, None, True,
+                           f"No warmup up to {points[-1].x:g} steps made {lr:g} stable: "
+                           "warmup is not enough here; try gradient clipping or a "
+                           "different optimizer (or a lower learning rate).")
+    first = stable[0]
+    cured = any(p.value is None or p.unstable for p in points if p.x < first.x)
+    if not cured:
+        return SweepResult(key, data.metric, points, first, False,
+                           f"The learning rate {lr:g} trains stably even without warmup: "
+                           "it was not unstable in this configuration; re-check the "
+                           "lr-sweep.")
+    return SweepResult(key, data.metric, points, first, True,
+                       f"Warmup makes {lr:g} stable: {key} = {first.x:g} is the shortest "
+                       f"that works ({data.metric} {first.value:.4g}). Next, as the "
+                       f"playbook says: adopt {key} = {first.x:g} and sweep the learning "
+                       "rate again with it; a higher stable learning rate may now be best.")

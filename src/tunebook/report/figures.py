@@ -182,22 +182,28 @@ def figure_div(fig: go.Figure) -> str:
     return f'<div class="figure" data-figure="{html.escape(fig.to_json(), quote=True)}"></div>'
 
 
-def lr_sweep(result: Any) -> go.Figure:
-    """The objective against the learning rate (log axis); unstable points marked."""
+def lr_sweep(result: Any, log: bool = True) -> go.Figure:
+    """The objective against the swept value (a log axis, or one category per value);
+    unstable points marked."""
     go = _go()
     fig = go.Figure()
     ok = [p for p in result.points if p.value is not None and not p.unstable]
     bad = [p for p in result.points if p.value is None or p.unstable]
-    fig.add_trace(go.Scatter(x=[p.lr for p in ok], y=[p.value for p in ok],
+    fig.add_trace(go.Scatter(x=[p.x for p in ok], y=[p.value for p in ok],
                              mode="lines+markers", name="stable"))
     if bad:
         top = max((p.value for p in ok), default=1.0) if ok else 1.0
-        fig.add_trace(go.Scatter(x=[p.lr for p in bad],
+        fig.add_trace(go.Scatter(x=[p.x for p in bad],
                                  y=[p.value if p.value is not None else top for p in bad],
                                  mode="markers", marker={"symbol": "x", "size": 12,
                                                          "color": "crimson"},
                                  name="unstable / diverged",
                                  hovertext=[p.unstable or p.status for p in bad]))
-    fig.update_xaxes(type="log", title_text=result.key)
-    return _layout(fig, f"{result.metric} against {result.key} (constant learning rate)",
-                   yaxis_title=result.metric)
+    if log:
+        fig.update_xaxes(type="log", title_text=result.key)
+    else:
+        fig.update_xaxes(type="category", title_text=result.key,
+                         categoryarray=[f"{p.x:g}" for p in result.points])
+        for trace in fig.data:
+            trace.x = [f"{v:g}" for v in trace.x]
+    return _layout(fig, f"{result.metric} against {result.key}", yaxis_title=result.metric)

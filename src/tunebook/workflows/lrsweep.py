@@ -48,34 +48,85 @@ def _middle(param: Any) -> Any:
     return param
 
 
-def sweep_spec(spec: StudySpec, key: str, low: float, high: float, points: int) -> StudySpec:
-    """The sweep study derived from ``spec`` (see the module docstring)."""
+def _held(spec: StudySpec, searched: dict[str, Any], keep: tuple[str, ...] = (),
+          ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The study file's fields, and its fixed values with everything but ``keep`` and the
+    ``searched`` keys held at one value (see the module docstring)."""
     source = spec.path if spec.path is not None and spec.path.exists() else None
     doc: dict[str, Any] = yaml.safe_load(source.read_text()) if source else spec.config()
     nuisance = dict(doc.get("nuisance") or {})
-    if key not in nuisance and key not in (doc.get("fixed") or {}):
-        raise SpecError(f"{key!r} is not a nuisance or fixed parameter of {spec.name}; name "
-                        "the learning rate with --key", path=str(spec.path), field="nuisance")
-    if points < 3:
-        raise SpecError("--points must be at least 3", field="--points")
-    fixed = dict(doc.get("fixed") or {})
-    fixed.pop(key, None)
-    fixed |= {k: _middle(v) for k, v in nuisance.items() if k != key}
+    fixed = {k: v for k, v in (doc.get("fixed") or {}).items() if k not in searched}
+    fixed |= {k: _middle(v) for k, v in nuisance.items() if k not in searched}
     fixed |= {k: _middle(v) for k, v in (doc.get("scientific") or {}).items()}
     for name in SCHEDULE_KEYS:
-        if name in fixed:
+        if name in fixed and name not in keep:
             fixed[name] = "constant"
+    return doc, fixed
+
+
+def _known(doc: dict[str, Any], key: str, spec: StudySpec, flag: str) -> None:
+    if key not in (doc.get("nuisance") or {}) and key not in (doc.get("fixed") or {}):
+        raise SpecError(f"{key!r} is not a nuisance or fixed parameter of {spec.name}; name "
+                        f"it with {flag}", path=str(spec.path), field="nuisance")
+
+
+def _derived(spec: StudySpec, doc: dict[str, Any], suffix: str, description: str,
+             fixed: dict[str, Any], nuisance: dict[str, Any], points: int) -> StudySpec:
     sweep = {**{k: v for k, v in doc.items() if k not in ("scientific", "mode")},
-             "name": f"{spec.name}-lr-sweep", "description": f"constant-lr sweep of {key} "
-             f"over {low:g}..{high:g} for {spec.name}", "fixed": fixed,
-             "nuisance": {key: {"low": low, "high": high, "scale": "log"}},
-             "sampler": {"type": "grid", "grid_points": points}, "budget": points}
+             "name": f"{spec.name}-{suffix}", "description": description, "fixed": fixed,
+             "nuisance": nuisance, "sampler": {"type": "grid", "grid_points": points},
+             "budget": points}
     out = spec_from_dict(sweep, path=spec.path)
     return StudySpec(out.model, out.space, path=spec.path, folder=spec.source_dir)
 
 
-def write_sweep_report(result: Any, path: Path, store: Any) -> Path:
-    """One offline HTML page: the objective against the learning rate, the curves of the
+def sweep_spec(spec: StudySpec, key: str, low: float, high: float, points: int) -> StudySpec:
+    """The learning-rate sweep study derived from ``spec`` (see the module docstring)."""
+    if points < 3:
+        raise SpecError("--points must be at least 3", field="--points")
+    doc, fixed = _held(spec, {key: None})
+    _known(doc, key, spec, "--key")
+    return _derived(spec, doc, "lr-sweep", f"constant-lr sweep of {key} over "
+                    f"{low:g}..{high:g} for {spec.name}", fixed,
+                    {key: {"low": low, "high": high, "scale": "log"}}, points)
+
+
+def warmup_values(max_steps: int, points: int) -> list[int]:
+    """No warmup, then ``points - 1`` lengths half a decade apart, down from 10 % of
+    training (e.g. 0, 1, 3, 9, 30 for 300 steps)."""
+    top = max(1, max_steps // 10)
+    found: list[int] = []
+    for i in range(4 * points):
+        value = max(1, round(top / 10 ** (i / 2)))
+        if value not in found:
+            found.append(value)
+        if len(found) == points - 1 or value == 1:
+            break
+    return [0, *sorted(found)]
+
+
+def warmup_spec(spec: StudySpec, unstable_lr: float, *, key: str = "learning_rate",
+                warmup_key: str = "warmup_steps", points: int = 5) -> StudySpec:
+    """The warmup sweep: the base learning rate at 10x ``unstable_lr`` (the playbook's
+    recipe), warmup lengths from none to 10 % of training."""
+    if unstable_lr <= 0 or not math.isfinite(unstable_lr):
+        raise SpecError("--unstable-lr must be a positive learning rate (the lowest one the "
+                        "lr-sweep found unstable)", field="--unstable-lr")
+    if spec.model.max_steps is None:
+        raise SpecError("a warmup sweep needs max_steps in the study file (warmup is a "
+                        "share of training)", path=str(spec.path), field="max_steps")
+    doc, fixed = _held(spec, {warmup_key: None, key: None}, keep=SCHEDULE_KEYS)
+    _known(doc, key, spec, "--key")
+    fixed[key] = 10 * unstable_lr
+    values = warmup_values(spec.model.max_steps, points)
+    return _derived(spec, doc, "warmup-sweep", f"warmup sweep at {key} = "
+                    f"{10 * unstable_lr:g} (10x the unstable {unstable_lr:g}) for {spec.name}",
+                    fixed, {warmup_key: values}, len(values))
+
+
+def write_sweep_report(result: Any, path: Path, store: Any, *, title: str = "Learning-rate "
+                       "sweep", log: bool = True) -> Path:
+    """One offline HTML page: the objective against the swept value, the curves of the
     best and the points just above it, and the statement."""
     from plotly.offline import get_plotlyjs
 
@@ -83,16 +134,16 @@ def write_sweep_report(result: Any, path: Path, store: Any) -> Path:
     from tunebook.report import figures
     from tunebook.report.html import RENDER_JS, esc
 
-    shown = [p for p in result.points if result.best is not None and p.lr >= result.best.lr][:3]
+    shown = [p for p in result.points if result.best is not None and p.x >= result.best.x][:3]
     series = load_series(store, [p.trial.id for p in shown], ["train_loss", "loss",
                                                                 result.metric])
-    runs = [(f"lr {p.lr:.3g}", {name: s for (tid, name), s in series.items()
+    runs = [(f"{result.key} {p.x:.3g}", {name: s for (tid, name), s in series.items()
                                 if tid == p.trial.id}) for p in shown]
-    body = (figures.figure_div(figures.lr_sweep(result)) + figures.figure_div(
-        figures.metric_grid(runs, "Curves of the best learning rate and the ones above it")))
+    body = (figures.figure_div(figures.lr_sweep(result, log)) + figures.figure_div(
+        figures.metric_grid(runs, f"Curves at the best {result.key} and the ones above it")))
     html = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>lr sweep'
             f"</title><script>{get_plotlyjs()}</script></head><body style=\"font-family:"
-            f'system-ui;max-width:1100px;margin:auto\"><h1>Learning-rate sweep</h1><p>'
+            f'system-ui;max-width:1100px;margin:auto\"><h1>{esc(title)}</h1><p>'
             f"{esc(result.statement)}</p>{body}<script>{RENDER_JS}tunebookDraw();</script>"
             "</body></html>")
     path.write_text(html, encoding="utf-8")
