@@ -43,7 +43,8 @@ def test_an_out_of_memory_trial_says_what_ran_out(tmp_path: Path, db_path: str) 
 
 
 def test_markdown_table_keeps_html_as_text() -> None:
-    row = TrackingRow(name="s", description="<script>alert(1)</script> | <b>x</b>", trials=1,
+    row = TrackingRow(experiment=None, name="s",
+                      description="<script>alert(1)</script> | <b>x</b>", trials=1,
                       completed=1, metric="loss", goal="minimize", best=0.5, command="c",
                       config="{}")
     text = tracking_markdown([row])

@@ -203,6 +203,8 @@ class StudyModel(_Strict):
 
     name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=200)]
     description: str = ""
+    #: The question a series of studies answers together (rounds of one experiment).
+    experiment: Annotated[str, Field(pattern=NAME_PATTERN, max_length=200)] | None = None
     objective: ObjectiveModel
     trainer: TrainerModel
     fixed: dict[str, Scalar] = {}

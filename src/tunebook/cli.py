@@ -663,17 +663,19 @@ def report(studies: tuple[str, ...], output: Path, png_dir: Path | None, db: str
 @click.argument("studies", nargs=-1)
 @click.option("--format", "fmt", type=click.Choice(["md", "csv"]), default="md",
               show_default=True, help="Markdown for notes and wikis, CSV for spreadsheets.")
+@click.option("--experiment", default=None, help="Only the studies of this experiment.")
 @db_option
-def table(studies: tuple[str, ...], fmt: str, db: str | None) -> None:
-    """The tracking sheet: one row per study (all studies unless named).
+def table(studies: tuple[str, ...], fmt: str, experiment: str | None, db: str | None) -> None:
+    """The tracking sheet: one row per study (all studies unless named), grouped by
+    experiment.
 
-    Name, description, number of trials, best value, objective and the command that
-    reproduces the study; CSV adds the frozen config.
+    Experiment, name, description, number of trials, best value, objective and the
+    command that reproduces the study; CSV adds the frozen config.
     """
     from tunebook.analysis.tracking import tracking_rows
     from tunebook.report import tracking_csv, tracking_markdown
 
-    rows = tracking_rows(_store(db, read_only=True), list(studies) or None)
+    rows = tracking_rows(_store(db, read_only=True), list(studies) or None, experiment)
     click.echo(tracking_markdown(rows) if fmt == "md" else tracking_csv(rows), nl=False)
 
 

@@ -26,7 +26,7 @@ from tunebook.space import Space
 
 #: Fields that may change between runs of the same study without making it a new study
 #: (how many trials, the words about it, what each trial asks of a cluster).
-MUTABLE_FIELDS = ("budget", "description", "resources", "timeout")
+MUTABLE_FIELDS = ("budget", "description", "experiment", "resources", "timeout")
 #: Where the study file was: recorded with the snapshot, not part of the study's identity.
 LOCATION_FIELDS = ("source_dir", "source_file")
 

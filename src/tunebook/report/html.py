@@ -75,7 +75,9 @@ def _summary(r: StudyReport, anchor: str) -> str:
              r.data.label(row.best) if row.best else "-",
              f"{fmt(row.spread)} ({row.spread_source})") for row in r.isolation]
     return (f'<section id="{anchor}-summary"><h2>Summary</h2>'
-            f"<p><b>Goal:</b> {esc(spec.description or '(no description)')}</p>"
+            f"<p><b>Goal:</b> {esc(spec.description or '(no description)')}"
+            + (f" <b>Experiment:</b> {esc(spec.experiment)}" if spec.experiment else "")
+            + "</p>"
             f"<p><b>Objective:</b> {esc(spec.objective.goal)} <code>{esc(r.data.metric)}</code> "
             f"({esc(spec.objective.select)} evaluation of each trial). <b>Trials:</b> "
             f"{esc(counts)}.</p>"
@@ -149,13 +151,13 @@ def study_sections(r: StudyReport, index: int = 0) -> str:
 
 
 def _tracking(rows: Sequence[TrackingRow]) -> str:
-    body = [(r.name, r.description, r.trials, fmt(r.best), f"{r.goal} {r.metric}", r.command)
-            for r in rows]
+    body = [(r.experiment or "-", r.name, r.description, r.trials, fmt(r.best),
+             f"{r.goal} {r.metric}", r.command) for r in rows]
     configs = "".join(f"<details><summary>config of {esc(r.name)}</summary><pre>"
                       f"{esc(json.dumps(json.loads(r.config), indent=2))}</pre></details>"
                       for r in rows)
     return ('<section id="tracking"><h2>Tracking table</h2>'
-            + table(["study", "description", "trials", "best", "objective",
+            + table(["experiment", "study", "description", "trials", "best", "objective",
                       "reproduce with"], body) + configs + "</section>")
 
 

@@ -10,12 +10,13 @@ from collections.abc import Sequence
 from tunebook.analysis.tracking import TrackingRow
 from tunebook.report.text import fmt
 
-COLUMNS = ("study", "description", "trials", "completed", "best", "objective", "command")
+COLUMNS = ("experiment", "study", "description", "trials", "completed", "best", "objective",
+           "command")
 
 
 def _cells(row: TrackingRow) -> list[str]:
-    return [row.name, row.description, str(row.trials), str(row.completed), fmt(row.best),
-            f"{row.goal} {row.metric}", row.command]
+    return [row.experiment or "-", row.name, row.description, str(row.trials),
+            str(row.completed), fmt(row.best), f"{row.goal} {row.metric}", row.command]
 
 
 def tracking_markdown(rows: Sequence[TrackingRow]) -> str:
