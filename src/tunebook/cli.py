@@ -73,6 +73,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
       tunebook next NAME                  the next study file, from the checklist
       tunebook lr-sweep study.yaml        best learning rate; does instability cap it?
       tunebook warmup-sweep study.yaml --unstable-lr X   the warmup that makes 10X stable
+      tunebook batch-size study.yaml      throughput per batch size
       tunebook spec                       every field of the study file
     """
     ctx.obj = {"debug": debug}
@@ -332,6 +333,49 @@ def warmup_sweep(spec_file: Path, unstable_lr: float, points: int, key: str, war
     _print_sweep(sweep, spec.name, "shortest stable")
     write_sweep_report(sweep, output, store, title="Warmup sweep", log=False)
     console.print(f"plots written to {escape(str(output))}")
+    _exit_if_stopped(result.stopped_by)
+
+
+@cli.command(name="batch-size")
+@click.argument("spec_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--sizes", default="16,32,64,128,256", show_default=True,
+              help="Comma-separated batch sizes to measure.")
+@click.option("--steps", default=50, show_default=True, help="Training steps per size.")
+@click.option("--key", default="batch_size", show_default=True,
+              help="The batch-size parameter's name in the study file.")
+@db_option
+@click.option("--no-progress", is_flag=True, help="Do not draw the progress bar.")
+def batch_size(spec_file: Path, sizes: str, steps: int, key: str, db: str | None,
+               no_progress: bool) -> None:
+    """Measure steps/s and examples/s per batch size; recommend the fastest to a fixed
+    number of examples.
+
+    One trial per size, one at a time (parallel trials would share the machine and spoil
+    the timing), everything else held still. Out of memory is infeasible, not a crash.
+    Throughput is taken between the first and the last report, so setup is excluded.
+
+    \b
+      tunebook batch-size study.yaml --sizes 16,32,64,128,256 --steps 50
+    """
+    from tunebook.analysis.batchsize import probe_result
+    from tunebook.report.console import ProgressBar
+    from tunebook.runner.local import run_study
+    from tunebook.spec import load_spec
+    from tunebook.workflows.batchsize import parse_sizes, probe_spec
+
+    spec = probe_spec(load_spec(spec_file), parse_sizes(sizes), key=key, steps=steps)
+    store = _store(db)
+    with ProgressBar(console, enabled=not no_progress) as bar:
+        result = run_study(spec, store, workers=1, on_progress=bar.update)
+    probe = probe_result(store, spec.name, key)
+    table = Table(key, "steps/s", "examples/s", "status", title=spec.name)
+    for p in probe.points:
+        note = " ← best" if probe.best is not None and p is probe.best else ""
+        table.add_row(str(p.size), "-" if p.steps_per_s is None else f"{p.steps_per_s:.4g}",
+                      "-" if p.examples_per_s is None else f"{p.examples_per_s:.4g}{note}",
+                      escape(p.reason or p.status))
+    console.print(table)
+    console.print(probe.statement, highlight=False)
     _exit_if_stopped(result.stopped_by)
 
 

@@ -48,7 +48,7 @@ def _middle(param: Any) -> Any:
     return param
 
 
-def _held(spec: StudySpec, searched: dict[str, Any], keep: tuple[str, ...] = (),
+def held(spec: StudySpec, searched: dict[str, Any], keep: tuple[str, ...] = (),
           ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The study file's fields, and its fixed values with everything but ``keep`` and the
     ``searched`` keys held at one value (see the module docstring)."""
@@ -64,13 +64,13 @@ def _held(spec: StudySpec, searched: dict[str, Any], keep: tuple[str, ...] = (),
     return doc, fixed
 
 
-def _known(doc: dict[str, Any], key: str, spec: StudySpec, flag: str) -> None:
+def known(doc: dict[str, Any], key: str, spec: StudySpec, flag: str) -> None:
     if key not in (doc.get("nuisance") or {}) and key not in (doc.get("fixed") or {}):
         raise SpecError(f"{key!r} is not a nuisance or fixed parameter of {spec.name}; name "
                         f"it with {flag}", path=str(spec.path), field="nuisance")
 
 
-def _derived(spec: StudySpec, doc: dict[str, Any], suffix: str, description: str,
+def derived(spec: StudySpec, doc: dict[str, Any], suffix: str, description: str,
              fixed: dict[str, Any], nuisance: dict[str, Any], points: int) -> StudySpec:
     sweep = {**{k: v for k, v in doc.items() if k not in ("scientific", "mode")},
              "name": f"{spec.name}-{suffix}", "description": description, "fixed": fixed,
@@ -84,9 +84,9 @@ def sweep_spec(spec: StudySpec, key: str, low: float, high: float, points: int) 
     """The learning-rate sweep study derived from ``spec`` (see the module docstring)."""
     if points < 3:
         raise SpecError("--points must be at least 3", field="--points")
-    doc, fixed = _held(spec, {key: None})
-    _known(doc, key, spec, "--key")
-    return _derived(spec, doc, "lr-sweep", f"constant-lr sweep of {key} over "
+    doc, fixed = held(spec, {key: None})
+    known(doc, key, spec, "--key")
+    return derived(spec, doc, "lr-sweep", f"constant-lr sweep of {key} over "
                     f"{low:g}..{high:g} for {spec.name}", fixed,
                     {key: {"low": low, "high": high, "scale": "log"}}, points)
 
@@ -115,11 +115,11 @@ def warmup_spec(spec: StudySpec, unstable_lr: float, *, key: str = "learning_rat
     if spec.model.max_steps is None:
         raise SpecError("a warmup sweep needs max_steps in the study file (warmup is a "
                         "share of training)", path=str(spec.path), field="max_steps")
-    doc, fixed = _held(spec, {warmup_key: None, key: None}, keep=SCHEDULE_KEYS)
-    _known(doc, key, spec, "--key")
+    doc, fixed = held(spec, {warmup_key: None, key: None}, keep=SCHEDULE_KEYS)
+    known(doc, key, spec, "--key")
     fixed[key] = 10 * unstable_lr
     values = warmup_values(spec.model.max_steps, points)
-    return _derived(spec, doc, "warmup-sweep", f"warmup sweep at {key} = "
+    return derived(spec, doc, "warmup-sweep", f"warmup sweep at {key} = "
                     f"{10 * unstable_lr:g} (10x the unstable {unstable_lr:g}) for {spec.name}",
                     fixed, {warmup_key: values}, len(values))
 
