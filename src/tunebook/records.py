@@ -6,6 +6,7 @@ loading a database driver, and an in-memory store builds the same records as the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Literal
@@ -160,6 +161,24 @@ class StudyTree:
             if leaf.id == study_id:
                 return leaf
         raise KeyError(study_id)
+
+
+def config_key(params: Params) -> str:
+    """One configuration's identity: equal params, whatever their order (seed re-runs of a
+    configuration share it)."""
+    return repr(sorted(params.items()))
+
+
+def distinct_configs(ranked: Sequence[TrialRecord]) -> list[TrialRecord]:
+    """The first trial of each distinct configuration, in ``ranked``'s order."""
+    seen: set[str] = set()
+    out = []
+    for t in ranked:
+        key = config_key(t.params)
+        if key not in seen:
+            seen.add(key)
+            out.append(t)
+    return out
 
 
 def trial_seed(study_seed: int, index: int) -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tunebook.analysis.data import StudyData, load_study
-from tunebook.records import StudyTree, TrialRecord, TrialStatus
+from tunebook.records import StudyTree, TrialRecord, TrialStatus, distinct_configs
 from tunebook.space import Params, combo_label
 from tunebook.store import Store
 
@@ -83,7 +83,7 @@ def isolation(data: StudyData, k: int = TOP_K) -> list[ValueBest]:
             infeasible=sum(t.status is TrialStatus.INFEASIBLE for t in mine),
             failed=sum(t.status is TrialStatus.FAILED for t in mine),
             best=ranked[0] if ranked else None,
-            top_values=tuple(float(t.value or 0.0) for t in _distinct(ranked)[:k]),
+            top_values=tuple(float(t.value or 0.0) for t in distinct_configs(ranked)[:k]),
             seed_values=tuple(float(t.value or 0.0) for t in ranked
                               if ranked[0].params == t.params)))
     return rows
@@ -93,14 +93,3 @@ def best_per_value(store: Store, tree: StudyTree) -> list[ValueBest]:
     """:func:`isolation` of a stored study."""
     return isolation(load_study(store, tree))
 
-
-def _distinct(ranked: list[TrialRecord]) -> list[TrialRecord]:
-    """The best trial of each distinct configuration (seed re-runs are not other configs)."""
-    seen: set[str] = set()
-    out = []
-    for t in ranked:
-        key = repr(sorted(t.params.items()))
-        if key not in seen:
-            seen.add(key)
-            out.append(t)
-    return out

@@ -19,6 +19,7 @@ from tunebook.analysis.curves import CurveRead
 from tunebook.analysis.data import StudyData
 from tunebook.analysis.findings import Finding, Verdict, worst
 from tunebook.analysis.stats import doubling_gain
+from tunebook.records import config_key
 from tunebook.space import combo_label
 
 MIN_PER_VALUE = 10     # completed trials per scientific value, at least ...
@@ -44,7 +45,7 @@ def seed_sigma(data: StudyData) -> float | None:
     """Pooled standard deviation of configurations run more than once (None if none was)."""
     groups: dict[str, list[float]] = {}
     for t in data.completed():
-        groups.setdefault(repr(sorted(t.params.items())), []).append(float(t.value or 0.0))
+        groups.setdefault(config_key(t.params), []).append(float(t.value or 0.0))
     repeated = [g for g in groups.values() if len(g) >= 2]
     if not repeated:
         return None

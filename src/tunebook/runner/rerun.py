@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 
 from tunebook.errors import SpecError, StudyExists
-from tunebook.records import StudyRecord, TrialRecord, TrialStatus, trial_seed
+from tunebook.records import StudyRecord, TrialStatus, distinct_configs, trial_seed
 from tunebook.space import Params
 from tunebook.spec import LOCATION_FIELDS, StudySpec, spec_from_dict, study_spec
 from tunebook.store import Store
@@ -42,19 +42,8 @@ def best_configs(store: Store, parent: StudyRecord, top: int) -> list[Params]:
     for combo in spec.space.combos() or [{}]:
         mine = sorted((t for t in done if all(t.params.get(k) == v for k, v in combo.items())),
                       key=lambda t: sign * float(t.value or 0.0))
-        chosen += _distinct(mine)[:top]
+        chosen += [dict(t.params) for t in distinct_configs(mine)[:top]]
     return chosen
-
-
-def _distinct(ranked: list[TrialRecord]) -> list[Params]:
-    seen: set[str] = set()
-    out = []
-    for t in ranked:
-        key = repr(sorted(t.params.items()))
-        if key not in seen:
-            seen.add(key)
-            out.append(dict(t.params))
-    return out
 
 
 def rerun_study(store: Store, name: str, *, top: int = 1, seeds: int = 3,
