@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from tunebook.report import figures as plot
+from tunebook.report.figures import figure_div
 from tunebook.report.html import esc, table
 from tunebook.report.text import fmt
 
@@ -28,10 +29,6 @@ th[data-sort]{cursor:pointer}th[data-sort]:hover{background:#f6f8fa}
 
 def _when(t: float | None) -> str:
     return dt.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S") if t else "-"
-
-
-def _figure(fig: Any) -> str:
-    return f'<div class="figure" data-figure="{esc(fig.to_json())}"></div>'
 
 
 def layout(title: str, body: str, page: str, **data: str) -> str:
@@ -83,7 +80,7 @@ def study_page(name: str, version: str, sections: str) -> str:
 
 def sections(report_html: str, parallel: Any | None) -> str:
     """The report's sections and the parallel-coordinates view (one swappable fragment)."""
-    extra = (f'<section id="parallel"><h2>Parallel coordinates</h2>{_figure(parallel)}'
+    extra = (f'<section id="parallel"><h2>Parallel coordinates</h2>{figure_div(parallel)}'
              "</section>") if parallel is not None else ""
     return report_html + extra
 
@@ -97,7 +94,7 @@ def trial_page(d: dict[str, Any]) -> str:
     reason = f'<h2>Reason</h2><pre>{esc(d["reason"])}</pre>' if d["reason"] else ""
     warnings = ("<h2>Warnings</h2><ul>" + "".join(f"<li>{esc(w)}</li>" for w in d["warnings"])
                 + "</ul>") if d["warnings"] else ""
-    curves = _figure(plot.metric_grid([(title, d["curves"])], f"Metrics of {title}"))
+    curves = figure_div(plot.metric_grid([(title, d["curves"])], f"Metrics of {title}"))
     checkpoints = table(["step", "value", "path"], [(c["step"], fmt(c["value"]), c["path"])
                                                      for c in d["checkpoints"]])
     again = "".join(f"<pre>{esc(line)}</pre>" for line in d["reproduce"])
@@ -117,7 +114,7 @@ def compare_page(details: Sequence[dict[str, Any]], chosen: Sequence[str]) -> st
     if not details:
         return layout("compare", f"<h1>Compare trials</h1>{form}", "compare")
     runs = [(f'{d["study"]}/{d["index"]}', d["curves"]) for d in details]
-    fig = _figure(plot.metric_grid(runs, "Curves of " + ", ".join(r[0] for r in runs)))
+    fig = figure_div(plot.metric_grid(runs, "Curves of " + ", ".join(r[0] for r in runs)))
     rows = [(f'{d["study"]}/{d["index"]}', d["status"], fmt(d["value"]),
              json.dumps(d["params"], sort_keys=True)) for d in details]
     return layout("compare", "<h1>Compare trials</h1>" + table(

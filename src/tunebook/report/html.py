@@ -17,6 +17,7 @@ from typing import Any
 from tunebook.analysis.report import StudyReport, study_report
 from tunebook.analysis.tracking import TrackingRow, tracking_rows
 from tunebook.report import figures as plot
+from tunebook.report.figures import figure_div
 from tunebook.report.text import fmt
 from tunebook.store import Store
 
@@ -38,18 +39,9 @@ def esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-class _Figures:
-    """Figure containers carrying their plotly JSON in a ``data-figure`` attribute.
-
-    No inline script per figure: :data:`RENDER_JS` draws every container on the page, so
-    the same markup works in the offline report and in the dashboard, which swaps
-    sections in place (scripts in swapped HTML would not run).
-    """
-
-    def __call__(self, fig: Any) -> str:
-        return f'<div class="figure" data-figure="{esc(fig.to_json())}"></div>'
-
-
+#: Draws every ``data-figure`` container on a page (figures carry their plotly JSON in that
+#: attribute, see :func:`tunebook.report.figures.figure_div`; no inline script per figure,
+#: so the dashboard can swap sections in place).
 RENDER_JS = """
 function tunebookDraw(root){
   (root||document).querySelectorAll('[data-figure]').forEach(function(div){
@@ -86,10 +78,10 @@ def _summary(r: StudyReport, anchor: str) -> str:
             + f'<p class="conclusion">{esc(r.conclusion.text)}</p></section>')
 
 
-def _checklist(r: StudyReport, anchor: str, figure: _Figures) -> str:
+def _checklist(r: StudyReport, anchor: str) -> str:
     items = []
     for f in r.findings:
-        extra = figure(plot.best_so_far(r.best_so_far, r.data.metric)) if (
+        extra = figure_div(plot.best_so_far(r.best_so_far, r.data.metric)) if (
             f.evidence == "sampling" and r.best_so_far) else (
             f'<a href="#{anchor}-{esc(f.evidence)}">evidence: {esc(f.evidence)}</a>'
             if f.evidence else "")
@@ -104,7 +96,7 @@ def _checklist(r: StudyReport, anchor: str, figure: _Figures) -> str:
             + "".join(items) + "</tbody></table></section>")
 
 
-def _importance(r: StudyReport, anchor: str, figure: _Figures) -> str:
+def _importance(r: StudyReport, anchor: str) -> str:
     imp = r.importance
     if not imp.rows:
         return (f'<section id="{anchor}-importance"><h2>Parameter importance</h2>'
@@ -113,7 +105,7 @@ def _importance(r: StudyReport, anchor: str, figure: _Figures) -> str:
     text = ("Parameters whose range reaches zero cannot be told apart from no effect: "
             + ", ".join(weak) + ".") if weak else ""
     return (f'<section id="{anchor}-importance"><h2>Parameter importance</h2>'
-            f"<p>{esc(text)}</p>{figure(plot.importance(imp.rows, r.data.metric))}</section>")
+            f"<p>{esc(text)}</p>{figure_div(plot.importance(imp.rows, r.data.metric))}</section>")
 
 
 def _worst(r: StudyReport) -> float | None:
@@ -126,23 +118,22 @@ def _worst(r: StudyReport) -> float | None:
 def study_sections(r: StudyReport, index: int = 0) -> str:
     """One study's sections (summary to gradient norm) as HTML; figures are drawn by
     :data:`RENDER_JS`, so the caller's page must load plotly.js and call it."""
-    figure = _Figures()
     anchor = f"s{index}"
     parts = [f'<h1 id="{anchor}">{esc(r.data.study.name)}</h1>', _summary(r, anchor),
-             _checklist(r, anchor, figure)]
-    iso = (figure(plot.isolation(r.isolation, r.data.metric))
+             _checklist(r, anchor)]
+    iso = (figure_div(plot.isolation(r.isolation, r.data.metric))
            if any(row.best for row in r.isolation) else "<p>No completed trial to compare.</p>")
     parts.append(f'<section id="{anchor}-isolation"><h2>Isolation plot</h2>{iso}</section>')
     worst = _worst(r)
-    axes = "".join(figure(plot.axis(a, r.data.metric, worst)) for a in r.axes if a.points)
-    parts.append(_importance(r, anchor, figure))
+    axes = "".join(figure_div(plot.axis(a, r.data.metric, worst)) for a in r.axes if a.points)
+    parts.append(_importance(r, anchor))
     parts.append(f'<section id="{anchor}-axes"><h2>Axis plots</h2><div class="grid">'
                  f"{axes or '<p>No finished trials.</p>'}</div></section>")
-    curves = (figure(plot.curves(r.curves, r.data.metric)) if r.curves
+    curves = (figure_div(plot.curves(r.curves, r.data.metric)) if r.curves
               else "<p>No curves: no completed trial reported metrics.</p>")
     parts.append(f'<section id="{anchor}-curves"><h2>Training curves</h2>{curves}</section>')
     g = r.grad_norm
-    gplot = figure(plot.grad_norm(g)) if g.curves else ""
+    gplot = figure_div(plot.grad_norm(g)) if g.curves else ""
     warning = f'<p class="fail">{esc(g.warning)}</p>' if g.warning else ""
     share = "" if g.clipped_share is None else f" Clipped steps: {g.clipped_share:.0%}."
     parts.append(f'<section id="{anchor}-gradnorm"><h2>Gradient norm</h2><p>{esc(g.advice)}'
