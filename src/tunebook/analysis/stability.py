@@ -115,7 +115,8 @@ def optimisation(data: StudyData, top: Sequence[TrialCurves], flagged: dict[int,
     """Cross-trial instability boundary and where the best trial sits; spikes in the top-k."""
     details, steps, verdicts = [], [], []
     numbers: dict[str, float] = {}
-    edge = _edge(data, boundary(data, flagged))
+    bound = boundary(data, flagged)
+    edge = _edge(data, bound)
     if edge is None and not any(train_series(c) or "grad_norm" in c.series for c in top):
         return Finding(QUESTION, Verdict.UNKNOWN, "No train_loss or grad_norm curves were "
                        "reported, so stability cannot be judged.", "Report train_loss and "
@@ -144,14 +145,13 @@ def optimisation(data: StudyData, top: Sequence[TrialCurves], flagged: dict[int,
         steps.append("add learning-rate warmup: early instability costs steps and caps "
                      "the learning rate")
     if not details:
-        return Finding(QUESTION, Verdict.OK, _calm(data, top, flagged), "", "gradnorm",
+        return Finding(QUESTION, Verdict.OK, _calm(top, bound), "", "gradnorm",
                        numbers=numbers)
     return Finding(QUESTION, worst(verdicts), "; ".join(details), sentence(
         "; ".join(dict.fromkeys(steps))), "gradnorm", tuple(details), numbers)
 
 
-def _calm(data: StudyData, top: Sequence[TrialCurves], flagged: dict[int, str]) -> str:
-    bound = boundary(data, flagged)
+def _calm(top: Sequence[TrialCurves], bound: Boundary | None) -> str:
     text = f"The curves of the {len(top)} best trials are stable"
     if bound is not None:
         text += (f"; trials become unstable above {bound.key} ≈ {bound.value:.3g}, well above "

@@ -23,8 +23,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from tunebook.dashboard import pages, views
-from tunebook.dashboard.cache import StudyCache
+from tunebook.dashboard.cache import StudyCache, version_of
 from tunebook.errors import StudyNotFound, TunebookError
+from tunebook.records import TrialStatus
 from tunebook.store import Store
 
 COOKIE = "tunebook_token"
@@ -118,8 +119,10 @@ def create_app(url: str | None = None, *, store: Store | None = None,
     @app.get("/api/study")
     def study(name: str) -> dict[str, Any]:
         c = holder.cache()
-        tree = c.store.tree(name)
-        return {**views.study_row(c.store, tree), "version": repr(c.version(tree))}
+        row = views.study_row(c.store, c.store.tree(name))
+        # The live poll: the version comes from the row's own aggregates, not new queries.
+        counts = {s: row["counts"][s.value] for s in TrialStatus}
+        return {**row, "version": repr(version_of(counts, row["last_update"]))}
 
     @app.get("/api/study/sections")
     def study_sections(name: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ when the version moved. One lock per study: two browsers asking at once compute 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -18,6 +18,11 @@ from tunebook.store import Store
 
 T = TypeVar("T")
 Version = tuple[Any, ...]
+
+
+def version_of(counts: Mapping[TrialStatus, int], last_update: float | None) -> Version:
+    """A study's version from its counts by status and its latest trial event."""
+    return (*(counts[s] for s in TrialStatus), last_update)
 
 
 @dataclass
@@ -35,8 +40,7 @@ class StudyCache:
         self._guard = threading.Lock()
 
     def version(self, tree: StudyTree) -> Version:
-        counts = self.store.counts(tree.ids)
-        return (*(counts[s] for s in TrialStatus), self.store.last_update(tree.ids))
+        return version_of(self.store.counts(tree.ids), self.store.last_update(tree.ids))
 
     def _entry(self, name: str) -> _Entry:
         with self._guard:

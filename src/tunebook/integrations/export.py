@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tunebook.analysis.data import StudyData, load_study
+from tunebook.analysis.data import load_study
 from tunebook.records import MetricPoint, TrialRecord
 from tunebook.store import Store
 
@@ -78,7 +78,7 @@ def to_tensorboard(store: Store, name: str, folder: str | Path) -> Exported:
         for p in points:
             if p.value is not None and math.isfinite(p.value):
                 writer.add_scalar(p.name, p.value, p.step, walltime=p.time)
-        metric = {f"hparam/{data.metric}": _value(data, trial)}
+        metric = {f"hparam/{data.metric}": _value(trial)}
         events = writer._get_file_writer()  # type: ignore[no-untyped-call]
         for summary in hparams(_plain(data.spec.space.plain(trial.params)), metric):  # type: ignore[no-untyped-call]
             events.add_summary(summary)
@@ -89,7 +89,7 @@ def to_tensorboard(store: Store, name: str, folder: str | Path) -> Exported:
     return Exported(written, unchanged, str(root))
 
 
-def _value(data: StudyData, trial: TrialRecord) -> float:
+def _value(trial: TrialRecord) -> float:
     value = trial.value
     return float(value) if value is not None and math.isfinite(value) else math.nan
 
