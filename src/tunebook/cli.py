@@ -89,6 +89,20 @@ def _store(db: str | None, *, create: bool = True, read_only: bool = False) -> A
     return open_store(db, create=create, read_only=read_only)
 
 
+def no_progress_option(fn: F) -> F:
+    return click.option("--no-progress", is_flag=True,
+                        help="Do not draw the progress bar.")(fn)
+
+
+def _run_with_bar(spec: Any, store: Any, no_progress: bool, **options: Any) -> Any:
+    """``run_study`` with the live progress bar (the derived studies' commands)."""
+    from tunebook.report.console import ProgressBar
+    from tunebook.runner.local import run_study
+
+    with ProgressBar(console, enabled=not no_progress) as bar:
+        return run_study(spec, store, on_progress=bar.update, **options)
+
+
 def runs_dir_option(fn: F) -> F:
     return click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path),
                         default=None, help="Where trial logs and checkpoints go (default: "
@@ -162,7 +176,7 @@ def heartbeat_option(fn: F) -> F:
 @click.option("--address", default="auto", show_default=True,
               help="With --executor ray: the cluster (auto, ray://host:10001) or `local` to "
               "start a Ray instance on this machine.")
-@click.option("--no-progress", is_flag=True, help="Do not draw the progress bar.")
+@no_progress_option
 def run(spec_file: Path, workers: int, db: str | None, runs_dir: Path | None,
         heartbeat_timeout: float, trial_timeout: str | None, no_local_workers: bool,
         executor: str, address: str, no_progress: bool) -> None:
@@ -205,7 +219,7 @@ def run(spec_file: Path, workers: int, db: str | None, runs_dir: Path | None,
 @click.option("-w", "--workers", default=1, show_default=True)
 @db_option
 @runs_dir_option
-@click.option("--no-progress", is_flag=True, help="Do not draw the progress bar.")
+@no_progress_option
 def rerun(study: str, top: int, seeds: int, child: str | None, workers: int, db: str | None,
           runs_dir: Path | None, no_progress: bool) -> None:
     """Train STUDY's best configurations again with new seeds, in a child study.
@@ -220,8 +234,6 @@ def rerun(study: str, top: int, seeds: int, child: str | None, workers: int, db:
       tunebook report my-study-seeds -o seeds.html
     """
     from tunebook.analysis.report import study_report
-    from tunebook.report.console import ProgressBar
-    from tunebook.runner.local import run_study
     from tunebook.runner.rerun import rerun_study
 
     store = _store(db)
@@ -229,9 +241,7 @@ def rerun(study: str, top: int, seeds: int, child: str | None, workers: int, db:
     console.print(f"re-running {len(made.configs)} configuration(s) of [bold]"
                   f"{escape(study)}[/] × {made.seeds} seeds as [bold]"
                   f"{escape(made.study.name)}[/]")
-    with ProgressBar(console, enabled=not no_progress) as bar:
-        result = run_study(made.spec, store, workers=workers, on_progress=bar.update,
-                           runs_dir=runs_dir)
+    result = _run_with_bar(made.spec, store, no_progress, workers=workers, runs_dir=runs_dir)
     _print_run_summary(store, result)
     console.print(study_report(store, made.study.name).conclusion.text, highlight=False)
     _exit_if_stopped(result.stopped_by)
@@ -248,7 +258,7 @@ def rerun(study: str, top: int, seeds: int, child: str | None, workers: int, db:
 @click.option("-o", "--output", default="lr-sweep.html", show_default=True,
               type=click.Path(dir_okay=False, path_type=Path), help="The plots, as HTML.")
 @db_option
-@click.option("--no-progress", is_flag=True, help="Do not draw the progress bar.")
+@no_progress_option
 def lr_sweep(spec_file: Path, span: str, points: int, key: str, workers: int, output: Path,
              db: str | None, no_progress: bool) -> None:
     """Sweep the learning rate of SPEC_FILE's configuration at a constant schedule.
@@ -262,16 +272,13 @@ def lr_sweep(spec_file: Path, span: str, points: int, key: str, workers: int, ou
       tunebook lr-sweep study.yaml --range 1e-5:10 --points 12 -w 2
     """
     from tunebook.analysis.lrsweep import sweep_result
-    from tunebook.report.console import ProgressBar
-    from tunebook.runner.local import run_study
     from tunebook.spec import load_spec
     from tunebook.workflows.lrsweep import parse_range, sweep_spec, write_sweep_report
 
     low, high = parse_range(span)
     spec = sweep_spec(load_spec(spec_file), key, low, high, points)
     store = _store(db)
-    with ProgressBar(console, enabled=not no_progress) as bar:
-        result = run_study(spec, store, workers=workers, on_progress=bar.update)
+    result = _run_with_bar(spec, store, no_progress, workers=workers)
     sweep = sweep_result(store, spec.name, key)
     _print_sweep(sweep, spec.name, "best")
     write_sweep_report(sweep, output, store)
@@ -305,7 +312,7 @@ def _print_sweep(sweep: Any, title: str, mark: str) -> None:
 @click.option("-o", "--output", default="warmup-sweep.html", show_default=True,
               type=click.Path(dir_okay=False, path_type=Path), help="The plots, as HTML.")
 @db_option
-@click.option("--no-progress", is_flag=True, help="Do not draw the progress bar.")
+@no_progress_option
 def warmup_sweep(spec_file: Path, unstable_lr: float, points: int, key: str, warmup_key: str,
                  workers: int, output: Path, db: str | None, no_progress: bool) -> None:
     """Find the warmup that makes a too-high learning rate stable (the playbook's recipe).
@@ -319,16 +326,13 @@ def warmup_sweep(spec_file: Path, unstable_lr: float, points: int, key: str, war
       tunebook warmup-sweep study.yaml --unstable-lr 0.3
     """
     from tunebook.analysis.lrsweep import warmup_result
-    from tunebook.report.console import ProgressBar
-    from tunebook.runner.local import run_study
     from tunebook.spec import load_spec
     from tunebook.workflows.lrsweep import warmup_spec, write_sweep_report
 
     spec = warmup_spec(load_spec(spec_file), unstable_lr, key=key, warmup_key=warmup_key,
                        points=points)
     store = _store(db)
-    with ProgressBar(console, enabled=not no_progress) as bar:
-        result = run_study(spec, store, workers=workers, on_progress=bar.update)
+    result = _run_with_bar(spec, store, no_progress, workers=workers)
     sweep = warmup_result(store, spec.name, warmup_key, 10 * unstable_lr)
     _print_sweep(sweep, spec.name, "shortest stable")
     write_sweep_report(sweep, output, store, title="Warmup sweep", log=False)
@@ -344,7 +348,7 @@ def warmup_sweep(spec_file: Path, unstable_lr: float, points: int, key: str, war
 @click.option("--key", default="batch_size", show_default=True,
               help="The batch-size parameter's name in the study file.")
 @db_option
-@click.option("--no-progress", is_flag=True, help="Do not draw the progress bar.")
+@no_progress_option
 def batch_size(spec_file: Path, sizes: str, steps: int, key: str, db: str | None,
                no_progress: bool) -> None:
     """Measure steps/s and examples/s per batch size; recommend the fastest to a fixed
@@ -358,15 +362,12 @@ def batch_size(spec_file: Path, sizes: str, steps: int, key: str, db: str | None
       tunebook batch-size study.yaml --sizes 16,32,64,128,256 --steps 50
     """
     from tunebook.analysis.batchsize import probe_result
-    from tunebook.report.console import ProgressBar
-    from tunebook.runner.local import run_study
     from tunebook.spec import load_spec
     from tunebook.workflows.batchsize import parse_sizes, probe_spec
 
     spec = probe_spec(load_spec(spec_file), parse_sizes(sizes), key=key, steps=steps)
     store = _store(db)
-    with ProgressBar(console, enabled=not no_progress) as bar:
-        result = run_study(spec, store, workers=1, on_progress=bar.update)
+    result = _run_with_bar(spec, store, no_progress, workers=1)
     probe = probe_result(store, spec.name, key)
     table = Table(key, "steps/s", "examples/s", "status", title=spec.name)
     for p in probe.points:
