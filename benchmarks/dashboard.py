@@ -40,18 +40,13 @@ def build(db: str, trials: int, points: int) -> None:
     """A study of ``trials`` completed trials with curves, written in bulk."""
     import sqlalchemy as sa
 
+    from benchmarks.report import bench_spec
     from tunebook import open_store
-    from tunebook.spec import spec_from_dict
     from tunebook.store.schema import metric_points
     from tunebook.store.schema import trials as table
 
     store = open_store(db)
-    spec = spec_from_dict({
-        "name": NAME, "objective": {"metric": "val_loss"}, "trainer": {"train": "m:f"},
-        "budget": trials, "scientific": {"act": ["relu", "tanh", "gelu"]},
-        "nuisance": {"learning_rate": {"low": 1e-5, "high": 1.0, "scale": "log"},
-                     "weight_decay": {"low": 1e-6, "high": 1e-1, "scale": "log"},
-                     "dropout": {"low": 0.0, "high": 0.5}}})
+    spec = bench_spec(NAME, trials)
     study = store.create_study(NAME, spec.snapshot(), spec.identity_hash())
     store.update_study(study.id, budget=trials)
     rng = random.Random(0)

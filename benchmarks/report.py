@@ -20,19 +20,24 @@ import time
 from pathlib import Path
 
 from tunebook import TrialStatus, open_store
-from tunebook.spec import spec_from_dict
+from tunebook.spec import StudySpec, spec_from_dict
 
 NAME = "bench-report"
 
 
-def build(db: str, trials: int, points: int) -> None:
-    store = open_store(db)
-    spec = spec_from_dict({
-        "name": NAME, "objective": {"metric": "val_loss"}, "trainer": {"train": "m:f"},
+def bench_spec(name: str, trials: int) -> StudySpec:
+    """Three activations, three nuisance dimensions: the study the big benchmarks fill."""
+    return spec_from_dict({
+        "name": name, "objective": {"metric": "val_loss"}, "trainer": {"train": "m:f"},
         "budget": trials, "scientific": {"act": ["relu", "tanh", "gelu"]},
         "nuisance": {"learning_rate": {"low": 1e-5, "high": 1.0, "scale": "log"},
                      "weight_decay": {"low": 1e-6, "high": 1e-1, "scale": "log"},
                      "dropout": {"low": 0.0, "high": 0.5}}})
+
+
+def build(db: str, trials: int, points: int) -> None:
+    store = open_store(db)
+    spec = bench_spec(NAME, trials)
     study = store.create_study(NAME, spec.snapshot(), spec.identity_hash())
     rng = random.Random(0)
     params = []

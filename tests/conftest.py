@@ -159,3 +159,18 @@ def chromium_path() -> str:
     if os.environ.get("CI"):
         pytest.fail("chromium is missing in CI: .ci/run must apt-get install chromium")
     pytest.skip("!!! chromium not installed: browser tests SKIPPED (apt-get install chromium)")
+
+
+class PageWatch:
+    """What a Playwright page did that a test forbids: console errors, requests outside
+    ``allowed`` prefixes, dialogs (an executed ``alert``)."""
+
+    def __init__(self, page: Any, allowed: tuple[str, ...]):
+        self.errors: list[str] = []
+        self.outside: list[str] = []
+        self.dialogs: list[str] = []
+        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+        page.on("request", lambda r: self.outside.append(r.url)
+                if not r.url.startswith(allowed) else None)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import BROWSER_ARGS, QUADRATIC, chromium_path, write_study
+from tests.conftest import BROWSER_ARGS, QUADRATIC, PageWatch, chromium_path, write_study
 from tests.synthetic import EVIL, report_study
 from tunebook import TrialStatus, load_spec, open_store, run_study
 from tunebook.dashboard import create_app
@@ -142,17 +142,10 @@ def test_pages_render_and_update_live_in_chromium(served: str, db: str, tmp_path
     from PIL import Image
     from playwright.sync_api import expect, sync_playwright
 
-    errors: list[str] = []
-    outside: list[str] = []
-    dialogs: list[str] = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium_path(), args=BROWSER_ARGS)
         page = browser.new_page(viewport={"width": 1200, "height": 900})
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-        page.on("request", lambda r: outside.append(r.url)
-                if not r.url.startswith(served) else None)
+        watch = PageWatch(page, (served,))
 
         page.goto(served + "/")
         expect(page.locator("#studies")).to_contain_text("live-study")
@@ -184,7 +177,7 @@ def test_pages_render_and_update_live_in_chromium(served: str, db: str, tmp_path
         page.goto(served + "/compare?t=live-study/0&t=live-study/1")
         expect(page.locator("div.figure .main-svg").first).to_be_attached(timeout=15_000)
         browser.close()
-    assert errors == [] and outside == [] and dialogs == []
+    assert (watch.errors, watch.outside, watch.dialogs) == ([], [], [])
     histogram = Image.open(shot).convert("L").histogram()
     assert sum(1 for count in histogram if count) > 20  # not a blank page
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import BROWSER_ARGS, chromium_path
+from tests.conftest import BROWSER_ARGS, PageWatch, chromium_path
 from tests.synthetic import EVIL, report_study
 from tunebook import open_store
 from tunebook.report import write_report
@@ -35,15 +35,10 @@ def test_report_renders_offline_in_chromium(tmp_path: Path, db_path: str) -> Non
                         png_dir=tmp_path / "png")
     assert sorted(p.name for p in (tmp_path / "png" / "browser-study").iterdir()) == [
         "axes.png", "curves.png", "gradnorm.png", "isolation.png"]
-    errors, requests, dialogs = [], [], []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium_path(), args=BROWSER_ARGS)
         page = browser.new_page(viewport={"width": 1200, "height": 900})
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-        page.on("request", lambda r: requests.append(r.url)
-                if not r.url.startswith(("file:", "data:", "blob:")) else None)
+        watch = PageWatch(page, ("file:", "data:", "blob:"))
         page.goto(path.resolve().as_uri())
         figures = page.locator("div.figure").count()
         page.wait_for_function(
@@ -55,7 +50,7 @@ def test_report_renders_offline_in_chromium(tmp_path: Path, db_path: str) -> Non
         shot = tmp_path / "shot.png"
         page.screenshot(path=str(shot), full_page=False)
         browser.close()
-    assert errors == [] and requests == [] and dialogs == []
+    assert (watch.errors, watch.outside, watch.dialogs) == ([], [], [])
     for section in SECTIONS:
         assert section in headings
     image = Image.open(shot).convert("L")
