@@ -243,3 +243,36 @@ def test_deleting_a_study_takes_its_later_rounds_at_any_depth(backend: Any) -> N
     assert store.delete_study(root) == 3 + 1 + 2
     assert [s.name for s in store.list_studies()] == ["unrelated"]
     assert store.trials([other.id]) == []
+
+
+def test_baseline_versions_are_added_never_overwritten(backend: Any) -> None:
+    store = backend()
+    first = store.add_baseline("main", {"lr": 0.1}, author="ana", source="base.yaml")
+    study_id = _study(store, trials=1)
+    second = backend().add_baseline("main", {"lr": 0.2}, author="bo", why="gelu wins",
+                                    study="s", evidence={"gap": 0.03}, forced=True)
+    other = store.add_baseline("big-model", {"lr": 1.0}, author="ana")
+    assert (first.version, second.version, other.version) == (1, 2, 1)
+    store.delete_study(study_id)  # a launch outlives the study it came from
+    kept = backend().baselines("main")
+    assert [(b.version, b.config, b.launch) for b in kept] == [
+        (1, {"lr": 0.1}, False), (2, {"lr": 0.2}, True)]
+    assert kept[1].evidence == {"gap": 0.03} and kept[1].forced and kept[1].why == "gelu wins"
+    assert backend().baseline("main") == kept[1]
+    assert backend().baseline("main", version=1) == kept[0]
+    assert backend().baseline("absent") is None
+    assert [b.name for b in backend().baselines()] == ["main", "main", "big-model"]
+
+
+def _add_versions(url: str, worker: str, out: Any, start: Any) -> None:
+    store = open_store(url)
+    start.wait()
+    out.put([store.add_baseline("main", {"by": worker, "i": i}, author=worker).version
+             for i in range(10)])
+
+
+def test_concurrent_baseline_writers_get_distinct_versions(store_url: str) -> None:
+    open_store(store_url).close()
+    versions = sorted(v for part in compete(_add_versions, store_url) for v in part)
+    assert versions == list(range(1, len(versions) + 1))
+    assert len(open_store(store_url).baselines("main")) == len(versions)

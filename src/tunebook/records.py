@@ -126,6 +126,34 @@ class CheckpointRecord:
 
 
 @dataclass(frozen=True)
+class BaselineRecord:
+    """One version of a named baseline configuration; versions are never overwritten.
+
+    A version comes from ``tunebook baseline set`` (``source`` names the file) or from a
+    launch (``study`` names the study whose evidence adopted a scientific value;
+    ``evidence`` holds that evidence as plain JSON, ``forced`` whether a blocker was
+    overridden).
+    """
+
+    id: int
+    name: str
+    version: int
+    config: dict[str, Any]
+    created_at: float
+    author: str
+    why: str = ""
+    source: str = ""
+    study: str | None = None
+    evidence: dict[str, Any] | None = None
+    forced: bool = False
+
+    @property
+    def launch(self) -> bool:
+        """True for a version adopted by ``tunebook launch``."""
+        return self.study is not None
+
+
+@dataclass(frozen=True)
 class StudyTree:
     """A study and the leaf studies that hold its trials.
 

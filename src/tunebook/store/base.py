@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 from tunebook.errors import StudyNotFound
 from tunebook.records import (
+    BaselineRecord,
     CheckpointRecord,
     MetricPoint,
     StudyRecord,
@@ -170,6 +171,24 @@ class Store(Protocol):
 
     def checkpoints(self, trial_id: int) -> list[CheckpointRecord]: ...
 
+    # -- baselines -----------------------------------------------------------------------
+
+    def add_baseline(self, name: str, config: dict[str, Any], *, author: str, why: str = "",
+                     source: str = "", study: str | None = None,
+                     evidence: dict[str, Any] | None = None,
+                     forced: bool = False) -> BaselineRecord:
+        """Add the next version of baseline ``name`` (1 for a new name), atomically.
+
+        Versions are only ever added: two writers at once get two consecutive versions,
+        and no version is changed or removed afterwards (deleting a study keeps the
+        launches it made, which name it rather than point at it).
+        """
+        ...
+
+    def baselines(self, name: str | None = None) -> list[BaselineRecord]:
+        """Every version of baseline ``name`` (``None``: of every baseline), oldest first."""
+        ...
+
     # -- derived: the same for every backend ---------------------------------------------
 
     def get_study(self, name: str) -> StudyRecord:
@@ -190,6 +209,13 @@ class Store(Protocol):
         root = self.get_study(study) if isinstance(study, str) else study
         leaves = tuple(c for c in self.children(root.id) if c.combo is not None)
         return StudyTree(root, leaves or (root,))
+
+    def baseline(self, name: str, version: int | None = None) -> BaselineRecord | None:
+        """The latest version of baseline ``name`` (or version ``version``); None if none."""
+        versions = self.baselines(name)
+        if version is not None:
+            versions = [b for b in versions if b.version == version]
+        return versions[-1] if versions else None
 
     def trees(self) -> list[StudyTree]:
         """Every study that is not a per-value leaf, with its leaves, oldest first."""

@@ -16,6 +16,7 @@ from typing import Any
 
 from tunebook.errors import StaleClaim, StudyExists, StudyNotFound
 from tunebook.records import (
+    BaselineRecord,
     CheckpointRecord,
     MetricPoint,
     StudyRecord,
@@ -43,6 +44,7 @@ class MemoryStore(Store):
         self._trials: dict[int, TrialRecord] = {}
         self._points: dict[int, dict[tuple[str, int], tuple[float, float]]] = {}
         self._checkpoints: dict[int, CheckpointRecord] = {}
+        self._baselines: list[BaselineRecord] = []
         self._ids = itertools.count(1)
 
     def close(self) -> None:
@@ -331,3 +333,20 @@ class MemoryStore(Store):
             return sorted((c for c in self._checkpoints.values() if c.trial_id == trial_id),
                           key=lambda c: c.step)
 
+    # -- baselines -----------------------------------------------------------------------
+
+    def add_baseline(self, name: str, config: dict[str, Any], *, author: str, why: str = "",
+                     source: str = "", study: str | None = None,
+                     evidence: dict[str, Any] | None = None,
+                     forced: bool = False) -> BaselineRecord:
+        with self._lock:
+            version = 1 + max((b.version for b in self._baselines if b.name == name),
+                              default=0)
+            record = BaselineRecord(next(self._ids), name, version, dict(config), time.time(),
+                                    author, why, source, study, evidence, forced)
+            self._baselines.append(record)
+            return record
+
+    def baselines(self, name: str | None = None) -> list[BaselineRecord]:
+        with self._lock:
+            return [b for b in self._baselines if name is None or b.name == name]

@@ -72,3 +72,20 @@ checkpoints = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Index("ix_checkpoints_trial", "trial_id", "step"),
 )
+
+baselines = sa.Table(
+    "baselines", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("config", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("author", sa.String(200), nullable=False),
+    sa.Column("why", sa.Text, nullable=False, default=""),
+    sa.Column("source", sa.Text, nullable=False, default=""),
+    # The launching study by name, not by key: a launch outlives a deleted study.
+    sa.Column("study", sa.String(300), nullable=True),
+    sa.Column("evidence", sa.JSON, nullable=True),
+    sa.Column("forced", sa.Boolean, nullable=False, default=False),
+    sa.UniqueConstraint("name", "version", name="uq_baselines_name_version"),
+)

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tunebook.errors import StaleClaim, StoreError, StudyExists, StudyNotFound
 from tunebook.records import (
+    BaselineRecord,
     CheckpointRecord,
     MetricPoint,
     StudyRecord,
@@ -31,7 +32,7 @@ from tunebook.store.base import (
     retry_update,
 )
 from tunebook.store.engine import retry
-from tunebook.store.schema import checkpoints, metric_points, studies, trials
+from tunebook.store.schema import baselines, checkpoints, metric_points, studies, trials
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -551,3 +552,45 @@ class SQLStore(Store):
                                 .order_by(checkpoints.c.step)).mappings().all()
         return [CheckpointRecord(r["id"], r["trial_id"], r["step"], r["path"], r["value"],
                                  bool(r["kept"])) for r in rows]
+
+    # -- baselines -----------------------------------------------------------------------
+
+    @retry
+    def add_baseline(self, name: str, config: dict[str, Any], *, author: str, why: str = "",
+                     source: str = "", study: str | None = None,
+                     evidence: dict[str, Any] | None = None,
+                     forced: bool = False) -> BaselineRecord:
+        """Add the next version; a concurrent writer's version wins and this one retries
+        as the one after it (the unique (name, version) key decides)."""
+        row = {"name": name, "config": config, "created_at": time.time(), "author": author,
+               "why": why, "source": source, "study": study, "evidence": evidence,
+               "forced": forced}
+        for _ in range(20):
+            try:
+                with self._write() as conn:
+                    top = conn.execute(sa.select(sa.func.max(baselines.c.version))
+                                       .where(baselines.c.name == name)).scalar()
+                    row["version"] = int(top or 0) + 1
+                    key = conn.execute(baselines.insert().values(**row)).inserted_primary_key
+            except IntegrityError:
+                continue
+            assert key is not None
+            return self._baseline_from_row({**row, "id": key[0]})
+        raise StoreError(f"could not add a version of baseline {name!r}: 20 writers at once")
+
+    @retry
+    def baselines(self, name: str | None = None) -> list[BaselineRecord]:
+        query = baselines.select().order_by(baselines.c.id)
+        if name is not None:
+            query = query.where(baselines.c.name == name)
+        with self._read() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [self._baseline_from_row(r) for r in rows]
+
+    @staticmethod
+    def _baseline_from_row(row: Any) -> BaselineRecord:
+        return BaselineRecord(id=row["id"], name=row["name"], version=row["version"],
+                              config=row["config"], created_at=row["created_at"],
+                              author=row["author"], why=row["why"], source=row["source"],
+                              study=row["study"], evidence=row["evidence"],
+                              forced=bool(row["forced"]))
