@@ -69,3 +69,11 @@ class TrialStopped(BaseException):
 
 class StudyExists(StoreError):
     """A study of that name already exists (another run may have just created it)."""
+
+
+class LaunchRefused(TunebookError):
+    """A launch without the evidence for it; ``blockers`` says what is missing."""
+
+    def __init__(self, message: str, blockers: list[str]) -> None:
+        super().__init__(message)
+        self.blockers = blockers

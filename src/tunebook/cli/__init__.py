@@ -71,6 +71,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
       tunebook retry NAME / delete NAME   re-run failed trials / start over
       tunebook rerun NAME --seeds 5       the best configs again, with new seeds
       tunebook next NAME                  the next study file, from the checklist
+      tunebook launch NAME --value X      adopt X into the baseline, with evidence
+      tunebook baseline history           every baseline version and what changed
       tunebook lr-sweep study.yaml        best learning rate; does instability cap it?
       tunebook warmup-sweep study.yaml --unstable-lr X   the warmup that makes 10X stable
       tunebook batch-size study.yaml      throughput per batch size
@@ -835,10 +837,15 @@ def init(directory: Path, force: bool, optimizer: str | None, budget: int) -> No
                   f"tunebook run {directory / 'study.yaml'} --workers 2")
 
 
+# The playbook loop's bookkeeping commands live in their own module (they use the
+# helpers above, so they are imported once those exist).
+from tunebook.cli.launch import baseline, launch, launches  # noqa: E402
+
+cli.add_command(baseline)
+cli.add_command(launch)
+cli.add_command(launches)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="tunebook")
-
-
-if __name__ == "__main__":
-    main()

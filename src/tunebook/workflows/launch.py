@@ -1,0 +1,241 @@
+"""``tunebook launch``: adopt a scientific value into the baseline, only with evidence.
+
+The playbook (§2.1, §2.4) changes the baseline only when a study shows the change is
+better by more than the trial-to-trial variance, after the nuisance parameters were tuned
+for each value, and when nothing in the checklist says the study itself is unsound. A
+launch therefore gathers that evidence first: the isolation result with the spread over
+seed re-runs (``tunebook rerun``), and every checklist item of the study and of the
+exploration it re-runs. Anything missing blocks the launch unless the user forces it and
+says why; either way the evidence is recorded with the new baseline version, who made it
+and when, so the history of the baseline explains itself.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tunebook.analysis.findings import Verdict
+from tunebook.analysis.isolation import ValueBest
+from tunebook.analysis.report import StudyReport, study_report
+from tunebook.errors import LaunchRefused, SpecError
+from tunebook.records import BaselineRecord, StudyRecord
+from tunebook.space import Params, combo_label
+from tunebook.spec import study_spec
+from tunebook.store import Store
+
+DEFAULT_BASELINE = "main"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a launch rests on, as plain data (stored as JSON with the new version)."""
+
+    study: str
+    value: Params
+    metric: str
+    goal: str
+    conclusion: str
+    supported: bool
+    isolation: list[dict[str, Any]]
+    checklist: list[dict[str, str]]
+    blockers: list[str]
+    config: dict[str, Any]
+    changes: dict[str, list[Any]]
+    notes: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"study": self.study, "value": self.value, "metric": self.metric,
+                "goal": self.goal, "conclusion": self.conclusion,
+                "supported": self.supported, "isolation": self.isolation,
+                "checklist": self.checklist, "blockers": self.blockers,
+                "changes": self.changes, "notes": self.notes}
+
+
+def parse_value(text: str, rows: Sequence[ValueBest]) -> ValueBest:
+    """The isolation row ``text`` names: ``gelu``, ``act=gelu`` or ``act=gelu, width=64``.
+
+    Raises:
+        SpecError: the study did not test that value (the message lists what it tested).
+    """
+    keys = list(rows[0].combo) if rows and rows[0].combo else []
+    if not keys:
+        raise SpecError("the study has no scientific parameter: there is no value to launch; "
+                        "give the study a scientific: section", field="--value")
+    wanted: dict[str, str] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        key, sep, value = part.partition("=")
+        if not sep and len(keys) == 1:
+            key, value = keys[0], part
+        wanted[key.strip()] = value.strip()
+    for row in rows:
+        if wanted and all(str(row.combo.get(k)) == v for k, v in wanted.items()) \
+                and set(wanted) == set(keys):
+            return row
+    tested = "; ".join(r.label for r in rows)
+    raise SpecError(f"{text!r} names no value the study tested (tested: {tested}); "
+                    f"pass one of them, e.g. --value {rows[0].label.replace(', ', ',')!r}",
+                    field="--value")
+
+
+def _leader(report: StudyReport) -> ValueBest | None:
+    sign = 1.0 if report.data.minimize else -1.0
+    ranked = sorted((r for r in report.isolation if r.center is not None),
+                    key=lambda r: sign * (r.center or 0.0))
+    return ranked[0] if ranked else None
+
+
+def _exploration(store: Store, study: StudyRecord) -> StudyRecord | None:
+    """The study a re-run or round-2 child re-trains configurations of (None for a root)."""
+    if study.parent_id is None or study.combo is not None:
+        return None
+    return store.study_by_id(study.parent_id)
+
+
+def _blockers(reports: Sequence[StudyReport], report: StudyReport, row: ValueBest,
+              name: str) -> list[str]:
+    """Everything that keeps the evidence from supporting a launch of ``row``."""
+    out = [f"{r.data.study.name}: the checklist fails on {f.question!r}: {f.summary}"
+           for r in reports for f in r.findings if f.verdict is Verdict.FAIL]
+    if row.spread_source != "seeds":
+        out.append(f"no seed re-runs of the best configurations: the gap cannot be judged "
+                   f"against trial-to-trial variance. Run `tunebook rerun {name} --seeds 5`"
+                   f" and launch from {name}-seeds")
+    leader = _leader(report)
+    if leader is not None and leader.combo != row.combo:
+        out.append(f"{row.label} is not the best value: {leader.label} leads "
+                   f"({report.data.metric} {leader.center:.4g} vs {row.center:.4g})")
+    elif not report.conclusion.supported and not out:
+        out.append(report.conclusion.text)
+    return out
+
+
+def _changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, list[Any]]:
+    return {k: [old.get(k), new.get(k)] for k in sorted({*old, *new})
+            if old.get(k) != new.get(k)}
+
+
+def _notes(changes: dict[str, list[Any]], had_baseline: bool) -> list[str]:
+    """The playbook's follow-ups a change implies (a new batch size voids the tuning)."""
+    batch = [k for k in changes if "batch" in k.lower() and changes[k][0] is not None]
+    if not (had_baseline and batch):
+        return []
+    return [f"{k} changes from {changes[k][0]} to {changes[k][1]}: the tuned nuisance values "
+            "(learning rate, momentum/Adam betas, warmup, regularisation) were tuned for the "
+            "old batch size and must be re-tuned for the new one (§5.1)" for k in batch]
+
+
+def gather(store: Store, name: str, value: str, *,
+           baseline: str = DEFAULT_BASELINE) -> Evidence:
+    """Collect the evidence for launching ``value`` of study ``name`` into ``baseline``.
+
+    Raises:
+        SpecError: the study did not test ``value``, or no trial of it completed.
+    """
+    report = study_report(store, name)
+    parent = _exploration(store, report.data.study)
+    reports = [report] + ([study_report(store, parent.name)] if parent is not None else [])
+    row = parse_value(value, report.isolation)
+    if row.best is None or row.center is None:
+        raise SpecError(f"{row.label} has no completed trial in {name!r}: there is nothing "
+                        "to launch; look at its failures (tunebook trials "
+                        f"{name}) and run it again", field="--value")
+    current = store.baseline(baseline)
+    old = dict(current.config) if current is not None else {}
+    config = {**old, **study_spec(report.data.study).space.fixed, **row.best.params}
+    changes = _changes(old, config)
+    isolation = [{"value": r.label, "center": r.center, "spread": r.spread,
+                  "spread_source": r.spread_source, "seeds": len(r.seed_values),
+                  "completed": r.completed,
+                  "best_trial": report.data.label(r.best) if r.best else None}
+                 for r in report.isolation]
+    checklist = [{"study": r.data.study.name, "question": f.question,
+                  "verdict": f.verdict.value, "summary": f.summary}
+                 for r in reports for f in r.findings]
+    return Evidence(name, dict(row.combo), report.data.metric,
+                    report.data.objective.goal, report.conclusion.text,
+                    report.conclusion.supported, isolation, checklist,
+                    _blockers(reports, report, row, name), config, changes,
+                    _notes(changes, current is not None))
+
+
+def launch(store: Store, evidence: Evidence, *, baseline: str = DEFAULT_BASELINE,
+           force: bool = False, why: str = "", author: str | None = None) -> BaselineRecord:
+    """Adopt the evidence's value into the next version of ``baseline`` if it holds.
+
+    ``evidence`` comes from :func:`gather` against the same ``baseline``.
+
+    Raises:
+        LaunchRefused: a blocker stands and the launch is not forced.
+        SpecError: ``force`` without ``why``.
+    """
+    if force and not why.strip():
+        raise SpecError("--force needs --why \"…\": a forced launch records the reason it "
+                        "overrode the evidence", field="--why")
+    label = combo_label(evidence.value)
+    if evidence.blockers and not force:
+        raise LaunchRefused(f"not launching {label} from {evidence.study}: "
+                            + " | ".join(evidence.blockers)
+                            + " (override with --force --why \"…\")", evidence.blockers)
+    return store.add_baseline(baseline, evidence.config, author=author or _user(), why=why,
+                              source=f"launch of {label}", study=evidence.study,
+                              evidence=evidence.as_json(), forced=bool(evidence.blockers))
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name in a bare container
+        return "unknown"
+
+
+def set_baseline(store: Store, config: dict[str, Any], *, source: str,
+                 baseline: str = DEFAULT_BASELINE, why: str = "",
+                 author: str | None = None) -> BaselineRecord | None:
+    """Record ``config`` as the next version (None when it equals the current one)."""
+    current = store.baseline(baseline)
+    if current is not None and current.config == config:
+        return None
+    return store.add_baseline(baseline, config, author=author or _user(), why=why,
+                              source=source)
+
+
+def baseline_changes(versions: Sequence[BaselineRecord]) -> list[dict[str, list[Any]]]:
+    """Per version, what it changed from the one before (the first: everything)."""
+    out: list[dict[str, list[Any]]] = []
+    old: dict[str, Any] = {}
+    for record in versions:
+        out.append(_changes(old, record.config))
+        old = record.config
+    return out
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """A baseline configuration from a YAML or JSON file: a flat mapping of values, or a
+    study file (its ``fixed:`` section is the configuration it holds still).
+
+    Raises:
+        SpecError: unreadable, not a mapping, or a value that is not a plain scalar.
+    """
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise SpecError(f"cannot read it: {exc}", path=str(path)) from None
+    if isinstance(data, dict) and "trainer" in data and "objective" in data:
+        data = data.get("fixed") or {}
+    if not isinstance(data, dict) or not data:
+        raise SpecError("it holds no configuration: write one `name: value` line per "
+                        "hyperparameter (or pass a study file with a fixed: section)",
+                        path=str(path))
+    bad = [str(k) for k, v in data.items()
+           if not isinstance(v, (str, int, float, bool)) and v is not None]
+    if bad:
+        raise SpecError(f"{', '.join(bad)} must be plain values (number, text, "
+                        "true/false), not lists or mappings", path=str(path),
+                        field=bad[0])
+    return {str(k): v for k, v in data.items()}
