@@ -84,9 +84,8 @@ def main(t: tunebook.TrialContext) -> None:
     val_starts = torch.from_numpy(tbt.eval_subset(len(val) - context - 1, 256, seed=0))
     model = CharTransformer(int(hp["d_model"]), int(hp["layers"]), int(hp["heads"]), context)
     optimizer = tbt.make_optimizer(hp, model.parameters())
-    scheduler = tbt.make_schedule(optimizer, tbt.Schedule(
-        hp["schedule"], float(hp["learning_rate"]), steps,
-        warmup_steps=int(hp["warmup_steps"])))
+    # decay_steps, when round 2 sets it, keeps a linear decay's length (§3.1.2).
+    scheduler = tbt.make_schedule(optimizer, tbt.schedule_for(hp, steps))
     monitor = tbt.StepMonitor(t, model.parameters(), optimizer, log_every=every,
                               clip=float(hp["grad_clip"]), divergence_factor=3.0)
     checkpoints = tbt.Checkpointer(t.checkpoint_dir, keep_best=2, trial=t)

@@ -13,6 +13,7 @@ from tunebook.analysis.findings import Finding
 from tunebook.analysis.gradnorm import GradNormData, grad_norms
 from tunebook.analysis.importance import Importances, importances
 from tunebook.analysis.isolation import ValueBest, isolation
+from tunebook.analysis.rounds import Rounds, compare_rounds
 from tunebook.analysis.sampling import sampling, study_noise
 from tunebook.analysis.summary import Conclusion, conclude
 from tunebook.records import TrialStatus
@@ -33,6 +34,7 @@ class StudyReport:
     grad_norm: GradNormData
     best_so_far: list[tuple[int, float]]
     importance: Importances
+    rounds: Rounds | None = None
 
 
 def study_report(store: Store, name: str) -> StudyReport:
@@ -49,4 +51,5 @@ def study_report(store: Store, name: str) -> StudyReport:
     rows = isolation(data)
     return StudyReport(data, counts, conclude(data, rows, findings), findings, rows,
                        axes(data), curves, grad_norms(store, data, curves, flagged),
-                       list(enumerate(checklist.best_so_far(data), 1)), importances(data))
+                       list(enumerate(checklist.best_so_far(data), 1)), importances(data),
+                       compare_rounds(store, data))

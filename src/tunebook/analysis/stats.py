@@ -93,6 +93,11 @@ def _ranks(values: Sequence[float]) -> np.ndarray:
     return (first + (counts - 1) / 2.0)[inverse]
 
 
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rank correlation (ties averaged); needs two distinct values on each side."""
+    return float(np.corrcoef(_ranks(x), _ranks(y))[0, 1])
+
+
 def rank_trend(x: Sequence[float], y: Sequence[float]) -> float:
     """One-sided p-value that ``y`` rises with ``x`` (Spearman; 1.0 with too few points).
 
@@ -103,7 +108,7 @@ def rank_trend(x: Sequence[float], y: Sequence[float]) -> float:
         return 1.0
     from scipy.special import stdtr
 
-    r = float(np.corrcoef(_ranks(x), _ranks(y))[0, 1])
+    r = spearman(x, y)
     if r >= 1.0:
         return 0.0
     dof = len(x) - 2

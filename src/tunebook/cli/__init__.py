@@ -71,6 +71,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
       tunebook retry NAME / delete NAME   re-run failed trials / start over
       tunebook rerun NAME --seeds 5       the best configs again, with new seeds
       tunebook next NAME                  the next study file, from the checklist
+      tunebook round2 NAME --steps-factor 4   the best configs, 4× longer (schedule transfer)
       tunebook launch NAME --value X      adopt X into the baseline, with evidence
       tunebook baseline history           every baseline version and what changed
       tunebook lr-sweep study.yaml        best learning rate; does instability cap it?
@@ -839,11 +840,10 @@ def init(directory: Path, force: bool, optimizer: str | None, budget: int) -> No
 
 # The playbook loop's bookkeeping commands live in their own module (they use the
 # helpers above, so they are imported once those exist).
-from tunebook.cli.launch import baseline, launch, launches  # noqa: E402
+from tunebook.cli.loop import baseline, launch, launches, round2  # noqa: E402
 
-cli.add_command(baseline)
-cli.add_command(launch)
-cli.add_command(launches)
+for _command in (baseline, launch, launches, round2):
+    cli.add_command(_command)
 
 
 def main() -> None:

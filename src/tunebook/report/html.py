@@ -108,6 +108,19 @@ def _importance(r: StudyReport, anchor: str) -> str:
             f"<p>{esc(text)}</p>{figure_div(plot.importance(imp.rows, r.data.metric))}</section>")
 
 
+def _rounds(r: StudyReport, anchor: str) -> str:
+    """Round 1 against this round, configuration by configuration (children only)."""
+    if r.rounds is None:
+        return ""
+    rows = [(row.trial, row.value, fmt(row.round1), row.rank1, fmt(row.round2),
+             "—" if row.rank2 is None else row.rank2) for row in r.rounds.rows]
+    head = ["round-1 trial", "scientific value", f"round 1 {r.data.metric}", "rank",
+            f"{r.rounds.child} {r.data.metric}", "rank"]
+    return (f'<section id="{anchor}-rounds"><h2>{esc(r.rounds.parent)} → '
+            f"{esc(r.rounds.child)}</h2><p>{esc(r.rounds.text)}</p>{table(head, rows)}"
+            "</section>")
+
+
 def _worst(r: StudyReport) -> float | None:
     values = [float(t.value) for t in r.data.completed() if t.value is not None]
     if not values:
@@ -124,6 +137,7 @@ def study_sections(r: StudyReport, index: int = 0) -> str:
     iso = (figure_div(plot.isolation(r.isolation, r.data.metric))
            if any(row.best for row in r.isolation) else "<p>No completed trial to compare.</p>")
     parts.append(f'<section id="{anchor}-isolation"><h2>Isolation plot</h2>{iso}</section>')
+    parts.append(_rounds(r, anchor))
     worst = _worst(r)
     axes = "".join(figure_div(plot.axis(a, r.data.metric, worst)) for a in r.axes if a.points)
     parts.append(_importance(r, anchor))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from tunebook.errors import SpecError, StudyExists
 from tunebook.records import StudyRecord, TrialStatus, distinct_configs, trial_seed
@@ -61,22 +62,33 @@ def rerun_study(store: Store, name: str, *, top: int = 1, seeds: int = 3,
     if not configs:
         raise SpecError(f"study {name!r} has no completed trial to re-run; run it (or fix "
                         "its failures) first", field="rerun")
-    child_name = child or f"{name}-seeds"
-    base = {k: v for k, v in parent.spec.items() if k not in LOCATION_FIELDS}
-    data = {**base, "name": child_name, "mode": "joint", "budget": len(configs) * seeds,
-            "description": f"{seeds} seeds of the best {top} configuration(s) per "
-                           f"scientific value of {name}"}
-    spec = spec_from_dict(data)
-    spec = StudySpec(spec.model, spec.space, path=study_spec(parent).path,
-                     folder=study_spec(parent).source_dir)
-    salt = spec.model.sampler.seed + RERUN_SALT
+    salt = study_spec(parent).model.sampler.seed + RERUN_SALT
     trials = [(i, config, trial_seed(salt, i))
               for i, config in enumerate(c for c in configs for _ in range(seeds))]
+    record, spec = create_child(store, parent, child or f"{name}-seeds", trials, {
+        "mode": "joint", "description": f"{seeds} seeds of the best {top} configuration(s) "
+                                        f"per scientific value of {name}"})
+    return Rerun(record, spec, configs, seeds)
+
+
+def create_child(store: Store, parent: StudyRecord, name: str,
+                 trials: list[tuple[int, Params, int]], changes: dict[str, Any],
+                 ) -> tuple[StudyRecord, StudySpec]:
+    """The next-round child study of ``parent`` holding exactly ``trials``, queued.
+
+    Its spec is the parent's with ``changes`` (a joint study: the trials are given, not
+    sampled); the trainer is resolved from the parent's folder. Made before (same name):
+    found, so running it again finishes what is left.
+    """
+    base = {k: v for k, v in parent.spec.items() if k not in LOCATION_FIELDS}
+    spec = spec_from_dict({**base, "name": name, "budget": len(trials), **changes})
+    origin = study_spec(parent)
+    spec = StudySpec(spec.model, spec.space, path=origin.path, folder=origin.source_dir)
     try:
-        record = store.create_study(child_name, spec.snapshot(), spec.identity_hash(),
+        record = store.create_study(name, spec.snapshot(), spec.identity_hash(),
                                     round=parent.round + 1, parent_id=parent.id,
                                     budget=len(trials))
         store.enqueue(record.id, trials)
     except StudyExists:
-        record = store.get_study(child_name)  # made before: run what is left of it
-    return Rerun(record, spec, configs, seeds)
+        record = store.get_study(name)
+    return record, spec

@@ -31,6 +31,7 @@ from tunebook.torch.schedules import (
     lr_factor,
     make_schedule,
     round2_transfer,
+    schedule_for,
 )
 from tunebook.torch.seeds import Seeds, capture_rng, derive_seeds, restore_rng, seed_everything
 from tunebook.torch.step import StepMonitor
@@ -68,6 +69,7 @@ __all__ = [
     "rank",
     "restore_rng",
     "round2_transfer",
+    "schedule_for",
     "seed_everything",
     "shard",
     "subset_tracks",

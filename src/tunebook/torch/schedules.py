@@ -7,8 +7,9 @@ A schedule is plain data (:class:`Schedule`) plus a pure function of the step
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -95,3 +96,20 @@ def round2_transfer(s: Schedule, max_train_steps: int) -> Schedule:
         decay = s.decay_steps or s.max_train_steps - s.warmup_steps
         return replace(s, max_train_steps=max_train_steps, decay_steps=decay)
     return replace(s, max_train_steps=max_train_steps)
+
+
+def schedule_for(params: Mapping[str, Any], max_steps: int, *, kind: str = "schedule",
+                 lr: str = "learning_rate", warmup: str = "warmup_steps") -> Schedule:
+    """The schedule a trial's params describe over ``max_steps`` (``t.max_steps``).
+
+    Reads the kind (default constant), base lr, warmup (default 0) and ``decay_steps``
+    (given by ``tunebook round2`` to a linear decay, so that round 2 keeps round 1's decay
+    length and extends the constant phase, §3.1.2).
+    """
+    decay = params.get("decay_steps")
+    name = str(params.get(kind, "constant"))
+    if name not in ("constant", "linear", "cosine"):
+        raise ScheduleError(f"{kind}={name!r}: use constant, linear or cosine")
+    return Schedule(name, float(params[lr]), int(max_steps),  # type: ignore[arg-type]
+                    warmup_steps=int(params.get(warmup, 0) or 0),
+                    decay_steps=None if decay is None else int(decay))

@@ -1,4 +1,5 @@
-"""``tunebook baseline``, ``launch`` and ``launches``: the baseline's history with evidence."""
+"""The playbook loop's later steps: ``round2`` (train the best longer), ``baseline``,
+``launch`` and ``launches`` (the baseline's history, each change with its evidence)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,17 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from tunebook.cli import _store, console, db_option, err_console
+from tunebook.cli import (
+    _exit_if_stopped,
+    _print_run_summary,
+    _run_with_bar,
+    _store,
+    console,
+    db_option,
+    err_console,
+    no_progress_option,
+    runs_dir_option,
+)
 
 BASELINE_HELP = "Which baseline (a store may keep several, e.g. one per model)."
 
@@ -187,3 +198,64 @@ def launches(name: str | None, db: str | None) -> None:
                       escape(record.study or ""), escape(value), escape(record.author),
                       "yes" if record.forced else "", escape(record.why))
     console.print(table)
+
+
+@click.command()
+@click.argument("study")
+@click.option("--steps-factor", required=True, type=float,
+              help="Round 2 trains this many times round 1's max_steps (e.g. 4).")
+@click.option("--top", default=1, show_default=True,
+              help="The K best distinct configurations of each scientific value.")
+@click.option("--name", "child", default=None, help="The round-2 study's name "
+              "[default: STUDY-r2].")
+@click.option("--schedule-key", default="schedule", show_default=True,
+              help="The parameter naming the schedule (constant, linear, cosine).")
+@click.option("--warmup-key", default="warmup_steps", show_default=True)
+@click.option("-w", "--workers", default=1, show_default=True)
+@db_option
+@runs_dir_option
+@no_progress_option
+def round2(study: str, steps_factor: float, top: int, child: str | None, schedule_key: str,
+           warmup_key: str, workers: int, db: str | None, runs_dir: Path | None,
+           no_progress: bool) -> None:
+    """Train STUDY's best configurations longer (round 2), then compare the rankings.
+
+    The schedule transfers by the playbook's rule (§3.1.2): a linear decay keeps its
+    decay length (each trial gets decay_steps) and extends the constant phase; cosine
+    keeps its base lr and stretches over the new max_steps; warmup stays. The trainer
+    must build its schedule from t.max_steps and decay_steps (tunebook.torch.schedule_for
+    does). Running it again finishes what is left of the same round-2 study.
+
+    \b
+      tunebook round2 charlm-schedule --steps-factor 4 --top 2
+      tunebook report charlm-schedule-r2 -o round2.html
+    """
+    from tunebook.analysis.data import load_study
+    from tunebook.analysis.rounds import compare_rounds
+    from tunebook.runner.round2 import round2_study
+
+    store = _store(db)
+    made = round2_study(store, study, steps_factor=steps_factor, top=top, child=child,
+                        schedule_key=schedule_key, warmup_key=warmup_key)
+    linear = sum("decay_steps" in c for c in made.configs)
+    console.print(f"round 2 of [bold]{escape(study)}[/]: {len(made.configs)} configuration(s),"
+                  f" {made.round1_steps} → {made.max_steps} steps, as [bold]"
+                  f"{escape(made.study.name)}[/]" + (f" ({linear} linear decay(s) keep their "
+                                                      "decay length)" if linear else ""))
+    result = _run_with_bar(made.spec, store, no_progress, workers=workers, runs_dir=runs_dir)
+    _print_run_summary(store, result)
+    rounds = compare_rounds(store, load_study(store, made.study.name))
+    if rounds is not None:
+        _print_rounds(rounds)
+    _exit_if_stopped(result.stopped_by)
+
+
+def _print_rounds(rounds: Any) -> None:
+    table = Table("round-1 trial", "value", "round 1", "rank", "round 2", "rank",
+                  title=f"{rounds.parent} → {rounds.child}")
+    for row in rounds.rows:
+        table.add_row(escape(row.trial), escape(row.value), f"{row.round1:.4g}",
+                      str(row.rank1), "—" if row.round2 is None else f"{row.round2:.4g}",
+                      "—" if row.rank2 is None else str(row.rank2))
+    console.print(table)
+    console.print(escape(rounds.text), highlight=False)
