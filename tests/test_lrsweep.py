@@ -46,8 +46,11 @@ def test_the_sweep_finds_the_best_lr_and_flags_the_instability_cap(tmp_path: Pat
     text = " ".join(out.stdout.split())
     assert "Instability caps the usable learning rate" in text
     assert "learning_rate = 0.1 " in text and "the next point, 0.316, is unstable" in text
+    assert "early check: learning_rate = 0.2" in text  # 2x the best, stable in CAPPED
+    assert "No early instability: at 2x the best learning rate (0.2)" in text
     page = (tmp_path / "sweep.html").read_text()
-    assert "Learning-rate sweep" in page and page.count('class="figure"') == 2
+    assert "Learning-rate sweep" in page and page.count('class="figure"') == 3
+    assert "Early instability" in page
 
 
 def test_the_sweep_spec_holds_everything_else_still(tmp_path: Path) -> None:
@@ -105,3 +108,50 @@ def test_the_warmup_sweep_finds_the_shortest_stable_warmup(tmp_path: Path,
     bad = tunebook_cli("warmup-sweep", str(study), "--unstable-lr", "-1", "--db", db_path,
                        cwd=tmp_path)
     assert bad.returncode != 0 and "--unstable-lr must be a positive" in bad.stderr
+
+
+# Above lr 0.15 the loss jumps 6x at steps 3-4 and then trains on as if nothing happened:
+# evaluated every 10 steps (the sweep) nothing shows; every step (the early check) does.
+EARLY = """
+    import math
+    import tunebook
+
+    def main(t):
+        lr, every = t.params["learning_rate"], t.eval_every
+        for step in range(1, t.max_steps + 1):
+            loss = (math.log10(lr) + 1) ** 2 + 1.0 / step
+            if lr > 0.15 and step in (3, 4):
+                loss *= 6
+            if step % every == 0:
+                t.report(step, train_loss=loss, val_loss=loss)
+"""
+
+
+def test_the_early_check_finds_a_spike_that_recovers(tmp_path: Path, db_path: str) -> None:
+    study = write_study(tmp_path / "e", EARLY, name="early", max_steps=40, eval_every=10,
+                        objective={"metric": "val_loss", "goal": "minimize"},
+                        nuisance={"learning_rate": {"low": 1e-4, "high": 1e-1,
+                                                    "scale": "log"}})
+    out = tunebook_cli("lr-sweep", str(study), "--range", "1e-4:10", "--points", "11",
+                       "--early-steps", "30", "--db", db_path, "--no-progress", "-o",
+                       str(tmp_path / "sweep.html"), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    text = " ".join(out.stdout.split())
+    assert "no learning rate in the range was unstable" in text  # the sweep cannot see it
+    assert "early check: learning_rate = 0.2, every step for 30 steps" in text
+    assert ("Early instability that recovers: at 2x the best learning rate (0.2) the loss "
+            "spikes at step 3 and then recovers") in text
+    assert "warmup-sweep --unstable-lr 0.2" in text
+
+
+def test_the_early_check_refuses_a_bad_request(tmp_path: Path) -> None:
+    from tunebook.workflows.lrsweep import early_spec
+
+    spec = load_spec(_study(tmp_path))
+    with pytest.raises(SpecError, match="positive best learning rate"):
+        early_spec(spec, 0.0)
+    with pytest.raises(SpecError, match="at least 10"):
+        early_spec(spec, 0.1, steps=3)
+    check = early_spec(spec, 0.1, steps=50)
+    assert check.model.eval_every == 1 and check.model.budget.trials == 1
+    assert [d.domain.values for d in check.space.nuisance] == [(0.2,)]  # type: ignore[attr-defined]

@@ -12,7 +12,9 @@ import math
 from dataclasses import dataclass
 
 from tunebook.analysis import stability
+from tunebook.analysis.curves import recovers, spikes
 from tunebook.analysis.data import StudyData, load_study
+from tunebook.errors import StudyNotFound
 from tunebook.records import TrialRecord, TrialStatus
 from tunebook.store import Store
 
@@ -105,3 +107,62 @@ def warmup_result(store: Store, name: str, key: str, lr: float) -> SweepResult:
                        f"that works ({data.metric} {first.value:.4g}). Next, as the "
                        f"playbook says: adopt {key} = {first.x:g} and sweep the learning "
                        "rate again with it; a higher stable learning rate may now be best.")
+
+
+@dataclass(frozen=True)
+class EarlyCheck:
+    """The early-instability check's answer: where the loss spiked, whether it recovered."""
+
+    lr: float
+    trial_id: int
+    steps: int
+    spikes: list[int]
+    recovered: bool
+    status: str
+    statement: str
+
+
+def early_result(store: Store, name: str, key: str) -> EarlyCheck:
+    """Read a finished early-check study (one run at 2x the best lr, every step read).
+
+    Early instability that recovers (playbook §5.8.1) is the case a sweep misses: the run
+    ends fine, but its first steps spiked, so training was slowed and the learning rate
+    sits near the edge; warmup is the fix made for it.
+    """
+    data = load_study(store, name)
+    trial = data.trials[0] if data.trials else None
+    if trial is None or not trial.status.finished:
+        raise StudyNotFound(f"the early check {name!r} has no finished run yet")
+    lr = float(trial.params[key])
+    series = store.metric_points([trial.id], ["train_loss", "loss"])  # every step: a
+    # downsampled curve could hide the one-step spike this check looks for
+    loss = series.get((trial.id, "train_loss")) or series.get((trial.id, "loss")) or []
+    early = [s for s in spikes(loss) if loss and s <= (loss[0][0] + loss[-1][0]) / 2]
+    done = trial.status is TrialStatus.COMPLETED
+    back = done and recovers(loss)
+    return EarlyCheck(lr, trial.id, len(loss), early, back, trial.status.value,
+                      _early_statement(lr, len(loss), early, back, trial))
+
+
+def _early_statement(lr: float, steps: int, early: list[int], back: bool,
+                     trial: TrialRecord) -> str:
+    if steps < 10:
+        return (f"The early check at {lr:g} reported {steps} training-loss points: report "
+                "train_loss every step (t.eval_every is 1 here) to see the first steps.")
+    if trial.status is not TrialStatus.COMPLETED:
+        return (f"At 2x the best learning rate ({lr:g}) training fails outright "
+                f"({trial.reason or trial.status.value}): the best learning rate is close "
+                "to the instability edge. Warmup may lift it: tunebook warmup-sweep "
+                f"--unstable-lr {lr:g}.")
+    if early and back:
+        return (f"Early instability that recovers: at 2x the best learning rate ({lr:g}) "
+                f"the loss spikes at step {early[0]} and then recovers. Such runs train "
+                "slowly but look fine at the end; learning-rate warmup is the fix "
+                f"(tunebook warmup-sweep --unstable-lr {lr:g}).")
+    if early:
+        return (f"At 2x the best learning rate ({lr:g}) the loss spikes at step {early[0]} "
+                "and does not recover: the best learning rate is close to the instability "
+                f"edge; warmup or clipping may lift it (tunebook warmup-sweep --unstable-lr "
+                f"{lr:g}).")
+    return (f"No early instability: at 2x the best learning rate ({lr:g}) the loss has no "
+            f"spike in its first {steps} steps.")

@@ -260,16 +260,24 @@ def rerun(study: str, top: int, seeds: int, child: str | None, workers: int, db:
 @click.option("-w", "--workers", default=1, show_default=True)
 @click.option("-o", "--output", default="lr-sweep.html", show_default=True,
               type=click.Path(dir_okay=False, path_type=Path), help="The plots, as HTML.")
+@click.option("--early-check/--no-early-check", default=True, show_default=True,
+              help="Then train once at 2x the best lr, reading every step, to catch early "
+                   "instability that recovers.")
+@click.option("--early-steps", default=500, show_default=True,
+              help="Steps of the early check (at most the study's max_steps).")
 @db_option
 @no_progress_option
 def lr_sweep(spec_file: Path, span: str, points: int, key: str, workers: int, output: Path,
-             db: str | None, no_progress: bool) -> None:
+             early_check: bool, early_steps: int, db: str | None, no_progress: bool) -> None:
     """Sweep the learning rate of SPEC_FILE's configuration at a constant schedule.
 
     Everything else stays at one value (fixed values, the first scientific value, every
     other nuisance parameter at the middle of its range, a `schedule` set to constant).
     Prints the best learning rate and whether instability caps it: the point right above
-    the best diverged or spiked. The study is named NAME-lr-sweep; running again resumes.
+    the best diverged or spiked. Then the early check (§5.8.1): one run at 2x the best lr
+    with eval_every 1 (the trainer reports train_loss every step), which shows a loss
+    spike in the first steps that recovers, the instability a sweep evaluated every N
+    steps misses. The studies are NAME-lr-sweep and NAME-early-check; running again resumes.
 
     \b
       tunebook lr-sweep study.yaml --range 1e-5:10 --points 12 -w 2
@@ -284,9 +292,29 @@ def lr_sweep(spec_file: Path, span: str, points: int, key: str, workers: int, ou
     result = _run_with_bar(spec, store, no_progress, workers=workers)
     sweep = sweep_result(store, spec.name, key)
     _print_sweep(sweep, spec.name, "best")
-    write_sweep_report(sweep, output, store)
+    early = None
+    if early_check and sweep.best is not None and result.stopped_by is None:
+        early = _early_check(load_spec(spec_file), sweep.best.x, key, early_steps, store,
+                             no_progress)
+    write_sweep_report(sweep, output, store, early=early)
     console.print(f"plots written to {escape(str(output))}")
     _exit_if_stopped(result.stopped_by)
+
+
+def _early_check(spec: Any, best_lr: float, key: str, steps: int, store: Any,
+                 no_progress: bool) -> Any:
+    """Run (or resume) the early-instability check and print what it shows."""
+    from tunebook.analysis.lrsweep import early_result
+    from tunebook.workflows.lrsweep import early_spec
+
+    check = early_spec(spec, best_lr, key=key, steps=steps)
+    console.print(f"early check: {key} = {2 * best_lr:.3g}, every step for "
+                  f"{check.model.max_steps} steps")
+    result = _run_with_bar(check, store, no_progress, workers=1)
+    _exit_if_stopped(result.stopped_by)
+    early = early_result(store, check.name, key)
+    console.print(escape(early.statement), highlight=False)
+    return early
 
 
 def _print_sweep(sweep: Any, title: str, mark: str) -> None:

@@ -91,6 +91,26 @@ def sweep_spec(spec: StudySpec, key: str, low: float, high: float, points: int) 
                     {key: {"low": low, "high": high, "scale": "log"}}, points)
 
 
+def early_spec(spec: StudySpec, best_lr: float, *, key: str = "learning_rate",
+               steps: int = 500) -> StudySpec:
+    """The early-instability check (§5.8.1): one run at 2x the best learning rate,
+    evaluated at every step for its first ``steps`` steps (at most the study's length), so
+    that a loss spike in the first steps is seen even where the sweep evaluated too rarely.
+    """
+    if best_lr <= 0 or not math.isfinite(best_lr):
+        raise SpecError("the early check needs a positive best learning rate", field="--lr")
+    if steps < 10:
+        raise SpecError("--early-steps must be at least 10", field="--early-steps")
+    doc, fixed = held(spec, {key: None})
+    known(doc, key, spec, "--key")
+    length = min(steps, spec.model.max_steps or steps)
+    doc = {k: v for k, v in doc.items() if k != "pruning"} | {"max_steps": length,
+                                                             "eval_every": 1}
+    return derived(spec, doc, "early-check", f"early-instability check: {key} = "
+                    f"{2 * best_lr:g} (2x the best {best_lr:g}), evaluated every step for "
+                    f"{length} steps, for {spec.name}", fixed, {key: [2 * best_lr]}, 1)
+
+
 def warmup_values(max_steps: int, points: int) -> list[int]:
     """No warmup, then ``points - 1`` lengths half a decade apart, down from 10 % of
     training (e.g. 0, 1, 3, 9, 30 for 300 steps)."""
@@ -125,9 +145,10 @@ def warmup_spec(spec: StudySpec, unstable_lr: float, *, key: str = "learning_rat
 
 
 def write_sweep_report(result: Any, path: Path, store: Any, *, title: str = "Learning-rate "
-                       "sweep", log: bool = True) -> Path:
+                       "sweep", log: bool = True, early: Any = None) -> Path:
     """One offline HTML page: the objective against the swept value, the curves of the
-    best and the points just above it, and the statement."""
+    best and the points just above it, and the statement (then the early check's, with
+    its every-step curves, when there is one)."""
     from plotly.offline import get_plotlyjs
 
     from tunebook.analysis.data import load_series
@@ -141,6 +162,11 @@ def write_sweep_report(result: Any, path: Path, store: Any, *, title: str = "Lea
                                 if tid == p.trial.id}) for p in shown]
     body = (figures.figure_div(figures.lr_sweep(result, log)) + figures.figure_div(
         figures.metric_grid(runs, f"Curves at the best {result.key} and the ones above it")))
+    if early is not None:
+        steps = {name: s for (_, name), s in store.metric_points([early.trial_id]).items()}
+        body += (f"<h2>Early instability</h2><p>{esc(early.statement)}</p>" + figures.figure_div(
+            figures.metric_grid([(f"{result.key} {early.lr:.3g}", steps)],
+                                "Every step at 2x the best learning rate")))
     html = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>lr sweep'
             f"</title><script>{get_plotlyjs()}</script></head><body style=\"font-family:"
             f'system-ui;max-width:1100px;margin:auto\"><h1>{esc(title)}</h1><p>'
