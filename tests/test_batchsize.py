@@ -68,6 +68,10 @@ def test_saturation_is_judged_per_doubling() -> None:
 def test_the_probe_spec_and_bad_sizes(tmp_path: Path) -> None:
     spec = probe_spec(load_spec(_study(tmp_path)), [16, 32], steps=10)
     assert spec.name == "probe-batch-size" and spec.model.max_steps == 10
+    # A study evaluating every 50 steps still gets reports to time a 40-step probe by.
+    sparse = load_spec(write_study(tmp_path / "sparse", TIMED, name="sparse", max_steps=300,
+                                   eval_every=50, fixed={"batch_size": 32}))
+    assert probe_spec(sparse, [16, 32], steps=40).model.eval_every == 10
     assert [d.key for d in spec.space.nuisance] == ["batch_size"]
     assert spec.space.fixed["lr"] == pytest.approx(0.01)
     for bad in ("16", "a,b", "0,16", ""):

@@ -34,6 +34,10 @@ def probe_spec(spec: StudySpec, sizes: list[int], *, key: str = "batch_size",
                         "reports)", field="--steps")
     doc, fixed = held(spec, {key: None}, keep=())
     known(doc, key, spec, "--key")
-    doc = {**doc, "max_steps": steps}
+    every = doc.get("eval_every")
+    if every is None or every > steps // 4:  # at least four reports to time between
+        every = max(1, steps // 4)
+    doc = {k: v for k, v in doc.items() if k != "pruning"} | {"max_steps": steps,
+                                                             "eval_every": every}
     return derived(spec, doc, "batch-size", f"throughput of {key} in {sizes} over {steps} "
                    f"steps for {spec.name}", fixed, {key: [*sizes]}, len(sizes))
