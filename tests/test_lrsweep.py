@@ -155,3 +155,16 @@ def test_the_early_check_refuses_a_bad_request(tmp_path: Path) -> None:
     check = early_spec(spec, 0.1, steps=50)
     assert check.model.eval_every == 1 and check.model.budget.trials == 1
     assert [d.domain.values for d in check.space.nuisance] == [(0.2,)]  # type: ignore[attr-defined]
+
+
+def test_a_sweep_without_training_curves_says_what_it_cannot_see(tmp_path: Path,
+                                                                 db_path: str) -> None:
+    only_val = CAPPED.replace("t.report(step, train_loss=float(\"nan\"))",
+                              "pass").replace("train_loss=loss, val_loss=loss", "val_loss=loss")
+    out = tunebook_cli("lr-sweep", str(_study(tmp_path, only_val)), "--range", "1e-4:10",
+                       "--points", "6", "--no-early-check", "--db", db_path, "--no-progress",
+                       "-o", str(tmp_path / "sweep.html"), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    text = " ".join(out.stdout.split())
+    assert "No trial reported train_loss (or loss) or grad_norm" in text
+    assert "early check" not in text  # --no-early-check

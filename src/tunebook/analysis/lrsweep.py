@@ -38,10 +38,28 @@ class SweepResult:
     statement: str
 
 
+BLIND = (" No trial reported train_loss (or loss) or grad_norm, so only divergence and "
+         "failures count as unstable here: report them every t.eval_every steps to see "
+         "spikes.")
+
+
+def _blind(store: Store, data: StudyData) -> bool:
+    """True when no completed trial reported a curve instability could be read from."""
+    done = [t.id for t in data.trials if t.status is TrialStatus.COMPLETED]
+    return bool(done) and not store.metric_points(done, ["train_loss", "loss", "grad_norm"])
+
+
+def _noted(result: SweepResult, store: Store, data: StudyData) -> SweepResult:
+    if not _blind(store, data):
+        return result
+    return SweepResult(result.key, result.metric, result.points, result.best, result.capped,
+                       result.statement + BLIND)
+
+
 def sweep_result(store: Store, name: str, key: str) -> SweepResult:
     """Read a finished sweep study: the best learning rate and whether instability caps it."""
     data = load_study(store, name)
-    return _judge(data, key, _points(store, data, key))
+    return _noted(_judge(data, key, _points(store, data, key)), store, data)
 
 
 def _value(t: TrialRecord) -> float | None:
@@ -88,7 +106,10 @@ def _points(store: Store, data: StudyData, key: str) -> list[SweepPoint]:
 def warmup_result(store: Store, name: str, key: str, lr: float) -> SweepResult:
     """Read a finished warmup sweep: the shortest warmup that makes ``lr`` train stably."""
     data = load_study(store, name)
-    points = _points(store, data, key)
+    return _noted(_warmup(data, _points(store, data, key), key, lr), store, data)
+
+
+def _warmup(data: StudyData, points: list[SweepPoint], key: str, lr: float) -> SweepResult:
     stable = [p for p in points if p.value is not None and not p.unstable]
     if not stable:
         return SweepResult(key, data.metric, points, None, True,
