@@ -42,6 +42,12 @@ def test_next_widens_the_crowded_bound_fixes_the_inert_parameter_and_runs(
     store = open_store(db_path)
     done = store.trials([store.get_study("edge-r2").id], TrialStatus.COMPLETED)
     assert len(done) == doc["budget"] and max(t.params["lr"] for t in done) > 1.0
+    away = tmp_path / "elsewhere"  # no trainer there: refused, and no broken file is left
+    away.mkdir()
+    out = tunebook_cli("next", "edge", "-o", str(away / "n.yaml"), "--db", db_path,
+                       cwd=tmp_path)
+    assert out.returncode == 1 and "would not run where it was to be written" in out.stderr
+    assert "cannot find module 'trainer'" in out.stderr and not (away / "n.yaml").exists()
 
 
 def test_next_names_rounds_and_refuses_a_study_without_results(tmp_path: Path,

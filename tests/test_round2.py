@@ -115,10 +115,10 @@ def test_the_round2_command_runs_and_compares(tmp_path: Path, db_path: str) -> N
     out = tunebook_cli("round2", "toy", "--steps-factor", "2", "--db", db_path,
                        "--no-progress", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert "round 2 of toy: 2 configuration(s), 20 → 40 steps, as toy-r2" in out.stdout
+    assert "round 2 of toy: 2 configuration(s), 20 → 40 steps, as toy-x2" in out.stdout
     assert "1 linear decay(s) keep their decay length" in out.stdout
-    assert "toy → toy-r2" in out.stdout and "stayed best" in out.stdout
+    assert "toy → toy-x2" in out.stdout and "stayed best" in out.stdout
     report = tmp_path / "r2.html"
-    assert tunebook_cli("report", "toy-r2", "-o", str(report), "--db", db_path,
+    assert tunebook_cli("report", "toy-x2", "-o", str(report), "--db", db_path,
                         cwd=tmp_path).returncode == 0
-    assert "toy → toy-r2" in report.read_text()
+    assert "toy → toy-x2" in report.read_text()

@@ -245,7 +245,7 @@ def rerun(study: str, top: int, seeds: int, child: str | None, workers: int, db:
                   f"{escape(study)}[/] × {made.seeds} seeds as [bold]"
                   f"{escape(made.study.name)}[/]")
     result = _run_with_bar(made.spec, store, no_progress, workers=workers, runs_dir=runs_dir)
-    _print_run_summary(store, result)
+    _print_run_summary(store, result, header=False)
     console.print(study_report(store, made.study.name).conclusion.text, highlight=False)
     _exit_if_stopped(result.stopped_by)
 
@@ -441,7 +441,13 @@ def next_study(study: str, output: Path | None, db: str | None) -> None:
     new["name"] = next_name(report.data.study.name)
     target = output or spec.source_dir / f"{new['name']}.yaml"
     target.write_text(nextfile.render(new, changes, report.data.study.name))
-    load_spec(target)  # what it wrote must run as is
+    try:
+        load_spec(target)  # what it wrote must run as is
+    except TunebookError as exc:
+        target.unlink()  # never leave a file behind that `tunebook run` would refuse
+        raise TunebookError(f"the next study file would not run where it was to be written "
+                            f"({exc}); write it beside {spec.source_dir} (the default), or "
+                            "put the trainer where that folder finds it") from None
     for change in changes:
         if change.reason:
             console.print(f"  • {escape('.'.join(change.path))}: {escape(change.reason)}",
@@ -452,7 +458,9 @@ def next_study(study: str, output: Path | None, db: str | None) -> None:
                   f"{escape(str(target))}")
 
 
-def _print_run_summary(store: Any, result: Any) -> None:
+def _print_run_summary(store: Any, result: Any, *, header: bool = True) -> None:
+    """The created/resumed line (``header``: a child study's command prints its own, the
+    study having been created, trials queued, before the run), then the best per value."""
     from tunebook.analysis import best_per_value
     from tunebook.report import console as render
     from tunebook.spec import study_spec
@@ -460,8 +468,9 @@ def _print_run_summary(store: Any, result: Any) -> None:
     prepared = result.prepared
     tree = prepared.tree
     verb = "resumed" if prepared.resumed else "created"
-    console.print(f"study [bold]{escape(tree.root.name)}[/] {verb}; {prepared.enqueued} trials "
-                  f"queued, {result.requeued} re-queued after an interruption.")
+    if header:
+        console.print(f"study [bold]{escape(tree.root.name)}[/] {verb}; {prepared.enqueued} "
+                      f"trials queued, {result.requeued} re-queued after an interruption.")
     if prepared.over_budget:
         console.print(f"[yellow]note:[/] the study already has {prepared.existing} trials, "
                       f"more than its budget of {prepared.budget}; nothing was removed "
@@ -719,7 +728,8 @@ def report(studies: tuple[str, ...], output: Path, png_dir: Path | None, db: str
     Sections: summary and the conclusion the evidence supports; the checklist (is the
     search space big enough? enough trials? infeasible share and where? optimisation
     problems? what do the curves say?) each with a verdict and a next step; the
-    isolation plot; axis plots; training curves; gradient norm and clipping advice;
+    isolation plot (for a rerun or round-2 study, its ranking against its parent's);
+    parameter importance; axis plots; training curves; gradient norm and clipping advice;
     the tracking table. The file opens without a network connection.
     """
     from tunebook.report import write_report

@@ -207,7 +207,7 @@ def launches(name: str | None, db: str | None) -> None:
 @click.option("--top", default=1, show_default=True,
               help="The K best distinct configurations of each scientific value.")
 @click.option("--name", "child", default=None, help="The round-2 study's name "
-              "[default: STUDY-r2].")
+              "[default: STUDY-xF, e.g. STUDY-x4].")
 @click.option("--schedule-key", default="schedule", show_default=True,
               help="The parameter naming the schedule (constant, linear, cosine).")
 @click.option("--warmup-key", default="warmup_steps", show_default=True)
@@ -228,7 +228,7 @@ def round2(study: str, steps_factor: float, top: int, child: str | None, schedul
 
     \b
       tunebook round2 charlm-schedule --steps-factor 4 --top 2
-      tunebook report charlm-schedule-r2 -o round2.html
+      tunebook report charlm-schedule-x4 -o round2.html
     """
     from tunebook.analysis.data import load_study
     from tunebook.analysis.rounds import compare_rounds
@@ -243,7 +243,7 @@ def round2(study: str, steps_factor: float, top: int, child: str | None, schedul
                   f"{escape(made.study.name)}[/]" + (f" ({linear} linear decay(s) keep their "
                                                       "decay length)" if linear else ""))
     result = _run_with_bar(made.spec, store, no_progress, workers=workers, runs_dir=runs_dir)
-    _print_run_summary(store, result)
+    _print_run_summary(store, result, header=False)
     rounds = compare_rounds(store, load_study(store, made.study.name))
     if rounds is not None:
         _print_rounds(rounds)

@@ -91,7 +91,8 @@ def round2_study(store: Store, name: str, *, steps_factor: float, top: int = 1,
                         warmup_key=warmup_key) for c in configs]
     salt = spec.model.sampler.seed + ROUND2_SALT
     trials = [(i, config, trial_seed(salt, i)) for i, config in enumerate(carried)]
-    record, child_spec = create_child(store, parent, child or f"{name}-r2", trials, {
+    record, child_spec = create_child(store, parent, child or f"{name}-x{steps_factor:g}",
+                                      trials, {
         "mode": "joint", "max_steps": steps, "pruning": None,
         "description": f"round 2 of {name}: its best {top} configuration(s) per scientific "
                        f"value, {round1} → {steps} steps (schedule transfer, §3.1.2)"})
