@@ -27,8 +27,8 @@ class Fake:
 def make_study(store: Store, name: str, trials: Sequence[Fake], *,
                nuisance: dict[str, Any] | None = None, scientific: dict[str, Any] | None = None,
                metric: str = "val_loss", goal: str = "minimize",
-               description: str = "synthetic") -> None:
-    spec = spec_from_dict({
+               description: str = "synthetic", **fields: Any) -> None:
+    spec = spec_from_dict({**fields,
         "name": "placeholder", "description": description,
         "objective": {"metric": metric, "goal": goal}, "trainer": {"train": "m:f"},
         "budget": max(len(trials), 1), "scientific": scientific or {},

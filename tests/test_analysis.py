@@ -182,7 +182,7 @@ def test_degenerate_studies_still_report(case: str) -> None:
     }[case]
     make_study(store, case, trials, nuisance=LR)
     report = study_report(store, case)
-    assert report.conclusion.text and len(report.findings) == 5
+    assert report.conclusion.text and len(report.findings) == 6
     if case in ("empty", "infeasible-only"):
         assert not report.conclusion.supported
         assert "no trial completed" in report.conclusion.text

@@ -13,6 +13,7 @@ from tunebook.analysis.findings import Finding
 from tunebook.analysis.gradnorm import GradNormData, grad_norms
 from tunebook.analysis.importance import Importances, importances
 from tunebook.analysis.isolation import ValueBest, isolation
+from tunebook.analysis.pruningcheck import pruning_safety
 from tunebook.analysis.rounds import Rounds, compare_rounds
 from tunebook.analysis.sampling import sampling, study_noise
 from tunebook.analysis.summary import Conclusion, conclude
@@ -47,7 +48,7 @@ def study_report(store: Store, name: str) -> StudyReport:
     findings = [checklist.search_space(data),
                 sampling(data, study_noise(data, [r.read for r in reads])),
                 checklist.infeasible(data), stability.optimisation(data, curves, flagged),
-                curves_say(data, reads)]
+                curves_say(data, reads), pruning_safety(store, data)]
     rows = isolation(data)
     return StudyReport(data, counts, conclude(data, rows, findings), findings, rows,
                        axes(data), curves, grad_norms(store, data, curves, flagged),
