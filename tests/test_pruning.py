@@ -72,3 +72,44 @@ def test_a_run_prunes_bad_trials_and_keeps_their_curves(tmp_path: Path, db_path:
         assert (t.reason or "").startswith("pruned at step")
         assert min(p.value for p in store.metric_history(t.id, "loss")) > t.value
     assert store.best_value([store.get_study("toy").id], "minimize") == best
+
+
+ASHA = PruningModel(type="asha", reduction_factor=2, grace=0.34, min_trials=3)
+
+
+def test_asha_rungs_and_promotion_follow_the_documented_rule() -> None:
+    from tunebook.runner.pruning import decide_asha, rungs
+
+    assert rungs(ASHA, 100) == [34, 68]
+    assert rungs(PruningModel(type="asha"), 90) == [30]  # 30 × 3 = 90 is the end
+    others = [_curve([5, 4, 3, 2.0]), _curve([6, 5, 4, 3.0]), _curve([7, 6, 5, 4.0])]
+    # at the rung at step 34 (values up to step 30): rivals 3, 4, 5 and mine; 4 // 2 = 2
+    # go on, so the threshold is the second best value
+    pruned = decide_asha(_curve([9, 8, 4.5, 1.0]), others, ASHA, 100, MIN)
+    assert pruned is not None and pruned.step == 34 and pruned.threshold == 4.0
+    assert pruned.value == 4.5 and pruned.compared == 4
+    assert decide_asha(_curve([9, 8, 3.5, 9]), others, ASHA, 100, MIN) is None  # 2nd best
+    assert decide_asha(_curve([9, 8, 7]), others, ASHA, 100, MIN) is None  # before a rung
+    assert decide_asha(_curve([9, 8, 9, 9]), others[:1], ASHA, 100, MIN) is None  # too few
+    short = [_curve([1.0, 1.0])]  # a rival that has not reached the rung does not count
+    assert decide_asha(_curve([9, 8, 9, 9]), others[:1] + short, ASHA, 100, MIN) is None
+    flipped = [[(s, -v) for s, v in c] for c in others]
+    up = decide_asha(_curve([-9, -8, -4.5, -1.0]), flipped, ASHA, 100, MAX)
+    assert up is not None and up.threshold == -4.0
+
+
+def test_an_asha_run_prunes_at_rungs_and_never_records_a_pruned_best(
+        tmp_path: Path, db_path: str) -> None:
+    spec = load_spec(write_study(tmp_path, SLOW_CURVES, budget=14, max_steps=100,
+                                 eval_every=10, pruning={"type": "asha", "min_trials": 3}))
+    run_study(spec, open_store(db_path), workers=2)
+    store = open_store(db_path)
+    trials = store.trials([store.get_study("toy").id])
+    pruned = [t for t in trials if t.status is TrialStatus.PRUNED]
+    completed = [t for t in trials if t.status is TrialStatus.COMPLETED]
+    assert pruned and completed
+    best = min(t.value for t in completed if t.value is not None)
+    for t in pruned:
+        assert (t.reason or "").startswith("pruned at the rung at step 34")
+        assert t.value is not None and t.value >= best
+        assert max(p.step for p in store.metric_history(t.id, "loss")) < 100

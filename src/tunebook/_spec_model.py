@@ -184,13 +184,20 @@ class ResourcesModel(_Strict):
 class PruningModel(_Strict):
     """Opt-in early stopping of clearly worse trials (the playbook's default is none).
 
-    A trial is compared, at equal step, with the finished trials' best value up to that
-    step, and stopped when it is worse than their ``percentile`` (50: the median), only after
-    the ``grace`` share of ``max_steps`` and once ``min_trials`` trials have finished.
+    ``percentile``: a trial is compared, at equal step, with the finished trials' best
+    value up to that step, and stopped when it is worse than their ``percentile`` (50: the
+    median), only after the ``grace`` share of ``max_steps`` and once ``min_trials`` trials
+    have finished.
+
+    ``asha`` (asynchronous successive halving): rungs at ``grace`` × ``max_steps`` × η^k
+    (η = ``reduction_factor``); at each rung a trial goes on only if its best value so far
+    is among the best ``n // η`` of the ``n`` trials (running, finished or pruned) that
+    reached that rung, once ``min_trials`` have.
     """
 
-    type: Literal["percentile"] = "percentile"
+    type: Literal["percentile", "asha"] = "percentile"
     percentile: float = Field(default=50.0, gt=0, lt=100)
+    reduction_factor: int = Field(default=3, ge=2, le=10)
     grace: float = Field(default=1 / 3, ge=1 / 3, lt=1)
     min_trials: int = Field(default=5, ge=1)
 
