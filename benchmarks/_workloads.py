@@ -22,11 +22,18 @@ Params = dict[str, Any]
 DIVERGED = 3.0
 
 
+#: Called with (step, validation loss) at each evaluation; False stops the training.
+Monitor = Callable[[int, float], bool]
+#: How many evaluations a monitored training makes (one every steps // EVALS steps).
+EVALS = 6
+
+
 @dataclass(frozen=True)
 class Workload:
     name: str
     space: Space
-    train: Callable[[Params, int], float | None]
+    train: Callable[..., float | None]  # (params, seed, monitor=None) -> value or None
+    steps: int
 
 
 def _nuisance(*extra: Dimension) -> Space:
@@ -63,7 +70,11 @@ def _activation(name: str) -> Any:
 
 
 def _fit(model: Any, data: str, params: Params, seed: int, steps: int,
-         regression: bool = False, image: bool = False) -> float | None:
+         regression: bool = False, image: bool = False,
+         monitor: Monitor | None = None) -> float | None:
+    """Train; the final validation loss, None when diverged. With ``monitor``, the
+    validation loss is also measured every ``steps // EVALS`` steps and passed to it; a
+    False answer stops the run (pruned) and returns its last value."""
     import torch
 
     torch.manual_seed(seed)
@@ -75,7 +86,15 @@ def _fit(model: Any, data: str, params: Params, seed: int, steps: int,
     loss_fn = torch.nn.MSELoss() if regression else torch.nn.CrossEntropyLoss()
     gen = torch.Generator().manual_seed(seed)
     first = None
-    for _ in range(steps):
+
+    def validate() -> float | None:
+        with torch.no_grad():
+            out = model(xv)
+            value = float(loss_fn(out.squeeze(-1) if regression else out, yv))
+        return value if math.isfinite(value) else None
+
+    every = max(1, steps // EVALS)
+    for step in range(1, steps + 1):
         batch = torch.randint(0, len(xt), (64,), generator=gen)
         out = model(xt[batch])
         loss = loss_fn(out.squeeze(-1) if regression else out, yt[batch])
@@ -85,10 +104,13 @@ def _fit(model: Any, data: str, params: Params, seed: int, steps: int,
         opt.zero_grad()
         loss.backward()
         opt.step()
-    with torch.no_grad():
-        out = model(xv)
-        value = float(loss_fn(out.squeeze(-1) if regression else out, yv))
-    return value if math.isfinite(value) else None
+        if monitor is not None and step % every == 0 and step < steps:
+            value = validate()
+            if value is None:
+                return None
+            if not monitor(step, value):
+                return value
+    return validate()
 
 
 def _mlp(inputs: int, outputs: int, params: Params) -> Any:
@@ -100,19 +122,20 @@ def _mlp(inputs: int, outputs: int, params: Params) -> Any:
                                torch.nn.Linear(width, outputs))
 
 
-def digits_mlp(params: Params, seed: int) -> float | None:
-    return _fit(_mlp(64, 10, params), "digits", params, seed, steps=150)
+def digits_mlp(params: Params, seed: int, monitor: Monitor | None = None) -> float | None:
+    return _fit(_mlp(64, 10, params), "digits", params, seed, steps=150, monitor=monitor)
 
 
-def diabetes_mlp(params: Params, seed: int) -> float | None:
-    return _fit(_mlp(10, 1, params), "diabetes", params, seed, steps=150, regression=True)
+def diabetes_mlp(params: Params, seed: int, monitor: Monitor | None = None) -> float | None:
+    return _fit(_mlp(10, 1, params), "diabetes", params, seed, steps=150, regression=True,
+                monitor=monitor)
 
 
-def wine_mlp(params: Params, seed: int) -> float | None:
-    return _fit(_mlp(13, 3, params), "wine", params, seed, steps=100)
+def wine_mlp(params: Params, seed: int, monitor: Monitor | None = None) -> float | None:
+    return _fit(_mlp(13, 3, params), "wine", params, seed, steps=100, monitor=monitor)
 
 
-def digits_cnn(params: Params, seed: int) -> float | None:
+def digits_cnn(params: Params, seed: int, monitor: Monitor | None = None) -> float | None:
     import torch
 
     c = int(params["channels"])
@@ -120,19 +143,19 @@ def digits_cnn(params: Params, seed: int) -> float | None:
         torch.nn.Conv2d(1, c, 3, padding=1), _activation(params["act"]), torch.nn.MaxPool2d(2),
         torch.nn.Conv2d(c, c, 3, padding=1), _activation(params["act"]), torch.nn.Flatten(),
         torch.nn.Linear(c * 16, 10))
-    return _fit(model, "digits", params, seed, steps=120, image=True)
+    return _fit(model, "digits", params, seed, steps=120, image=True, monitor=monitor)
 
 
 ACT = Dimension("act", ChoiceDomain(("relu", "tanh", "gelu")))
 WORKLOADS = {
     "digits-mlp": Workload("digits-mlp", _nuisance(Dimension("hidden", IntDomain(8, 256,
                                                                                  Scale.LOG)),
-                                                   ACT), digits_mlp),
+                                                   ACT), digits_mlp, 150),
     "diabetes-mlp": Workload("diabetes-mlp", _nuisance(Dimension("hidden", IntDomain(
-        8, 256, Scale.LOG)), ACT), diabetes_mlp),
+        8, 256, Scale.LOG)), ACT), diabetes_mlp, 150),
     "wine-mlp": Workload("wine-mlp", _nuisance(Dimension("hidden", IntDomain(4, 128,
                                                                              Scale.LOG)),
-                                               ACT), wine_mlp),
+                                               ACT), wine_mlp, 100),
     "digits-cnn": Workload("digits-cnn", _nuisance(Dimension("channels", IntDomain(2, 16)),
-                                                   ACT), digits_cnn),
+                                                   ACT), digits_cnn, 120),
 }

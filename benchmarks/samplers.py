@@ -6,6 +6,9 @@ and a CNN on digits, MLPs on diabetes and wine; each with a diverging region), t
 budgets and seeds. A diverged training is infeasible: tunebook records it, Optuna gets a
 failed trial. Nothing is cached across seeds.
 
+``tb-bayes-asha`` is bayes with tunebook's ASHA pruning, read at equal compute: at budget
+B it has spent the steps of B full trainings (pruned trials cost only the steps they ran).
+
 Printed per budget (10, 20, 40 trials): mean normalised regret over workloads and seeds
 (0 = the best of a fixed pool of 128 random trainings of that workload, 1 = the pool's
 median), the ratio bayes / best Optuna sampler (goal ≤ 0.8), the infeasible share of each
@@ -23,18 +26,23 @@ import statistics
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from benchmarks._workloads import WORKLOADS, Workload
+from tunebook._spec_model import PruningModel
 from tunebook.records import Objective, TrialRecord, TrialStatus
+from tunebook.runner.pruning import decide_asha
 from tunebook.samplers import Ask, QuasiRandomSampler, RandomSampler
 from tunebook.samplers.bayes import BayesSampler
 from tunebook.space import ChoiceDomain, FloatDomain, IntDomain, Params, Scale, Space
 
-TUNEBOOK = ("tb-quasi_random", "tb-bayes")
+TUNEBOOK = ("tb-quasi_random", "tb-bayes", "tb-bayes-asha")
+#: The pruning rule of ``tb-bayes-asha``: tunebook's ASHA at its defaults (η = 3, the
+#: first rung a third of the way), deciding at each of the workload's evaluations.
+ASHA = PruningModel(type="asha", reduction_factor=3, grace=1 / 3, min_trials=5)
 OPTUNA = ("optuna-random", "optuna-qmc", "optuna-tpe", "optuna-gp")
 BUDGETS = (10, 20, 40)
 POOL = 128
@@ -42,11 +50,17 @@ POOL = 128
 
 @dataclass(frozen=True)
 class Run:
+    """One sampler's run. ``values[k]``: the k-th trial's value, or for a pruning run the
+    best completed value once (k + 1) full trainings' worth of steps were spent (so every
+    sampler is read at equal compute); ``infeasible``: the share of its trials that
+    diverged."""
+
     workload: str
     sampler: str
     seed: int
     values: list[float | None]
     latency: list[float]
+    infeasible: float = 0.0
 
 
 def _record(index: int, params: Params, value: float | None) -> TrialRecord:
@@ -67,7 +81,54 @@ def _tunebook(name: str, workload: Workload, seed: int, trials: int) -> Run:
         value = workload.train(params, seed)
         values.append(value)
         history.append(_record(index, params, value))
-    return Run(workload.name, name, seed, values, latency)
+    return Run(workload.name, name, seed, values, latency, _share_none(values))
+
+
+def _share_none(values: Sequence[float | None]) -> float:
+    return sum(v is None for v in values) / max(1, len(values))
+
+
+def _tunebook_asha(workload: Workload, seed: int, trials: int) -> Run:
+    """bayes with ASHA pruning, given the steps of ``trials`` full trainings in all."""
+    sampler, history = BayesSampler(seed), []
+    curves: list[list[tuple[int, float]]] = []
+    spent, index, best = 0, 0, None
+    values: list[float | None] = []
+    latency: list[float] = []
+    diverged = 0
+    while spent < trials * workload.steps:
+        started = time.perf_counter()
+        params = sampler.suggest(Ask(workload.space, [], index, Objective("loss"),
+                                     history=list(history)))
+        latency.append(time.perf_counter() - started)
+        curve: list[tuple[int, float]] = []
+        verdict: list[Any] = []
+
+        def monitor(step: int, value: float, curve: Any = curve, verdict: Any = verdict,
+                    ) -> bool:
+            curve.append((step, value))
+            cut = decide_asha(curve, curves, ASHA, workload.steps, Objective("loss"))
+            verdict.append(cut)
+            return cut is None
+
+        value = workload.train(params, seed, monitor=monitor)
+        pruned = verdict[-1] if verdict and verdict[-1] is not None else None
+        spent += pruned.step if pruned is not None else workload.steps
+        if value is None:
+            diverged += 1
+            history.append(_record(index, params, None))
+        elif pruned is not None:
+            history.append(replace(_record(index, params, pruned.threshold),
+                                   status=TrialStatus.PRUNED))
+        else:
+            curve.append((workload.steps, value))
+            history.append(_record(index, params, value))
+            best = value if best is None else min(best, value)
+        curves.append(curve)
+        while len(values) < min(trials, spent // workload.steps):
+            values.append(best)
+        index += 1
+    return Run(workload.name, "tb-bayes-asha", seed, values, latency, diverged / index)
 
 
 def _distributions(space: Space) -> dict[str, Any]:
@@ -118,7 +179,7 @@ def _optuna(name: str, workload: Workload, seed: int, trials: int) -> Run:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
         else:
             study.tell(trial, value)
-    return Run(workload.name, name, seed, values, latency)
+    return Run(workload.name, name, seed, values, latency, _share_none(values))
 
 
 def _one(task: tuple[str, str, int, int]) -> Run:
@@ -127,6 +188,8 @@ def _one(task: tuple[str, str, int, int]) -> Run:
     torch.set_num_threads(1)
     workload_name, sampler, seed, trials = task
     workload = WORKLOADS[workload_name]
+    if sampler == "tb-bayes-asha":
+        return _tunebook_asha(workload, seed, trials)
     run = _tunebook if sampler in TUNEBOOK else _optuna
     return run(sampler, workload, seed, trials)
 
@@ -192,7 +255,7 @@ def _report(runs: list[Run], pools: dict[str, list[float]], trials: int) -> None
         mine = [r for r in runs if r.sampler == s]
         means[s] = {b: float(np.mean([regret(r.values, b, pools[r.workload]) for r in mine]))
                     for b in BUDGETS if b <= trials}
-        infeasible = np.mean([v is None for r in mine for v in r.values])
+        infeasible = np.mean([r.infeasible for r in mine])
         latency = statistics.median(x for r in mine for x in r.latency) * 1000
         print(f"{s:18s}" + "".join(f"  {means[s][b]:10.3f}" for b in means[s])
               + f"  {infeasible:10.1%}  {latency:10.1f}")
