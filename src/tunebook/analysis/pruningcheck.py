@@ -86,6 +86,8 @@ def pruning_safety(store: Store, data: StudyData) -> Finding:
                  "predict final ones in this workload" if on else
                  "Keep training every trial to the end (no pruning:): early values do not "
                  "predict final ones in this workload")
-    return Finding(QUESTION, Verdict.WARN if on else Verdict.OK,
-                   summary + " Short runs would mislead here.", step_text + ".", "curves",
-                   numbers=numbers)
+    why = (" Short runs would mislead here: pruning would have stopped some of the best."
+           if stopped else f" Early ranks predict final ones only loosely (ρ below "
+           f"{SAFE_RHO:g} or not significant): pruning may stop good configurations.")
+    return Finding(QUESTION, Verdict.WARN if on else Verdict.OK, summary + why,
+                   step_text + ".", "curves", numbers=numbers)
