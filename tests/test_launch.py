@@ -156,3 +156,19 @@ def test_the_commands_set_show_launch_and_list(tmp_path: Path, db_path: str) -> 
     missing = tunebook_cli("baseline", "show", "--baseline", "other", "--db", db_path,
                            cwd=tmp_path)
     assert missing.returncode == 1 and "no baseline 'other' yet" in missing.stderr
+
+
+def test_a_derived_study_defers_the_search_questions_to_its_ancestors(
+        tmp_path: Path, db_path: str) -> None:
+    from tunebook.analysis.report import study_report
+
+    store = _studies(tmp_path, db_path)
+    run_study(rerun_study(store, "toy-seeds", seeds=2).spec, store, workers=2)
+    states = {f.question: f for f in study_report(store, "toy-seeds-seeds").findings}
+    for question in ("Is the search space big enough?", "Were enough points sampled?"):
+        assert states[question].verdict.value == "unknown"
+        assert "Not a search: toy-seeds-seeds re-trains configurations chosen from " \
+               "toy-seeds" in states[question].summary
+    evidence = gather(store, "toy-seeds-seeds", "gelu")
+    assert {c["study"] for c in evidence.checklist} == {"toy-seeds-seeds", "toy-seeds", "toy"}
+    assert evidence.blockers == []

@@ -95,13 +95,16 @@ def _crowding(dim: Dimension, done: Sequence[TrialRecord], k: int, edge: str) ->
                     rank_trend(distance[:half], list(range(min(half, len(done))))))
 
 
+SPACE_QUESTION = "Is the search space big enough?"
+
+
 def search_space(data: StudyData) -> Finding:
     """Do the best trials crowd a range boundary? Then the range cuts off the optimum.
 
     Warn when at least half of the top-k sit in an edge band and that is below 5 % likely
     by chance (:class:`Crowding`), fail below 0.1 % (e.g. 3 of 3, or 4 of 4 best trials).
     """
-    question = "Is the search space big enough?"
+    question = SPACE_QUESTION
     done = data.completed()
     if not done:
         return Finding(question, Verdict.UNKNOWN, "No completed trials: nothing to locate.",

@@ -9,12 +9,13 @@ from tunebook.analysis.axes import Axis, axes
 from tunebook.analysis.curvecheck import curves_say, read_all
 from tunebook.analysis.curves import TrialCurves, best_curves
 from tunebook.analysis.data import StudyData, load_study
-from tunebook.analysis.findings import Finding
+from tunebook.analysis.findings import Finding, Verdict
 from tunebook.analysis.gradnorm import GradNormData, grad_norms
 from tunebook.analysis.importance import Importances, importances
 from tunebook.analysis.isolation import ValueBest, isolation
 from tunebook.analysis.pruningcheck import pruning_safety
 from tunebook.analysis.rounds import Rounds, compare_rounds
+from tunebook.analysis.sampling import QUESTION as SAMPLING_QUESTION
 from tunebook.analysis.sampling import sampling, study_noise
 from tunebook.analysis.summary import Conclusion, conclude
 from tunebook.records import TrialStatus
@@ -45,8 +46,11 @@ def study_report(store: Store, name: str) -> StudyReport:
     curves = best_curves(store, data)
     reads = read_all(data, curves)
     flagged = stability.scan(store, data)
-    findings = [checklist.search_space(data),
-                sampling(data, study_noise(data, [r.read for r in reads])),
+    parent = _parent_name(store, data)
+    findings = [checklist.search_space(data) if parent is None else
+                not_a_search(checklist.SPACE_QUESTION, data, parent, "axes"),
+                sampling(data, study_noise(data, [r.read for r in reads])) if parent is None
+                else not_a_search(SAMPLING_QUESTION, data, parent, "sampling"),
                 checklist.infeasible(data), stability.optimisation(data, curves, flagged),
                 curves_say(data, reads), pruning_safety(store, data)]
     rows = isolation(data)
@@ -54,3 +58,19 @@ def study_report(store: Store, name: str) -> StudyReport:
                        axes(data), curves, grad_norms(store, data, curves, flagged),
                        list(enumerate(checklist.best_so_far(data), 1)), importances(data),
                        compare_rounds(store, data))
+
+
+def _parent_name(store: Store, data: StudyData) -> str | None:
+    """The study a re-run or round-2 study took its configurations from (else None)."""
+    study = data.study
+    if study.parent_id is None or study.combo is not None:
+        return None
+    return store.study_by_id(study.parent_id).name
+
+
+def not_a_search(question: str, data: StudyData, parent: str, anchor: str) -> Finding:
+    """The answer for a study that re-trains chosen configurations: the question is about
+    searching, and the search happened in ``parent``."""
+    return Finding(question, Verdict.UNKNOWN, f"Not a search: {data.study.name} re-trains "
+                   f"configurations chosen from {parent}, so this is answered by "
+                   f"{parent}'s report.", "", anchor)

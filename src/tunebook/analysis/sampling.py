@@ -63,9 +63,12 @@ def study_noise(data: StudyData, reads: Sequence[CurveRead]) -> Noise | None:
     return Noise(statistics.median(sigmas), "evaluations") if sigmas else None
 
 
+QUESTION = "Were enough points sampled?"
+
+
 def sampling(data: StudyData, noise: Noise | None) -> Finding:
     """Enough trials per value and dimension; would twice the trials find a better point?"""
-    question = "Were enough points sampled?"
+    question = QUESTION
     dims = len(data.spec.space.nuisance)
     want = max(MIN_PER_VALUE, PER_DIMENSION * dims)
     sign = data.objective.sign()

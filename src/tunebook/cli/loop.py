@@ -138,7 +138,7 @@ def launch(study: str, value: str, name: str, force: bool, why: str, author: str
 
     The evidence is the isolation result with its spread over seed re-runs (run
     `tunebook rerun STUDY --seeds 5` first and launch from STUDY-seeds) and every
-    checklist item of the study and of the study it re-runs. A failing item, a value that
+    checklist item of the study and of those it descends from. A failing item, a value that
     is not the best, or a gap within the noise refuses the launch, unless --force --why.
     The new version records who, when, why and the evidence; no version is overwritten.
 

@@ -5,9 +5,10 @@ better by more than the trial-to-trial variance, after the nuisance parameters w
 for each value, and when nothing in the checklist says the study itself is unsound. A
 launch therefore gathers that evidence first: the isolation result with the spread over
 seed re-runs (``tunebook rerun``), and every checklist item of the study and of the
-exploration it re-runs. Anything missing blocks the launch unless the user forces it and
-says why; either way the evidence is recorded with the new baseline version, who made it
-and when, so the history of the baseline explains itself.
+studies it descends from, up to the exploration that searched. Anything missing blocks
+the launch unless the user forces it and says why; either way the evidence is recorded
+with the new baseline version, who made it and when, so the history of the baseline
+explains itself.
 """
 
 from __future__ import annotations
@@ -90,11 +91,14 @@ def _leader(report: StudyReport) -> ValueBest | None:
     return ranked[0] if ranked else None
 
 
-def _exploration(store: Store, study: StudyRecord) -> StudyRecord | None:
-    """The study a re-run or round-2 child re-trains configurations of (None for a root)."""
-    if study.parent_id is None or study.combo is not None:
-        return None
-    return store.study_by_id(study.parent_id)
+def _ancestors(store: Store, study: StudyRecord) -> list[StudyRecord]:
+    """The studies a re-run or round-2 child descends from, up to the exploration that
+    searched (a re-run of a round 2 of an exploration: the round 2, then the exploration)."""
+    out: list[StudyRecord] = []
+    while study.parent_id is not None and study.combo is None:
+        study = store.study_by_id(study.parent_id)
+        out.append(study)
+    return out
 
 
 def _blockers(reports: Sequence[StudyReport], report: StudyReport, row: ValueBest,
@@ -138,8 +142,8 @@ def gather(store: Store, name: str, value: str, *,
         SpecError: the study did not test ``value``, or no trial of it completed.
     """
     report = study_report(store, name)
-    parent = _exploration(store, report.data.study)
-    reports = [report] + ([study_report(store, parent.name)] if parent is not None else [])
+    reports = [report] + [study_report(store, a.name)
+                          for a in _ancestors(store, report.data.study)]
     row = parse_value(value, report.isolation)
     if row.best is None or row.center is None:
         raise SpecError(f"{row.label} has no completed trial in {name!r}: there is nothing "
