@@ -41,14 +41,14 @@ def _studies(tmp_path: Path, db: str, *, seeds: bool = True, **fields: object) -
 
 def test_a_launch_records_the_evidence_and_keeps_every_version(tmp_path: Path,
                                                                db_path: str) -> None:
-    store = _studies(tmp_path, db_path, fixed={"batch_size": 32, "depth": 2})
+    store = _studies(tmp_path, db_path, fixed={"batch_size": 32, "depth": 2}, max_steps=3)
     evidence = gather(store, "toy-seeds", "gelu")
     assert evidence.blockers == []
     record = launch(store, evidence, why="gelu wins by 0.3", author="ana")
     best = min((t for t in store.trials([store.get_study("toy-seeds").id])
                 if t.params["act"] == "gelu"), key=lambda t: t.value or 0.0)
     assert record.version == 1 and record.config == {"batch_size": 32, "depth": 2,
-                                                     **best.params}
+                                                     **best.params, "max_steps": 3}
     assert record.study == "toy-seeds" and record.author == "ana" and not record.forced
     saved = record.evidence or {}
     rows = {r["value"]: r for r in saved["isolation"]}

@@ -151,7 +151,11 @@ def gather(store: Store, name: str, value: str, *,
                         f"{name}) and run it again", field="--value")
     current = store.baseline(baseline)
     old = dict(current.config) if current is not None else {}
-    config = {**old, **study_spec(report.data.study).space.fixed, **row.best.params}
+    spec = study_spec(report.data.study)
+    length = {"max_steps": spec.model.max_steps} if spec.model.max_steps else {}
+    # The training length belongs to the configuration: round 2's decay_steps, say, only
+    # means what it did at the length the evidence was gathered at.
+    config = {**old, **spec.space.fixed, **row.best.params, **length}
     changes = _changes(old, config)
     isolation = [{"value": r.label, "center": r.center, "spread": r.spread,
                   "spread_source": r.spread_source, "seeds": len(r.seed_values),
