@@ -35,8 +35,13 @@ def _when(stamp: float) -> str:
     return _dt.datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M")
 
 
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else repr(value)
+
+
 def _changes_text(changes: dict[str, list[Any]]) -> str:
-    return ", ".join(f"{k}: {old!r} → {new!r}" if old is not None else f"{k}={new!r}"
+    return ", ".join(f"{k}: {_short(old)} → {_short(new)}" if old is not None
+                     else f"{k}={_short(new)}"
                      for k, (old, new) in changes.items()) or "(no change)"
 
 
