@@ -220,14 +220,27 @@ class Acquisition:
 
 
 def _log_h(z: np.ndarray) -> np.ndarray:
-    """log(z Φ(z) + φ(z)), stable far into the tails (as in LogEI)."""
+    """log(z Φ(z) + φ(z)), exact to rounding far into the tails (as LogEI computes it).
+
+    Below z = -1 it is log φ(z) + log(1 - |z| Φ(z)/φ(z)), with Φ/φ from the scaled
+    complementary error function and the last log taken as log1mexp: the direct form
+    cancels to zero there, and an asymptotic series is off by up to 3/z².
+    """
     out = np.empty_like(z)
-    ok = z > -6
+    ok = z > -1
     zk = z[ok]
     out[ok] = np.log(zk * special.ndtr(zk) + np.exp(-0.5 * zk * zk) / np.sqrt(2 * np.pi))
     zt = z[~ok]
-    out[~ok] = -0.5 * zt * zt - np.log(np.sqrt(2 * np.pi)) - 2 * np.log(np.abs(zt))
+    ratio = np.log(-zt) + np.log(special.erfcx(-zt / np.sqrt(2)) * np.sqrt(np.pi / 2))
+    out[~ok] = -0.5 * zt * zt - 0.5 * np.log(2 * np.pi) + _log1mexp(ratio)
     return out
+
+
+def _log1mexp(a: np.ndarray) -> np.ndarray:
+    """log(1 - exp(a)) for a < 0, accurate on both sides of -log 2."""
+    near = a > -np.log(2.0)
+    return np.where(near, np.log(-np.expm1(np.minimum(a, -1e-300))),
+                    np.log1p(-np.exp(np.minimum(a, 0.0))))
 
 
 def _candidates(ask: Ask, encoder: Encoder, feasible: list[TrialRecord],
