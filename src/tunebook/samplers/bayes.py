@@ -239,8 +239,8 @@ def _log_h(z: np.ndarray) -> np.ndarray:
 def _log1mexp(a: np.ndarray) -> np.ndarray:
     """log(1 - exp(a)) for a < 0, accurate on both sides of -log 2."""
     near = a > -np.log(2.0)
-    return np.where(near, np.log(-np.expm1(np.minimum(a, -1e-300))),
-                    np.log1p(-np.exp(np.minimum(a, 0.0))))
+    return np.asarray(np.where(near, np.log(-np.expm1(np.minimum(a, -1e-300))),
+                               np.log1p(-np.exp(np.minimum(a, 0.0)))))
 
 
 def _candidates(ask: Ask, encoder: Encoder, feasible: list[TrialRecord],
