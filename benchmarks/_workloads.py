@@ -69,15 +69,18 @@ def _activation(name: str) -> Any:
     return {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "gelu": torch.nn.GELU}[name]()
 
 
-def _fit(model: Any, data: str, params: Params, seed: int, steps: int,
+def _fit(build: Callable[[], Any], data: str, params: Params, seed: int, steps: int,
          regression: bool = False, image: bool = False,
          monitor: Monitor | None = None) -> float | None:
-    """Train; the final validation loss, None when diverged. With ``monitor``, the
-    validation loss is also measured every ``steps // EVALS`` steps and passed to it; a
-    False answer stops the run (pruned) and returns its last value."""
+    """Build the model from ``seed`` and train it; the final validation loss, None when
+    diverged. With ``monitor``, the validation loss is also measured every
+    ``steps // EVALS`` steps and passed to it; a False answer stops the run (pruned) and
+    returns its last value. Seeding before the model is built makes a training a pure
+    function of (params, seed), whatever ran before it in the process."""
     import torch
 
     torch.manual_seed(seed)
+    model = build()
     xt, yt, xv, yv = _data(data)
     if image:
         xt, xv = xt.view(-1, 1, 8, 8), xv.view(-1, 1, 8, 8)
@@ -123,27 +126,32 @@ def _mlp(inputs: int, outputs: int, params: Params) -> Any:
 
 
 def digits_mlp(params: Params, seed: int, monitor: Monitor | None = None) -> float | None:
-    return _fit(_mlp(64, 10, params), "digits", params, seed, steps=150, monitor=monitor)
-
-
-def diabetes_mlp(params: Params, seed: int, monitor: Monitor | None = None) -> float | None:
-    return _fit(_mlp(10, 1, params), "diabetes", params, seed, steps=150, regression=True,
+    return _fit(lambda: _mlp(64, 10, params), "digits", params, seed, steps=150,
                 monitor=monitor)
 
 
+def diabetes_mlp(params: Params, seed: int, monitor: Monitor | None = None) -> float | None:
+    return _fit(lambda: _mlp(10, 1, params), "diabetes", params, seed, steps=150,
+                regression=True, monitor=monitor)
+
+
 def wine_mlp(params: Params, seed: int, monitor: Monitor | None = None) -> float | None:
-    return _fit(_mlp(13, 3, params), "wine", params, seed, steps=100, monitor=monitor)
+    return _fit(lambda: _mlp(13, 3, params), "wine", params, seed, steps=100,
+                monitor=monitor)
 
 
 def digits_cnn(params: Params, seed: int, monitor: Monitor | None = None) -> float | None:
     import torch
 
     c = int(params["channels"])
-    model = torch.nn.Sequential(
-        torch.nn.Conv2d(1, c, 3, padding=1), _activation(params["act"]), torch.nn.MaxPool2d(2),
-        torch.nn.Conv2d(c, c, 3, padding=1), _activation(params["act"]), torch.nn.Flatten(),
-        torch.nn.Linear(c * 16, 10))
-    return _fit(model, "digits", params, seed, steps=120, image=True, monitor=monitor)
+
+    def build() -> Any:
+        return torch.nn.Sequential(
+            torch.nn.Conv2d(1, c, 3, padding=1), _activation(params["act"]),
+            torch.nn.MaxPool2d(2), torch.nn.Conv2d(c, c, 3, padding=1),
+            _activation(params["act"]), torch.nn.Flatten(), torch.nn.Linear(c * 16, 10))
+
+    return _fit(build, "digits", params, seed, steps=120, image=True, monitor=monitor)
 
 
 ACT = Dimension("act", ChoiceDomain(("relu", "tanh", "gelu")))
