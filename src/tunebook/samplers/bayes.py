@@ -53,7 +53,12 @@ FEASIBILITY_WEIGHT = 2.0
 
 
 def start_size(space: Space) -> int:
-    """Quasi-random trials before the model takes over: grows with the dimension."""
+    """Quasi-random trials before the model takes over: grows with the dimension.
+
+    Measured in ``benchmarks.samplers`` (4 workloads x 5 seeds, 5 dimensions): a start of
+    4 instead of 7 raised regret at 20 / 40 trials from 0.126 / 0.095 to 0.205 / 0.151;
+    the model needs a spread of points before its lengthscales mean anything.
+    """
     return int(min(max(4, len(space.nuisance) + 2), 12))
 
 
