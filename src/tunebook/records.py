@@ -6,6 +6,7 @@ loading a database driver, and an in-memory store builds the same records as the
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -14,6 +15,8 @@ from typing import Any, Literal
 from tunebook.space import Params
 
 Goal = Literal["minimize", "maximize"]
+#: A metric's ``(step, value)`` points.
+Curve = Sequence[tuple[int, float]]
 Select = Literal["best", "last"]
 
 
@@ -74,6 +77,12 @@ class StudyRecord:
     combo: Params | None = None
     created_at: float = 0.0
     budget: int | None = None
+
+    @property
+    def derived(self) -> bool:
+        """A later-round child (``tunebook rerun``, ``tunebook round2``): it re-trains
+        configurations chosen from its parent, unlike a per-value leaf (which has a combo)."""
+        return self.parent_id is not None and self.combo is None
 
 
 @dataclass(frozen=True)
@@ -215,3 +224,11 @@ def trial_seed(study_seed: int, index: int) -> int:
 
     return int(np.random.SeedSequence([study_seed, index]).generate_state(1)[0] & 0x7FFFFFFF)
 
+
+def best_until(curve: Curve, step: float, objective: Objective) -> float | None:
+    """The best finite value a curve reached by ``step`` (None before its first point):
+    what pruning compares trials by, and what the pruning-safety check ranks them by."""
+    seen = [v for s, v in curve if s <= step and math.isfinite(v)]
+    if not seen:
+        return None
+    return min(seen) if objective.minimize else max(seen)

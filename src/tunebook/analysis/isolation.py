@@ -10,6 +10,7 @@ top-k trials (which mixes seed noise with the nuisance settings' effect).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tunebook.analysis.data import StudyData, load_study
@@ -87,6 +88,14 @@ def isolation(data: StudyData, k: int = TOP_K) -> list[ValueBest]:
             seed_values=tuple(float(t.value or 0.0) for t in ranked
                               if ranked[0].params == t.params)))
     return rows
+
+
+def ranked(rows: Sequence[ValueBest], minimize: bool) -> list[ValueBest]:
+    """The values with a result, best first by :attr:`ValueBest.center`: the one order in
+    which the conclusion and a launch compare scientific values."""
+    sign = 1.0 if minimize else -1.0
+    return sorted((r for r in rows if r.best is not None and r.center is not None),
+                  key=lambda r: sign * (r.center or 0.0))
 
 
 def best_per_value(store: Store, tree: StudyTree) -> list[ValueBest]:

@@ -12,12 +12,11 @@ ones here; otherwise pruning would discard good configurations.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 from tunebook.analysis.data import StudyData
 from tunebook.analysis.findings import Finding, Verdict
 from tunebook.analysis.stats import rank_trend, spearman
-from tunebook.records import TrialRecord
+from tunebook.records import TrialRecord, best_until
 from tunebook.store import Store
 
 QUESTION = "Would stopping trials early (pruning) be safe here?"
@@ -26,11 +25,6 @@ MIN_TRIALS = 8
 SAFE_RHO = 0.7
 TOP_K = 3
 MAX_TRIALS = 300
-
-
-def _early(curve: Sequence[tuple[int, float]], step: float, minimize: bool) -> float | None:
-    seen = [v for s, v in curve if s <= step and math.isfinite(v)]
-    return None if not seen else (min(seen) if minimize else max(seen))
 
 
 def pairs(store: Store, data: StudyData) -> tuple[list[tuple[TrialRecord, float]], int]:
@@ -47,7 +41,7 @@ def pairs(store: Store, data: StudyData) -> tuple[list[tuple[TrialRecord, float]
     step = math.ceil(fraction * horizon)
     out = []
     for t in done:
-        early = _early(curves.get((t.id, metric), []), step, data.minimize)
+        early = best_until(curves.get((t.id, metric), []), step, data.objective)
         if early is not None:
             out.append((t, early))
     return out, step

@@ -63,7 +63,7 @@ def study_report(store: Store, name: str) -> StudyReport:
 def _parent_name(store: Store, data: StudyData) -> str | None:
     """The study a re-run or round-2 study took its configurations from (else None)."""
     study = data.study
-    if study.parent_id is None or study.combo is not None:
+    if not study.derived or study.parent_id is None:
         return None
     return store.study_by_id(study.parent_id).name
 

@@ -9,13 +9,12 @@ whether the best scientific value stayed best.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tunebook.analysis.data import StudyData, load_study
 from tunebook.analysis.stats import spearman
-from tunebook.records import TrialRecord, TrialStatus, config_key
+from tunebook.records import TrialRecord, config_key
 from tunebook.space import Params, combo_label
 from tunebook.store import Store
 
@@ -68,16 +67,15 @@ def _winner(rows: Sequence[RoundRow], attr: str, sign: float) -> str | None:
 def compare_rounds(store: Store, child: StudyData) -> Rounds | None:
     """The comparison for a child study; None for a study without a parent round."""
     record = child.study
-    if record.parent_id is None or record.combo is not None:
+    if not record.derived or record.parent_id is None:
         return None
     parent = load_study(store, store.tree(store.study_by_id(record.parent_id)))
     first: dict[str, TrialRecord] = {}
     for t in parent.completed():  # best first: the round-1 result of each configuration
         first.setdefault(_key(t.params), t)
     again: dict[str, list[float]] = {}
-    for t in child.trials:
-        if t.status is TrialStatus.COMPLETED and t.value is not None and math.isfinite(t.value):
-            again.setdefault(_key(t.params), []).append(float(t.value))
+    for t in child.completed():
+        again.setdefault(_key(t.params), []).append(float(t.value or 0.0))
     keys = [k for k in dict.fromkeys(_key(t.params) for t in child.trials) if k in first]
     if not keys:
         return None

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from tunebook.analysis.checklist import Finding, Verdict
 from tunebook.analysis.data import StudyData
 from tunebook.analysis.isolation import ValueBest
+from tunebook.analysis.isolation import ranked as ranked_values
 
 
 @dataclass(frozen=True)
@@ -26,9 +27,7 @@ def conclude(data: StudyData, rows: Sequence[ValueBest], findings: Sequence[Find
     their best trial and the spread of the top trials. A gap within the noise is no
     conclusion; a failed checklist item blocks any conclusion.
     """
-    sign = 1.0 if data.minimize else -1.0
-    ranked = sorted((r for r in rows if r.best is not None and r.center is not None),
-                    key=lambda r: sign * (r.center or 0.0))
+    ranked = ranked_values(rows, data.minimize)
     if not ranked:
         return Conclusion(False, "No conclusion: no trial completed. Look at the failures "
                                  "and infeasible trials first.")

@@ -17,11 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from tunebook._spec_model import PruningModel
-from tunebook.records import Objective, TrialRecord, TrialStatus
+from tunebook.records import Curve, Objective, TrialRecord, TrialStatus, best_until
 from tunebook.runner.plan import StudyPlan
 from tunebook.store import Store
-
-Curve = Sequence[tuple[int, float]]
 
 
 @dataclass(frozen=True)
@@ -41,14 +39,6 @@ class Pruned:
         return (f"pruned at step {self.step}: best {metric} so far {self.value:.4g} is worse "
                 f"than the {rule.percentile:g}th percentile {self.threshold:.4g} of "
                 f"{self.compared} finished trials at that step")
-
-
-def best_until(curve: Curve, step: int, objective: Objective) -> float | None:
-    """The best finite value a curve reached by ``step`` (None before its first point)."""
-    seen = [v for s, v in curve if s <= step and np.isfinite(v)]
-    if not seen:
-        return None
-    return min(seen) if objective.minimize else max(seen)
 
 
 def decide(curve: Curve, finished: Sequence[Curve], rule: PruningModel, max_steps: int,

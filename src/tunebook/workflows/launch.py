@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from tunebook.analysis.findings import Verdict
-from tunebook.analysis.isolation import ValueBest
+from tunebook.analysis.isolation import ValueBest, ranked
 from tunebook.analysis.report import StudyReport, study_report
 from tunebook.errors import LaunchRefused, SpecError
 from tunebook.records import BaselineRecord, StudyRecord
@@ -84,18 +84,11 @@ def parse_value(text: str, rows: Sequence[ValueBest]) -> ValueBest:
                     field="--value")
 
 
-def _leader(report: StudyReport) -> ValueBest | None:
-    sign = 1.0 if report.data.minimize else -1.0
-    ranked = sorted((r for r in report.isolation if r.center is not None),
-                    key=lambda r: sign * (r.center or 0.0))
-    return ranked[0] if ranked else None
-
-
 def _ancestors(store: Store, study: StudyRecord) -> list[StudyRecord]:
     """The studies a re-run or round-2 child descends from, up to the exploration that
     searched (a re-run of a round 2 of an exploration: the round 2, then the exploration)."""
     out: list[StudyRecord] = []
-    while study.parent_id is not None and study.combo is None:
+    while study.derived and study.parent_id is not None:
         study = store.study_by_id(study.parent_id)
         out.append(study)
     return out
@@ -110,7 +103,7 @@ def _blockers(reports: Sequence[StudyReport], report: StudyReport, row: ValueBes
         out.append(f"no seed re-runs of the best configurations: the gap cannot be judged "
                    f"against trial-to-trial variance. Run `tunebook rerun {name} --seeds 5`"
                    f" and launch from {name}-seeds")
-    leader = _leader(report)
+    leader = next(iter(ranked(report.isolation, report.data.minimize)), None)
     if leader is not None and leader.combo != row.combo:
         out.append(f"{row.label} is not the best value: {leader.label} leads "
                    f"({report.data.metric} {leader.center:.4g} vs {row.center:.4g})")
