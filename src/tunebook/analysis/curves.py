@@ -58,9 +58,14 @@ def best_curves(store: Store, data: StudyData, max_points: int = 400) -> list[Tr
 
 def train_series(curve: TrialCurves) -> Series:
     """The training loss of a trial (``train_loss``, else ``loss``), or nothing."""
+    return train_of(curve.series)
+
+
+def train_of(series: dict[str, Series]) -> Series:
+    """The training loss among a trial's series by name (``train_loss``, else ``loss``)."""
     for name in ("train_loss", "loss"):
-        if name in curve.series:
-            return curve.series[name]
+        if name in series:
+            return series[name]
     return []
 
 
@@ -198,12 +203,17 @@ def spikes(series: Series, window: int = 5) -> list[int]:
     return out
 
 
+def early_spikes(series: Series) -> list[int]:
+    """The spikes (:func:`spikes`) in the first half of the run's steps."""
+    points = _finite(series)
+    return [s for s in spikes(series) if points and s <= (points[0][0] + points[-1][0]) / 2]
+
+
 def recovers(series: Series) -> bool:
     """A spike in the first half, and the run still ends near its lowest loss (within a
     tenth of the progress it made)."""
     points = _finite(series)
-    early = [s for s in spikes(series) if points and s <= (points[0][0] + points[-1][0]) / 2]
-    if not early:
+    if not early_spikes(series):
         return False
     values = [v for _, v in points]
     return values[-1] <= min(values) + 0.1 * (values[0] - min(values))

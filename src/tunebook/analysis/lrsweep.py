@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 
 from tunebook.analysis import stability
-from tunebook.analysis.curves import recovers, spikes
+from tunebook.analysis.curves import early_spikes, recovers, train_of
 from tunebook.analysis.data import StudyData, load_study
 from tunebook.errors import StudyNotFound
 from tunebook.records import TrialRecord, TrialStatus
@@ -155,10 +155,10 @@ def early_result(store: Store, name: str, key: str) -> EarlyCheck:
     if trial is None or not trial.status.finished:
         raise StudyNotFound(f"the early check {name!r} has no finished run yet")
     lr = float(trial.params[key])
-    series = store.metric_points([trial.id], ["train_loss", "loss"])  # every step: a
-    # downsampled curve could hide the one-step spike this check looks for
-    loss = series.get((trial.id, "train_loss")) or series.get((trial.id, "loss")) or []
-    early = [s for s in spikes(loss) if loss and s <= (loss[0][0] + loss[-1][0]) / 2]
+    # every step: a downsampled curve could hide the one-step spike this check looks for
+    loss = train_of({name: s for (_, name), s in
+                     store.metric_points([trial.id], ["train_loss", "loss"]).items()})
+    early = early_spikes(loss)
     done = trial.status is TrialStatus.COMPLETED
     back = done and recovers(loss)
     return EarlyCheck(lr, trial.id, len(loss), early, back, trial.status.value,
