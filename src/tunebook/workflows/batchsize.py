@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from tunebook.errors import SpecError
 from tunebook.spec import StudySpec
-from tunebook.workflows.lrsweep import derived, held, known
+from tunebook.workflows.lrsweep import derived, held, known, shortened
 
 
 def parse_sizes(text: str) -> list[int]:
@@ -37,7 +37,6 @@ def probe_spec(spec: StudySpec, sizes: list[int], *, key: str = "batch_size",
     every = doc.get("eval_every")
     if every is None or every > steps // 4:  # at least four reports to time between
         every = max(1, steps // 4)
-    doc = {k: v for k, v in doc.items() if k != "pruning"} | {"max_steps": steps,
-                                                             "eval_every": every}
+    doc = shortened(doc, steps, every)
     return derived(spec, doc, "batch-size", f"throughput of {key} in {sizes} over {steps} "
                    f"steps for {spec.name}", fixed, {key: [*sizes]}, len(sizes))

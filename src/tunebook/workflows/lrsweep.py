@@ -70,6 +70,13 @@ def known(doc: dict[str, Any], key: str, spec: StudySpec, flag: str) -> None:
                         f"it with {flag}", path=str(spec.path), field="nuisance")
 
 
+def shortened(doc: dict[str, Any], max_steps: int, eval_every: int) -> dict[str, Any]:
+    """The study file's fields for a short run of ``max_steps`` read every ``eval_every``
+    steps; without pruning, which would cut the one run a probe or check is made of."""
+    return {k: v for k, v in doc.items() if k != "pruning"} | {"max_steps": max_steps,
+                                                              "eval_every": eval_every}
+
+
 def derived(spec: StudySpec, doc: dict[str, Any], suffix: str, description: str,
              fixed: dict[str, Any], nuisance: dict[str, Any], points: int) -> StudySpec:
     sweep = {**{k: v for k, v in doc.items() if k not in ("scientific", "mode")},
@@ -104,8 +111,7 @@ def early_spec(spec: StudySpec, best_lr: float, *, key: str = "learning_rate",
     doc, fixed = held(spec, {key: None})
     known(doc, key, spec, "--key")
     length = min(steps, spec.model.max_steps or steps)
-    doc = {k: v for k, v in doc.items() if k != "pruning"} | {"max_steps": length,
-                                                             "eval_every": 1}
+    doc = shortened(doc, length, 1)
     return derived(spec, doc, "early-check", f"early-instability check: {key} = "
                     f"{2 * best_lr:g} (2x the best {best_lr:g}), evaluated every step for "
                     f"{length} steps, for {spec.name}", fixed, {key: [2 * best_lr]}, 1)
