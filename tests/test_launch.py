@@ -11,7 +11,7 @@ from tests.conftest import tunebook_cli, write_study
 from tests.test_rerun import NOISY
 from tunebook import SpecError, load_spec, open_store, run_study
 from tunebook.errors import LaunchRefused
-from tunebook.runner.rerun import rerun_study
+from tunebook.workflows.rerun import rerun_study
 from tunebook.store import Store
 from tunebook.workflows.launch import gather, launch, read_config
 

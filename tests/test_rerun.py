@@ -10,7 +10,7 @@ from tests.conftest import tunebook_cli, write_study
 from tunebook import SpecError, TrialStatus, load_spec, open_store, run_study
 from tunebook.analysis.data import load_study
 from tunebook.analysis.isolation import isolation
-from tunebook.runner.rerun import rerun_study
+from tunebook.workflows.rerun import rerun_study
 
 NOISY = """
     import math, random
@@ -74,7 +74,7 @@ def test_the_rerun_command_concludes_from_the_seeds(tmp_path: Path, db_path: str
     out = tunebook_cli("rerun", "toy", "--seeds", "3", "--db", db_path, "--no-progress",
                        cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert "re-running 2 configuration(s) of toy × 3 seeds as toy-seeds" in out.stdout
+    assert "re-ran 2 configuration(s) of toy × 3 seeds as toy-seeds" in out.stdout
     assert "act=gelu is best" in out.stdout and "mean of 3 seeds" in out.stdout
     assert "spread over seeds" in out.stdout
 

@@ -154,6 +154,29 @@ Domain: TypeAlias = FloatDomain | IntDomain | ChoiceDomain
 
 
 @dataclass(frozen=True)
+class ParamRef:
+    """How a study file names one hyperparameter: its plain name, and for a conditional
+    one the ``(scientific name, value)`` whose block declares it.
+
+    Workflows and findings address parameters with this, never with the storage key
+    (``beta1[optimizer=adam]``), which is not a name the study file knows.
+    """
+
+    name: str
+    condition: tuple[str, ParamValue] | None = None
+
+    @property
+    def key(self) -> str:
+        """The storage key: the name, qualified by its condition when it has one."""
+        if self.condition is None:
+            return self.name
+        return f"{self.name}[{self.condition[0]}={self.condition[1]}]"
+
+    def __str__(self) -> str:
+        return self.key
+
+
+@dataclass(frozen=True)
 class Dimension:
     """One searched hyperparameter.
 
@@ -171,11 +194,14 @@ class Dimension:
     condition: tuple[str, ParamValue] | None = None
 
     @property
+    def ref(self) -> ParamRef:
+        """How the study file names this dimension (see :class:`ParamRef`)."""
+        return ParamRef(self.name, self.condition)
+
+    @property
     def key(self) -> str:
         """The storage key: the name, qualified by its condition when it has one."""
-        if self.condition is None:
-            return self.name
-        return f"{self.name}[{self.condition[0]}={self.condition[1]}]"
+        return self.ref.key
 
     @property
     def is_log(self) -> bool:

@@ -18,6 +18,7 @@ import yaml
 from pydantic import ValidationError
 
 from tunebook import trainer as _trainer
+from tunebook._spec_derive import Derivation, derived_fields
 from tunebook._spec_model import StudyModel
 from tunebook._spec_space import build_space
 from tunebook.errors import SpecError
@@ -82,6 +83,23 @@ class StudySpec:
         """A hash of everything that makes this study *this* study (not budget/description)."""
         return identity_hash(self.snapshot())
 
+    def derive(self, change: Derivation) -> StudySpec:
+        """A new study made from this one by ``change``: the one way a workflow makes a
+        study from another (see :mod:`tunebook._spec_derive`).
+
+        Values keep their types, conditionals are edited in their blocks, and the result
+        is validated as ``tunebook run`` validates a file; it keeps this study's file and
+        folder, so its trainer is found where this one's is.
+
+        Raises:
+            SpecError: the change names a parameter the study lacks, or makes an invalid
+                study (the message names the study it was derived from).
+        """
+        where = f"{self.path or self.name} (derived)"
+        fields = derived_fields(self.model, change, where)
+        out = _validated(fields, where)
+        return StudySpec(out.model, out.space, path=self.path, folder=self.source_dir)
+
 
 def identity_hash(snapshot: Mapping[str, Any]) -> str:
     data = {k: v for k, v in snapshot.items() if k not in (*MUTABLE_FIELDS, *LOCATION_FIELDS)}
@@ -131,6 +149,27 @@ _Loader.add_implicit_resolver(
     list("-+0123456789"))
 
 
+def read_yaml(path: Path) -> Any:
+    """A YAML (or JSON) file's data, numbers in exponent form read as floats.
+
+    Raises:
+        SpecError: unreadable, not valid YAML, or a key given twice.
+    """
+    where = str(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SpecError(f"cannot read the file ({exc.strerror}); check the path",
+                        path=where) from exc
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except _DuplicateKey as exc:
+        raise SpecError(str(exc), path=where, field=exc.key) from None
+    except yaml.YAMLError as exc:
+        detail = str(exc).replace('"<unicode string>"', f'"{where}"')
+        raise SpecError(f"not valid YAML: {detail}", path=where) from None
+
+
 def load_spec(path: str | Path, *, check_trainer: bool = True) -> StudySpec:
     """Read, validate and freeze a study file.
 
@@ -143,20 +182,7 @@ def load_spec(path: str | Path, *, check_trainer: bool = True) -> StudySpec:
         SpecError: naming the file, the field and the fix.
     """
     path = Path(path)
-    where = str(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise SpecError(f"cannot read the study file ({exc.strerror}); check the path",
-                        path=where) from exc
-    try:
-        data = yaml.load(text, Loader=_Loader)
-    except _DuplicateKey as exc:
-        raise SpecError(str(exc), path=where, field=exc.key) from None
-    except yaml.YAMLError as exc:
-        detail = str(exc).replace('"<unicode string>"', f'"{where}"')
-        raise SpecError(f"not valid YAML: {detail}", path=where) from None
-    spec = spec_from_dict(data, path=path)
+    spec = spec_from_dict(read_yaml(path), path=path)
     if check_trainer:
         check_trainer_exists(spec)
     return spec
@@ -164,7 +190,11 @@ def load_spec(path: str | Path, *, check_trainer: bool = True) -> StudySpec:
 
 def spec_from_dict(data: Any, *, path: Path | None = None) -> StudySpec:
     """Validate an already-parsed study file (a dict) into a :class:`StudySpec`."""
-    where = str(path) if path else "<study>"
+    out = _validated(data, str(path) if path else "<study>")
+    return StudySpec(out.model, out.space, path=path)
+
+
+def _validated(data: Any, where: str) -> StudySpec:
     if not isinstance(data, dict):
         raise SpecError("the study file must be a mapping of fields (name:, objective:, ...)",
                         path=where)
@@ -173,7 +203,7 @@ def spec_from_dict(data: Any, *, path: Path | None = None) -> StudySpec:
     except ValidationError as exc:
         raise SpecError(_format_validation(exc), path=where) from None
     space = build_space(model, where)
-    return StudySpec(model=model, space=space, path=path)
+    return StudySpec(model=model, space=space)
 
 
 #: What a section must look like, in the words of the study file (for type errors).

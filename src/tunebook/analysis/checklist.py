@@ -12,7 +12,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tunebook.analysis.data import StudyData
-from tunebook.analysis.findings import Finding, Verdict, sentence, worst
+from tunebook.analysis.findings import (
+    Check,
+    CrowdedEdge,
+    Finding,
+    InfeasibleEdge,
+    Side,
+    Verdict,
+    sentence,
+    worst,
+)
 from tunebook.analysis.stats import binomial_tail, rank_trend
 from tunebook.records import TrialRecord, TrialStatus
 from tunebook.space import ChoiceDomain, Dimension, Scale
@@ -24,6 +33,7 @@ INFEASIBLE_WARN = 0.20
 INFEASIBLE_FAIL = 0.50
 TREND_P = 0.05        # ... and only if the objective improves toward that edge (rank test)
 TREND_MIN = 6
+EDGES: tuple[Side, ...] = ("upper", "lower")
 SEPARATED = 0.9        # infeasible "crowd high x" when 90 % of feasible trials sit below them
 
 __all__ = ["Finding", "Verdict", "best_so_far", "infeasible", "numeric_dims", "search_space",
@@ -95,7 +105,7 @@ def _crowding(dim: Dimension, done: Sequence[TrialRecord], k: int, edge: str) ->
                     rank_trend(distance[:half], list(range(min(half, len(done))))))
 
 
-SPACE_QUESTION = "Is the search space big enough?"
+SPACE_QUESTION = Check.SEARCH_SPACE
 
 
 def search_space(data: StudyData) -> Finding:
@@ -112,9 +122,10 @@ def search_space(data: StudyData) -> Finding:
     k = top_k(len(done))
     flagged, steps, verdicts = [], [], []
     numbers: dict[str, float] = {}
+    crowded: list[CrowdedEdge] = []
     for dim in numeric_dims(data):
         mine = [t for t in done if dim.key in t.params]
-        for edge in ("upper", "lower"):
+        for edge in EDGES:
             c = _crowding(dim, mine, k, edge) if len(mine) >= 2 else None
             if (c is None or c.k < 2 or c.hits * 2 < c.k or c.chance >= EDGE_WARN_P
                     or c.trend >= TREND_P):
@@ -128,6 +139,8 @@ def search_space(data: StudyData) -> Finding:
                         f"{dim.key}.{edge}.best": c.k, f"{dim.key}.{edge}.p": c.chance,
                         f"{dim.key}.{edge}.trend_p": c.trend,
                         f"{dim.key}.{edge}.widen_to": wider}
+            crowded.append(CrowdedEdge(dim.ref, edge, bound, wider, c.hits, c.k, c.chance,
+                                       c.trend))
             side = "≥" if edge == "upper" else "≤"
             flagged.append(f"{c.hits} of the {c.k} best trials have {dim.key} at its {edge} "
                            f"edge ({side} {from_unit_of(dim, c.cut):.3g}, where {c.share:.0%} of "
@@ -138,7 +151,7 @@ def search_space(data: StudyData) -> Finding:
                        "every nuisance range, away from the boundaries.", "", "axes")
     return Finding(question, worst(verdicts), "; ".join(flagged) + ": the optimum may lie "
                    "outside the range.", sentence("; ".join(steps)), "axes",
-                   tuple(flagged), numbers)
+                   tuple(flagged), numbers, tuple(crowded))
 
 
 def best_so_far(data: StudyData) -> list[float]:
@@ -154,7 +167,7 @@ def best_so_far(data: StudyData) -> list[float]:
 
 def infeasible(data: StudyData) -> Finding:
     """What share is infeasible, and where in the space it sits."""
-    question = "How many trials are infeasible, and where?"
+    question = Check.INFEASIBLE
     finished = [t for t in data.trials if t.status.finished]
     if not finished:
         return Finding(question, Verdict.UNKNOWN, "No finished trials yet.", "", "axes")
@@ -168,22 +181,23 @@ def infeasible(data: StudyData) -> Finding:
         summary += f"; {len(failed)} failed (crashed)"
     good = data.completed()
     regions = [r for dim in numeric_dims(data) if bad and (r := _region(dim, bad, good))]
-    steps = [text for text, _, _ in regions]
-    numbers = {name: value for _, name, value in regions}
+    steps = [text for text, _ in regions]
+    numbers = {f"{edge.param.key}.{edge.edge}.feasible_bound": edge.feasible_bound
+               for _, edge in regions}
     if failed:
         steps.append("see why trials crashed: tunebook trials STUDY --status failed")
     if share > INFEASIBLE_FAIL and not steps:
         steps.append("shrink the search space to the feasible region")
     return Finding(question, verdict, summary + ".", sentence("; ".join(steps)), "axes",
-                   numbers=numbers)
+                   numbers=numbers, subjects=tuple(edge for _, edge in regions))
 
 
 def _region(dim: Dimension, bad: Sequence[TrialRecord], good: Sequence[TrialRecord],
-            ) -> tuple[str, str, float] | None:
+            ) -> tuple[str, InfeasibleEdge] | None:
     """Where the infeasible trials sit: above (or below) nearly every feasible one?
 
-    Returns the advice, the name of the suggested bound (``KEY.upper.feasible_bound``)
-    and its value; None when they are not separated.
+    Returns the advice and the edge with its suggested bound; None when they are not
+    separated.
     """
     bad_u = sorted(unit_of(dim, float(t.params[dim.key])) for t in bad if dim.key in t.params)
     good_u = [unit_of(dim, float(t.params[dim.key])) for t in good if dim.key in t.params]
@@ -197,12 +211,12 @@ def _region(dim: Dimension, bad: Sequence[TrialRecord], good: Sequence[TrialReco
         if "learning_rate" in dim.key or dim.key == "lr":
             advice += " or add warmup"
         return (f"infeasible trials crowd high {dim.key}: {advice}",
-                f"{dim.key}.upper.feasible_bound", from_unit_of(dim, high_cut))
+                InfeasibleEdge(dim.ref, "upper", hi, from_unit_of(dim, high_cut)))
     low_cut = bad_u[min(len(bad_u) - 1, int(0.9 * len(bad_u)))]
     if low_cut < 0.95 and sum(u > low_cut for u in good_u) >= SEPARATED * len(good_u):
         return (f"infeasible trials crowd low {dim.key}: raise its lower bound from {lo:g} "
-                f"to ~{from_unit_of(dim, low_cut):.3g}", f"{dim.key}.lower.feasible_bound",
-                from_unit_of(dim, low_cut))
+                f"to ~{from_unit_of(dim, low_cut):.3g}",
+                InfeasibleEdge(dim.ref, "lower", lo, from_unit_of(dim, low_cut)))
     return None
 
 

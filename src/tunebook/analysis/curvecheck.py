@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from tunebook.analysis.curves import CurveRead, TrialCurves, read_curve, train_series
 from tunebook.analysis.data import StudyData
-from tunebook.analysis.findings import Finding, Verdict, sentence
+from tunebook.analysis.findings import Check, Finding, StillImproving, Verdict, sentence
 
-QUESTION = "What do the best trials' curves say?"
+QUESTION = Check.CURVES
 
 
 @dataclass(frozen=True)
@@ -53,9 +53,10 @@ def curves_say(data: StudyData, reads: Sequence[Read]) -> Finding:
     found = [f for combo, group in groups.items() for f in _value_findings(data, combo, group)]
     if (noisy := _noisy(data, reads)) is not None:
         found.append(noisy)
-    details = [line for line, _, _ in found]
-    steps = [step for _, step, _ in found]
-    numbers = {k: v for _, _, nums in found for k, v in nums.items()}
+    details = [line for line, _, _, _ in found]
+    steps = [step for _, step, _, _ in found]
+    numbers = {k: v for _, _, nums, _ in found for k, v in nums.items()}
+    subjects = tuple(s for _, _, _, about in found for s in about)
     if not details:
         sigma = statistics.median(r.read.noise for r in reads)
         return Finding(QUESTION, Verdict.OK, f"The {len(reads)} best trials' curves converge "
@@ -63,13 +64,17 @@ def curves_say(data: StudyData, reads: Sequence[Read]) -> Finding:
                        f"is σ ≈ {sigma:.2g}.", "", "curves", numbers={"noise": sigma})
     unique = list(dict.fromkeys(steps))
     return Finding(QUESTION, Verdict.WARN, "; ".join(details[:4]) + (" …" if len(details) > 4
-                   else ""), sentence("; ".join(unique)), "curves", tuple(details), numbers)
+                   else ""), sentence("; ".join(unique)), "curves", tuple(details), numbers,
+                   subjects)
 
 
-def _value_findings(data: StudyData, combo: str, group: list[Read],
-                    ) -> list[tuple[str, str, dict[str, float]]]:
+#: One part of the curves' answer: the line, the step, its numbers, what it is about.
+Part = tuple[str, str, dict[str, float], tuple[StillImproving, ...]]
+
+
+def _value_findings(data: StudyData, combo: str, group: list[Read]) -> list[Part]:
     n = len(group)
-    out = []
+    out: list[Part] = []
     m = data.metric
     improving = [r.read for r in group if r.read.next_gain is not None]
     if _enough(len(improving), n):
@@ -78,7 +83,8 @@ def _value_findings(data: StudyData, combo: str, group: list[Read],
                     f"end (2× steps would gain ~{gain:.2g} in {m})",
                     "the runs are compute-bound: more steps would help, so the comparison "
                     "holds for this step budget only", {f"{combo}.still_improving": len(
-                        improving), f"{combo}.gain_2x_steps": gain}))
+                        improving), f"{combo}.gain_2x_steps": gain},
+                    (StillImproving(combo, len(improving), gain),)))
     flat = [r.read for r in group if r.read.plateau is not None]
     if _enough(len(flat), n):
         step = int(statistics.median(r.plateau or 0 for r in flat))
@@ -86,18 +92,18 @@ def _value_findings(data: StudyData, combo: str, group: list[Read],
         out.append((f"{combo}: {len(flat)} of the {n} best trials reach their final {m} by "
                     f"step {step} of {end}",
                     f"fewer steps (~{int(step * 1.5)} instead of {end}) would give the same "
-                    "result faster", {f"{combo}.plateau_step": step}))
+                    "result faster", {f"{combo}.plateau_step": step}, ()))
     over = [r.read for r in group if r.read.overfit is not None]
     if _enough(len(over), n):
         worse = statistics.median(r.overfit[1] for r in over if r.overfit)
         out.append((f"{combo}: {len(over)} of the {n} best trials overfit ({m} ends ~"
                     f"{worse:.2g} worse than at its best while the train loss does not)",
                     "add regularisation or data augmentation; select: best already picks "
-                    "the best checkpoint", {f"{combo}.overfit_by": worse}))
+                    "the best checkpoint", {f"{combo}.overfit_by": worse}, ()))
     return out
 
 
-def _noisy(data: StudyData, reads: Sequence[Read]) -> tuple[str, str, dict[str, float]] | None:
+def _noisy(data: StudyData, reads: Sequence[Read]) -> Part | None:
     """Evaluation noise larger than the gap between the two best scientific values."""
     if len(data.combos()) < 2:
         return None
@@ -115,4 +121,5 @@ def _noisy(data: StudyData, reads: Sequence[Read]) -> tuple[str, str, dict[str, 
     return (f"{data.metric}'s evaluation noise (σ ≈ {sigma:.2g}) exceeds the gap between the "
             f"two best scientific values ({second - first:.2g}): one evaluation cannot tell "
             "them apart", "evaluate on a larger (or fixed) evaluation set, or re-run the best "
-            "configurations with several seeds", {"noise": sigma, "value_gap": second - first})
+            "configurations with several seeds", {"noise": sigma, "value_gap": second - first},
+            ())

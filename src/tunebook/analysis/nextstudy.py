@@ -17,29 +17,29 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Literal
 
+from tunebook._spec_derive import Change, ChangeKind
+from tunebook._spec_model import SamplerModel
 from tunebook.analysis.checklist import numeric_dims
 from tunebook.analysis.data import StudyData
-from tunebook.analysis.findings import Finding, Verdict
+from tunebook.analysis.findings import (
+    Check,
+    CrowdedEdge,
+    Finding,
+    InfeasibleEdge,
+    MoreTrials,
+    StillImproving,
+    Verdict,
+    find,
+)
 from tunebook.errors import SpecError
+from tunebook.space import ParamRef
 
 INSENSITIVE_MIN_TRIALS = 20
 BINS = 4
 
-
-@dataclass(frozen=True)
-class Change:
-    """One edit of the study file: where, the new value (None removes it), and why."""
-
-    path: tuple[str, ...]
-    value: Any
-    reason: str
-
-
-def _finding(findings: Sequence[Finding], start: str) -> Finding | None:
-    return next((f for f in findings if f.question.startswith(start)), None)
+__all__ = ["Change", "ChangeKind", "explained", "next_name", "plan_next"]
 
 
 def next_name(name: str) -> str:
@@ -71,41 +71,47 @@ def plan_next(data: StudyData, findings: Sequence[Finding]) -> list[Change]:
                         "the next study from; fix its failures and run it first",
                         field="next")
     changes = _bounds(findings) + _insensitive(data)
-    changes += _budget(findings, data) + _steps(findings, data)
+    changes += _budget(findings) + _steps(findings, data)
     if all(f.verdict in (Verdict.OK, Verdict.UNKNOWN) for f in findings) and (
             data.spec.model.sampler.type == "quasi_random"):
-        changes.append(Change(("sampler",), {"type": "bayes", "warm_start": data.study.name},
-                              "every check passes: exploit with Bayesian optimisation, "
-                              f"warm-started from the {len(done)} trials of "
-                              f"{data.study.name}"))
+        changes.append(Change(
+            ChangeKind.SAMPLER, SamplerModel(type="bayes", warm_start=data.study.name),
+            "every check passes: exploit with Bayesian optimisation, warm-started from the "
+            f"{len(done)} trials of {data.study.name}", statistic={"trials": len(done)}))
     return changes
 
 
+def _subjects(findings: Sequence[Finding], check: Check) -> Sequence[object]:
+    found = find(findings, check)
+    return found.subjects if found is not None else ()
+
+
 def _bounds(findings: Sequence[Finding]) -> list[Change]:
-    space, infeasible = _finding(findings, "Is the search"), _finding(findings, "How many")
-    crowded = space.numbers if space is not None else {}
-    walls = infeasible.numbers if infeasible is not None else {}
+    crowded = [s for s in _subjects(findings, Check.SEARCH_SPACE) if isinstance(s, CrowdedEdge)]
+    walls = [s for s in _subjects(findings, Check.INFEASIBLE) if isinstance(s, InfeasibleEdge)]
+    walled = {(w.param, w.edge) for w in walls}
     out = []
-    for name, value in crowded.items():
-        if not name.endswith(".widen_to"):
-            continue
-        key, edge = name.split(".")[:2]
-        bound = "high" if edge == "upper" else "low"
-        if f"{key}.{edge}.feasible_bound" in walls:
+    for c in crowded:
+        if (c.param, c.edge) in walled:
             continue  # both: handled below as an instability wall
-        hits, k = int(crowded[f"{key}.{edge}.best_at_edge"]), int(crowded[f"{key}.{edge}.best"])
-        out.append(Change(("nuisance", key, bound), float(f"{value:.3g}"),
-                          f"{hits} of the {k} best trials sit at the {edge} edge (p = "
-                          f"{crowded[f'{key}.{edge}.p']:.2g} by chance): widened"))
-    for name, value in walls.items():
-        key, edge = name.split(".")[:2]
-        bound = "high" if edge == "upper" else "low"
-        reason = f"trials beyond ~{value:.3g} are infeasible: the range ends there"
-        if f"{key}.{edge}.widen_to" in crowded:
+        out.append(Change(ChangeKind.WIDEN, float(f"{c.widen_to:.3g}"),
+                          f"{c.hits} of the {c.best} best trials sit at the {c.edge} edge "
+                          f"(p = {c.p:.2g} by chance): widened", c.param, _bound(c.edge),
+                          {"best_at_edge": c.hits, "best": c.best, "p": c.p,
+                           "trend_p": c.trend_p}))
+    pushing = {(c.param, c.edge) for c in crowded}
+    for w in walls:
+        reason = f"trials beyond ~{w.feasible_bound:.3g} are infeasible: the range ends there"
+        if (w.param, w.edge) in pushing:
             reason += ("; the best trials also crowd this edge, so instability caps "
-                       f"{key}: add warmup (or clipping) before searching past it")
-        out.append(Change(("nuisance", key, bound), float(f"{value:.3g}"), reason))
+                       f"{w.param.name}: add warmup (or clipping) before searching past it")
+        out.append(Change(ChangeKind.CUT, float(f"{w.feasible_bound:.3g}"), reason, w.param,
+                          _bound(w.edge), {"feasible_bound": w.feasible_bound}))
     return out
+
+
+def _bound(edge: str) -> Literal["low", "high"]:
+    return "high" if edge == "upper" else "low"
 
 
 def _insensitive(data: StudyData) -> list[Change]:
@@ -122,30 +128,29 @@ def _insensitive(data: StudyData) -> list[Change]:
         share = explained([math.log(x) if dim.is_log else x for x, _ in pairs],
                           [v for _, v in pairs])
         if share <= 2 * null:
-            best = done[0].params[dim.key]
-            out.append(Change(("nuisance", dim.key), None, ""))
-            out.append(Change(("fixed", dim.name), best,
+            out.append(Change(ChangeKind.FIX, done[0].params[dim.key],
                               f"{dim.key} explains {share:.0%} of the objective's variance "
                               f"(noise alone ~{null:.0%}): no longer searched, fixed at the "
-                              "best trial's value"))
+                              "best trial's value", ParamRef(dim.name, dim.condition),
+                              statistic={"explained": share, "noise_share": null}))
     return out
 
 
-def _budget(findings: Sequence[Finding], data: StudyData) -> list[Change]:
-    sampling = _finding(findings, "Were enough")
-    if sampling is None or "budget_next" not in sampling.numbers:
+def _budget(findings: Sequence[Finding]) -> list[Change]:
+    found = find(findings, Check.SAMPLING)
+    wanted = [s for s in found.subjects if isinstance(s, MoreTrials)] if found else []
+    if not wanted or found is None:
         return []
-    target = int(sampling.numbers["budget_next"])
-    return [Change(("budget",), target, sampling.next_step.rstrip("."))]
+    return [Change(ChangeKind.BUDGET, wanted[0].budget, found.next_step.rstrip("."),
+                   statistic={"budget": wanted[0].budget})]
 
 
 def _steps(findings: Sequence[Finding], data: StudyData) -> list[Change]:
-    curves = _finding(findings, "What do the")
+    improving = [s for s in _subjects(findings, Check.CURVES) if isinstance(s, StillImproving)]
     steps = data.spec.model.max_steps
-    gains = {k: v for k, v in (curves.numbers if curves else {}).items()
-             if k.endswith(".gain_2x_steps")}
-    if not gains or steps is None:
+    if not improving or steps is None:
         return []
-    return [Change(("max_steps",), 2 * steps,
+    gain = max(s.gain for s in improving)
+    return [Change(ChangeKind.STEPS, 2 * steps,
                    f"the best curves still improve at the end (2× steps would gain "
-                   f"~{max(gains.values()):.2g} in {data.metric})")]
+                   f"~{gain:.2g} in {data.metric})", statistic={"gain_2x_steps": gain})]

@@ -14,12 +14,12 @@ from __future__ import annotations
 import math
 
 from tunebook.analysis.data import StudyData
-from tunebook.analysis.findings import Finding, Verdict
+from tunebook.analysis.findings import Check, Finding, Verdict
 from tunebook.analysis.stats import rank_trend, spearman
 from tunebook.records import TrialRecord, best_until
 from tunebook.store import Store
 
-QUESTION = "Would stopping trials early (pruning) be safe here?"
+QUESTION = Check.PRUNING
 MIN_TRIALS = 8
 #: Early and final ranks must correlate at least this well to call pruning safe.
 SAFE_RHO = 0.7

@@ -9,13 +9,12 @@ from tunebook.analysis.axes import Axis, axes
 from tunebook.analysis.curvecheck import curves_say, read_all
 from tunebook.analysis.curves import TrialCurves, best_curves
 from tunebook.analysis.data import StudyData, load_study
-from tunebook.analysis.findings import Finding, Verdict
+from tunebook.analysis.findings import Check, Finding, Verdict
 from tunebook.analysis.gradnorm import GradNormData, grad_norms
 from tunebook.analysis.importance import Importances, importances
 from tunebook.analysis.isolation import ValueBest, isolation
 from tunebook.analysis.pruningcheck import pruning_safety
 from tunebook.analysis.rounds import Rounds, compare_rounds
-from tunebook.analysis.sampling import QUESTION as SAMPLING_QUESTION
 from tunebook.analysis.sampling import sampling, study_noise
 from tunebook.analysis.summary import Conclusion, conclude
 from tunebook.records import TrialStatus
@@ -48,9 +47,9 @@ def study_report(store: Store, name: str) -> StudyReport:
     flagged = stability.scan(store, data)
     parent = _parent_name(store, data)
     findings = [checklist.search_space(data) if parent is None else
-                not_a_search(checklist.SPACE_QUESTION, data, parent, "axes"),
+                not_a_search(Check.SEARCH_SPACE, data, parent, "axes"),
                 sampling(data, study_noise(data, [r.read for r in reads])) if parent is None
-                else not_a_search(SAMPLING_QUESTION, data, parent, "sampling"),
+                else not_a_search(Check.SAMPLING, data, parent, "sampling"),
                 checklist.infeasible(data), stability.optimisation(data, curves, flagged),
                 curves_say(data, reads), pruning_safety(store, data)]
     rows = isolation(data)
@@ -68,7 +67,7 @@ def _parent_name(store: Store, data: StudyData) -> str | None:
     return store.study_by_id(study.parent_id).name
 
 
-def not_a_search(question: str, data: StudyData, parent: str, anchor: str) -> Finding:
+def not_a_search(question: Check, data: StudyData, parent: str, anchor: str) -> Finding:
     """The answer for a study that re-trains chosen configurations: the question is about
     searching, and the search happened in ``parent``."""
     return Finding(question, Verdict.UNKNOWN, f"Not a search: {data.study.name} re-trains "

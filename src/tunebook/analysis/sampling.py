@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from tunebook.analysis.checklist import top_k
 from tunebook.analysis.curves import CurveRead
 from tunebook.analysis.data import StudyData
-from tunebook.analysis.findings import Finding, Verdict, worst
+from tunebook.analysis.findings import Check, Finding, MoreTrials, Verdict, worst
 from tunebook.analysis.stats import doubling_gain
 from tunebook.records import config_key
 from tunebook.space import combo_label
@@ -63,7 +63,7 @@ def study_noise(data: StudyData, reads: Sequence[CurveRead]) -> Noise | None:
     return Noise(statistics.median(sigmas), "evaluations") if sigmas else None
 
 
-QUESTION = "Were enough points sampled?"
+QUESTION = Check.SAMPLING
 
 
 def sampling(data: StudyData, noise: Noise | None) -> Finding:
@@ -108,11 +108,13 @@ def sampling(data: StudyData, noise: Noise | None) -> Finding:
         summary += (f". Twice the trials would gain at most ~{gain:.3g}, less than 3× "
                     f"{ruler}")
     step = _next_step(data, want, short, meaningful, done)
+    subjects: tuple[MoreTrials, ...] = ()
     if step:
         numbers["budget_next"] = (max(want * len(data.combos()), done + 1) if short
                                   else 2 * done)
+        subjects = (MoreTrials(int(numbers["budget_next"])),)
     return Finding(question, worst(verdicts), summary + ".", step, "sampling",
-                   tuple(details), numbers)
+                   tuple(details), numbers, subjects)
 
 
 def _ruler(noise: Noise | None) -> tuple[float, str]:

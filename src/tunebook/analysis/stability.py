@@ -18,11 +18,11 @@ from tunebook.analysis import curves as cv
 from tunebook.analysis.checklist import EDGE, numeric_dims, unit_of
 from tunebook.analysis.curves import TrialCurves, train_series
 from tunebook.analysis.data import Series, StudyData, load_series
-from tunebook.analysis.findings import Finding, Verdict, sentence, worst
+from tunebook.analysis.findings import Check, Finding, Verdict, sentence, worst
 from tunebook.records import TrialRecord, TrialStatus
 from tunebook.store import Store
 
-QUESTION = "Are there optimisation problems?"
+QUESTION = Check.OPTIMISATION
 GRAD_SPIKE = 10.0      # a grad norm above 10x its own median (after the first 10 %) is a spike
 MAX_SCANNED = 300      # trials whose loss and grad norm the cross-trial check reads
 ABOVE_UNSTABLE = 0.8   # a boundary: at least 80 % of the trials above it are unstable ...

@@ -11,15 +11,15 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from tunebook.cli import (
-    _exit_if_stopped,
-    _print_run_summary,
-    _run_with_bar,
-    _store,
+from tunebook.cli._common import (
     console,
     db_option,
     err_console,
+    exit_if_stopped,
     no_progress_option,
+    open_db,
+    print_run_summary,
+    run_options,
     runs_dir_option,
 )
 
@@ -66,7 +66,7 @@ def baseline_show(name: str, version: int | None, db: str | None) -> None:
     """Print one version of the baseline configuration (the latest by default)."""
     from tunebook.errors import TunebookError
 
-    record = _store(db, create=False, read_only=True).baseline(name, version)
+    record = open_db(db, create=False, read_only=True).baseline(name, version)
     if record is None:
         which = f"version {version} of " if version is not None else ""
         raise TunebookError(f"no {which}baseline {name!r} yet: set one with `tunebook "
@@ -96,7 +96,7 @@ def baseline_set(file: Path, name: str, why: str, author: str | None, db: str | 
     from tunebook.workflows.launch import read_config, set_baseline
 
     config = read_config(file)
-    record = set_baseline(_store(db), config, source=str(file), baseline=name, why=why,
+    record = set_baseline(open_db(db), config, source=str(file), baseline=name, why=why,
                           author=author)
     if record is None:
         console.print(f"baseline {escape(name)} already holds this configuration: nothing "
@@ -113,7 +113,7 @@ def baseline_history(name: str, db: str | None) -> None:
     """Every version of the baseline: when, who, where from, what changed and why."""
     from tunebook.workflows.launch import baseline_changes
 
-    versions = _store(db, create=False, read_only=True).baselines(name)
+    versions = open_db(db, create=False, read_only=True).baselines(name)
     if not versions:
         console.print(f"no baseline {escape(name)} yet")
         return
@@ -155,7 +155,7 @@ def launch(study: str, value: str, name: str, force: bool, why: str, author: str
     from tunebook.workflows.launch import gather
     from tunebook.workflows.launch import launch as adopt
 
-    store = _store(db)
+    store = open_db(db)
     evidence = gather(store, study, value, baseline=name)
     _print_evidence(evidence)
     record = adopt(store, evidence, baseline=name, force=force, why=why, author=author)
@@ -191,7 +191,7 @@ def launches(name: str | None, db: str | None) -> None:
     """Every launch: which value of which study became which baseline version, and why."""
     from tunebook.space import combo_label
 
-    made = [b for b in _store(db, create=False, read_only=True).baselines(name) if b.launch]
+    made = [b for b in open_db(db, create=False, read_only=True).baselines(name) if b.launch]
     if not made:
         console.print("no launches yet (tunebook launch STUDY --value X adopts one)")
         return
@@ -235,24 +235,22 @@ def round2(study: str, steps_factor: float, top: int, child: str | None, schedul
       tunebook round2 charlm-schedule --steps-factor 4 --top 2
       tunebook report charlm-schedule-x4 -o round2.html
     """
-    from tunebook.analysis.data import load_study
-    from tunebook.analysis.rounds import compare_rounds
-    from tunebook.runner.round2 import round2_study
+    from tunebook.workflows import round2 as lengthen
 
-    store = _store(db)
-    made = round2_study(store, study, steps_factor=steps_factor, top=top, child=child,
-                        schedule_key=schedule_key, warmup_key=warmup_key)
+    store = open_db(db)
+    with run_options(no_progress, workers=workers, runs_dir=runs_dir) as options:
+        done = lengthen(store, study, steps_factor=steps_factor, top=top, child=child,
+                        schedule_key=schedule_key, warmup_key=warmup_key, options=options)
+    made = done.made
     linear = sum("decay_steps" in c for c in made.configs)
     console.print(f"round 2 of [bold]{escape(study)}[/]: {len(made.configs)} configuration(s),"
                   f" {made.round1_steps} → {made.max_steps} steps, as [bold]"
                   f"{escape(made.study.name)}[/]" + (f" ({linear} linear decay(s) keep their "
                                                       "decay length)" if linear else ""))
-    result = _run_with_bar(made.spec, store, no_progress, workers=workers, runs_dir=runs_dir)
-    _print_run_summary(store, result, header=False)
-    rounds = compare_rounds(store, load_study(store, made.study.name))
-    if rounds is not None:
-        _print_rounds(rounds)
-    _exit_if_stopped(result.stopped_by)
+    print_run_summary(store, done.run, header=False)
+    if done.rounds is not None:
+        _print_rounds(done.rounds)
+    exit_if_stopped(done.run.stopped_by)
 
 
 def _print_rounds(rounds: Any) -> None:
@@ -264,3 +262,6 @@ def _print_rounds(rounds: Any) -> None:
                       "—" if row.rank2 is None else str(row.rank2))
     console.print(table)
     console.print(escape(rounds.text), highlight=False)
+
+
+COMMANDS = (baseline, launch, launches, round2)

@@ -135,7 +135,7 @@ class ProgressBar:
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), TextColumn("ETA"),
             TimeRemainingColumn(), console=console, disable=not enabled, transient=False)
-        self.task: TaskID | None = None
+        self.tasks: dict[str, TaskID] = {}  # one line per study (a workflow runs several)
 
     def __enter__(self) -> ProgressBar:
         self.progress.__enter__()
@@ -150,7 +150,8 @@ class ProgressBar:
         detail = (f"running {counts[TrialStatus.RUNNING]}  "
                   f"failed {counts[TrialStatus.FAILED]}  "
                   f"infeasible {counts[TrialStatus.INFEASIBLE]}  best {fmt(state.best)}")
-        if self.task is None:
-            self.task = self.progress.add_task(esc(state.name), total=state.total,
-                                               detail=detail)
-        self.progress.update(self.task, total=state.total, completed=state.done, detail=detail)
+        task = self.tasks.get(state.name)
+        if task is None:
+            task = self.tasks[state.name] = self.progress.add_task(
+                esc(state.name), total=state.total, detail=detail)
+        self.progress.update(task, total=state.total, completed=state.done, detail=detail)

@@ -168,17 +168,22 @@ def _tracking(rows: Sequence[TrackingRow]) -> str:
 
 def render_html(reports: Sequence[StudyReport], tracking: Sequence[TrackingRow]) -> str:
     """The whole report as one HTML document (plotly.js inlined, works offline)."""
-    from plotly.offline import get_plotlyjs
-
     studies = "\n".join(study_sections(r, i) for i, r in enumerate(reports))
     title = "tunebook report: " + ", ".join(r.data.study.name for r in reports)
+    return page(title, studies + _tracking(tracking))
+
+
+def page(title: str, body: str) -> str:
+    """The page shell every tunebook HTML file shares: style, plotly.js inlined once (works
+    offline), a line saying what and when, ``body``, and the script that draws figures."""
+    from plotly.offline import get_plotlyjs
+
     when = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             f"<title>{esc(title)}</title><style>{CSS}</style>"
             f"<script>{get_plotlyjs()}</script></head><body><main>"
-            f'<p class="muted">{esc(title)} · written {when} by tunebook</p>{studies}'
-            f"{_tracking(tracking)}</main><script>{RENDER_JS}tunebookDraw();</script>"
-            "</body></html>")
+            f'<p class="muted">{esc(title)} · written {when} by tunebook</p>{body}'
+            f"</main><script>{RENDER_JS}tunebookDraw();</script></body></html>")
 
 
 def write_report(store: Store, names: Sequence[str], path: str | Path,

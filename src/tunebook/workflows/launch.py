@@ -19,15 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tunebook.analysis.findings import Verdict
 from tunebook.analysis.isolation import ValueBest, ranked
 from tunebook.analysis.report import StudyReport, study_report
 from tunebook.errors import LaunchRefused, SpecError
 from tunebook.records import BaselineRecord, StudyRecord
 from tunebook.space import Params, combo_label
-from tunebook.spec import study_spec
+from tunebook.spec import read_yaml, spec_from_dict, study_spec
 from tunebook.store import Store
 
 DEFAULT_BASELINE = "main"
@@ -155,7 +153,7 @@ def gather(store: Store, name: str, value: str, *,
                   "completed": r.completed,
                   "best_trial": report.data.label(r.best) if r.best else None}
                  for r in report.isolation]
-    checklist = [{"study": r.data.study.name, "question": f.question,
+    checklist = [{"study": r.data.study.name, "check": f.check.value, "question": f.question,
                   "verdict": f.verdict.value, "summary": f.summary}
                  for r in reports for f in r.findings]
     return Evidence(name, dict(row.combo), report.data.metric,
@@ -220,15 +218,14 @@ def read_config(path: Path) -> dict[str, Any]:
     """A baseline configuration from a YAML or JSON file: a flat mapping of values, or a
     study file (its ``fixed:`` section is the configuration it holds still).
 
+    Read as ``tunebook run`` reads a study file, so ``1e-4`` is the float it is there.
+
     Raises:
         SpecError: unreadable, not a mapping, or a value that is not a plain scalar.
     """
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise SpecError(f"cannot read it: {exc}", path=str(path)) from None
+    data = read_yaml(path)
     if isinstance(data, dict) and "trainer" in data and "objective" in data:
-        data = data.get("fixed") or {}
+        data = dict(spec_from_dict(data, path=path).model.fixed)
     if not isinstance(data, dict) or not data:
         raise SpecError("it holds no configuration: write one `name: value` line per "
                         "hyperparameter (or pass a study file with a fixed: section)",

@@ -20,12 +20,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tunebook._spec_derive import Derivation
+from tunebook.analysis.data import load_study
+from tunebook.analysis.rounds import Rounds, compare_rounds
 from tunebook.errors import SpecError
 from tunebook.records import StudyRecord, TrialStatus, trial_seed
-from tunebook.runner.rerun import best_configs, create_child
+from tunebook.runner.local import RunResult
 from tunebook.space import Params
 from tunebook.spec import StudySpec, study_spec
 from tunebook.store import Store
+from tunebook.workflows._run import RunOptions, run
+from tunebook.workflows.rerun import best_configs, create_child
 
 #: Keeps round-2 seeds apart from round 1's and from the seed re-runs'.
 ROUND2_SALT = 0x2D2
@@ -91,9 +96,31 @@ def round2_study(store: Store, name: str, *, steps_factor: float, top: int = 1,
                         warmup_key=warmup_key) for c in configs]
     salt = spec.model.sampler.seed + ROUND2_SALT
     trials = [(i, config, trial_seed(salt, i)) for i, config in enumerate(carried)]
-    record, child_spec = create_child(store, parent, child or f"{name}-x{steps_factor:g}",
-                                      trials, {
-        "mode": "joint", "max_steps": steps, "pruning": None,
-        "description": f"round 2 of {name}: its best {top} configuration(s) per scientific "
-                       f"value, {round1} → {steps} steps (schedule transfer, §3.1.2)"})
+    record, child_spec = create_child(store, parent, trials, Derivation(
+        name=child or f"{name}-x{steps_factor:g}", max_steps=steps, pruning=None,
+        description=f"round 2 of {name}: its best {top} configuration(s) per scientific "
+                    f"value, {round1} → {steps} steps (schedule transfer, §3.1.2)"))
     return Round2(record, child_spec, steps, round1, carried)
+
+
+@dataclass(frozen=True)
+class Round2Result:
+    """What ``round2`` did: the child study, its run, and the rounds compared
+    configuration by configuration (None until round 2 has finished)."""
+
+    made: Round2
+    run: RunResult
+    rounds: Rounds | None
+
+
+def round2(store: Store, name: str, *, steps_factor: float, top: int = 1,
+           child: str | None = None, schedule_key: str = "schedule",
+           warmup_key: str = "warmup_steps", options: RunOptions | None = None,
+           ) -> Round2Result:
+    """Create (or find) round 2 of ``name``, run it, and compare the rankings."""
+    made = round2_study(store, name, steps_factor=steps_factor, top=top, child=child,
+                        schedule_key=schedule_key, warmup_key=warmup_key)
+    done = run(made.spec, store, options or RunOptions())
+    rounds = (compare_rounds(store, load_study(store, made.study.name))
+              if done.stopped_by is None else None)
+    return Round2Result(made, done, rounds)

@@ -4,19 +4,25 @@ A study compares scientific values by their best trials, but a best trial is the
 of many draws. ``rerun_study`` makes a child study that trains the best configuration of
 each scientific value (or its top K) again with new seeds; its isolation then compares
 means over seeds against the spread over seeds (see docs/checklist.md).
+
+    >>> done = rerun(store, "act-study", seeds=5)
+    >>> done.report.conclusion.text
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
+from tunebook._spec_derive import Derivation
+from tunebook.analysis.report import StudyReport, study_report
 from tunebook.errors import SpecError, StudyExists
 from tunebook.records import StudyRecord, TrialStatus, distinct_configs, trial_seed
+from tunebook.runner.local import RunResult
 from tunebook.space import Params
-from tunebook.spec import LOCATION_FIELDS, StudySpec, spec_from_dict, study_spec
+from tunebook.spec import StudySpec, study_spec
 from tunebook.store import Store
+from tunebook.workflows._run import RunOptions, run
 
 #: Mixed into the parent's sampler seed so re-runs never repeat a parent trial's seed.
 RERUN_SALT = 0x5EED
@@ -65,25 +71,24 @@ def rerun_study(store: Store, name: str, *, top: int = 1, seeds: int = 3,
     salt = study_spec(parent).model.sampler.seed + RERUN_SALT
     trials = [(i, config, trial_seed(salt, i))
               for i, config in enumerate(c for c in configs for _ in range(seeds))]
-    record, spec = create_child(store, parent, child or f"{name}-seeds", trials, {
-        "mode": "joint", "description": f"{seeds} seeds of the best {top} configuration(s) "
-                                        f"per scientific value of {name}"})
+    record, spec = create_child(store, parent, trials, Derivation(
+        name=child or f"{name}-seeds", description=f"{seeds} seeds of the best {top} "
+                                                    f"configuration(s) per scientific value "
+                                                    f"of {name}"))
     return Rerun(record, spec, configs, seeds)
 
 
-def create_child(store: Store, parent: StudyRecord, name: str,
-                 trials: list[tuple[int, Params, int]], changes: dict[str, Any],
-                 ) -> tuple[StudyRecord, StudySpec]:
+def create_child(store: Store, parent: StudyRecord, trials: list[tuple[int, Params, int]],
+                 change: Derivation) -> tuple[StudyRecord, StudySpec]:
     """The next-round child study of ``parent`` holding exactly ``trials``, queued.
 
-    Its spec is the parent's with ``changes`` (a joint study: the trials are given, not
-    sampled); the trainer is resolved from the parent's folder. Made before (same name):
-    found, so running it again finishes what is left.
+    Its spec is the parent's derived by ``change`` (which names it), as a joint study of
+    ``len(trials)`` trials: the trials are given, not sampled; the trainer is resolved
+    from the parent's folder. Made before (same name): found, so running it again
+    finishes what is left.
     """
-    base = {k: v for k, v in parent.spec.items() if k not in LOCATION_FIELDS}
-    spec = spec_from_dict({**base, "name": name, "budget": len(trials), **changes})
-    origin = study_spec(parent)
-    spec = StudySpec(spec.model, spec.space, path=origin.path, folder=origin.source_dir)
+    spec = study_spec(parent).derive(replace(change, mode="joint", budget=len(trials)))
+    name = spec.name
     try:
         record = store.create_study(name, spec.snapshot(), spec.identity_hash(),
                                     round=parent.round + 1, parent_id=parent.id,
@@ -92,3 +97,22 @@ def create_child(store: Store, parent: StudyRecord, name: str,
     except StudyExists:
         record = store.get_study(name)
     return record, spec
+
+
+@dataclass(frozen=True)
+class RerunResult:
+    """What ``rerun`` did: the child study, its run, and its report (the comparison of
+    means over seeds against the spread over seeds)."""
+
+    made: Rerun
+    run: RunResult
+    report: StudyReport | None
+
+
+def rerun(store: Store, name: str, *, top: int = 1, seeds: int = 3, child: str | None = None,
+          options: RunOptions | None = None) -> RerunResult:
+    """Create (or find) the seed re-run of ``name`` and run it to the end."""
+    made = rerun_study(store, name, top=top, seeds=seeds, child=child)
+    done = run(made.spec, store, options or RunOptions())
+    report = study_report(store, made.study.name) if done.stopped_by is None else None
+    return RerunResult(made, done, report)

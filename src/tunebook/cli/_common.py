@@ -1,0 +1,149 @@
+"""What every command shares: the consoles, the common options, opening the store, and
+printing a run's outcome."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from tunebook.errors import TunebookError
+
+if TYPE_CHECKING:
+    from tunebook.workflows import RunOptions
+
+
+def _width(stream: TextIO) -> int | None:
+    """Full-width tables in logs and pipes (rich would clip them at 80 columns); a terminal,
+    or an explicit $COLUMNS, decides for itself."""
+    return None if stream.isatty() or "COLUMNS" in os.environ else 1000
+
+
+console = Console(width=_width(sys.stdout))
+err_console = Console(stderr=True, width=_width(sys.stderr))
+F = TypeVar("F", bound=Callable[..., Any])
+
+DB_HELP = ("Database: a SQLite file path or any SQLAlchemy URL "
+           "(e.g. postgresql+psycopg://user@host/db). Default: $TUNEBOOK_DB or ./tunebook.db.")
+
+
+def db_option(fn: F) -> F:
+    return click.option("--db", envvar="TUNEBOOK_DB", default=None, help=DB_HELP)(fn)
+
+
+def open_db(db: str | None, *, create: bool = True, read_only: bool = False) -> Any:
+    """The store ``--db`` names (default: $TUNEBOOK_DB or ./tunebook.db)."""
+    from tunebook.store import open_store
+
+    return open_store(db, create=create, read_only=read_only)
+
+
+def no_progress_option(fn: F) -> F:
+    return click.option("--no-progress", is_flag=True,
+                        help="Do not draw the progress bar.")(fn)
+
+
+@contextlib.contextmanager
+def run_options(no_progress: bool, *, workers: int = 1, runs_dir: Path | None = None,
+                ) -> Iterator[RunOptions]:
+    """A workflow's run options with the live progress bar (one line per study it runs)."""
+    from tunebook.report.console import ProgressBar
+    from tunebook.workflows import RunOptions
+
+    with ProgressBar(console, enabled=not no_progress) as bar:
+        yield RunOptions(workers=workers, runs_dir=runs_dir, on_progress=bar.update)
+
+
+def runs_dir_option(fn: F) -> F:
+    return click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path),
+                        default=None, help="Where trial logs and checkpoints go (default: "
+                        "next to a SQLite file, else ./tunebook-runs). Use a shared folder "
+                        "when workers on several machines must resume each other's trials.",
+                        )(fn)
+
+
+def trial_timeout_option(fn: F) -> F:
+    return click.option("--trial-timeout", default=None, metavar="DURATION",
+                        help="Kill and fail a trial that runs longer than this (e.g. 2h, "
+                        "30m, 90s); overrides the study file's `timeout`.")(fn)
+
+
+def duration(text: str | None) -> float | None:
+    """``--trial-timeout``'s text as seconds."""
+    from tunebook._spec_model import parse_duration
+
+    if text is None:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise TunebookError(f"--trial-timeout: {exc}") from None
+
+
+def check_output_file(path: Path, option: str) -> None:
+    """Refuse an output path that cannot be written before doing the work that fills it."""
+    folder = path.resolve().parent
+    if not folder.is_dir():
+        raise TunebookError(f"{option}: folder {folder} does not exist; create it or pass "
+                            "another path")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise TunebookError(f"{option}: {path} is not writable; pass another path")
+
+
+def exit_if_stopped(stopped_by: str | None) -> None:
+    """After Ctrl-C (130) or SIGTERM (143): say what happened and exit with its status."""
+    if stopped_by is None:
+        return
+    err_console.print(f"[yellow]stopped by {stopped_by}:[/] trials in flight were re-queued; "
+                      "run the same command again to continue.")
+    sys.exit(143 if stopped_by == "SIGTERM" else 130)
+
+
+def format_option(fn: F) -> F:
+    return click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]),
+                        default="table", show_default=True,
+                        help="table for reading, csv/json for other tools.")(fn)
+
+
+def heartbeat_option(fn: F) -> F:
+    return click.option("--heartbeat-timeout", default=60.0, show_default=True,
+                        help="Seconds without a heartbeat before a running trial is "
+                        "considered lost and re-queued.")(fn)
+
+
+def print_run_summary(store: Any, result: Any, *, header: bool = True) -> None:
+    """The created/resumed line (``header``: a child study's command prints its own, the
+    study having been created, trials queued, before the run), then the best per value."""
+    from tunebook.analysis import best_per_value
+    from tunebook.report import console as render
+    from tunebook.spec import study_spec
+
+    prepared = result.prepared
+    tree = prepared.tree
+    verb = "resumed" if prepared.resumed else "created"
+    if header:
+        console.print(f"study [bold]{escape(tree.root.name)}[/] {verb}; {prepared.enqueued} "
+                      f"trials queued, {result.requeued} re-queued after an interruption.")
+    if prepared.over_budget:
+        console.print(f"[yellow]note:[/] the study already has {prepared.existing} trials, "
+                      f"more than its budget of {prepared.budget}; nothing was removed "
+                      f"(`tunebook delete {escape(tree.root.name)}` starts over).")
+    objective = study_spec(tree.root).objective
+    rows = best_per_value(store, tree)
+    console.print(render.per_value_table(rows, objective.metric, objective.goal))
+
+
+def echo_rows(rows: list[dict[str, Any]], fmt: str) -> None:
+    """Rows as CSV or JSON on stdout (no rich: exact text for other tools)."""
+    from tunebook.report import console as render
+
+    click.echo(render.to_csv(rows) if fmt == "csv" else render.to_json(rows), nl=False)
+
+
