@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Literal
 
+from pydantic import ValidationError
+
 from tunebook._spec_model import ParamModel, PruningModel, SamplerModel, Scalar, StudyModel
 from tunebook.errors import SpecError
 from tunebook.space import ParamRef
@@ -257,8 +259,9 @@ class _Tables:
         data = param.model_dump() | dict(edges)
         try:
             block[ref.name] = ParamModel.model_validate(data)
-        except ValueError as exc:
-            raise SpecError(f"moving a bound gives an invalid range: {exc}", path=where,
+        except ValidationError as exc:
+            why = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+            raise SpecError(f"moving a bound gives an invalid range: {why}", path=where,
                             field=field_name) from None
 
 

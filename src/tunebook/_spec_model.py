@@ -7,7 +7,7 @@ Kept apart from :mod:`tunebook.spec`, which turns a validated file into a
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -144,10 +144,15 @@ class BudgetModel(_Strict):
         return {"trials": data} if isinstance(data, int) and not isinstance(data, bool) else data
 
 
+#: The search algorithms a study file may name (the one list: errors and docs read it).
+SamplerType = Literal["quasi_random", "random", "grid", "bayes", "custom"]
+SAMPLER_TYPES: tuple[str, ...] = get_args(SamplerType)
+
+
 class SamplerModel(_Strict):
     """The search algorithm and its seed (quasi-random search by default, §2.2)."""
 
-    type: Literal["quasi_random", "random", "grid", "bayes", "custom"] = "quasi_random"
+    type: SamplerType = "quasi_random"
     seed: int = 0
     grid_points: int = Field(default=5, ge=1)
     #: ``module:function`` returning a sampler (``type: custom``), called with ``seed=``.

@@ -156,6 +156,8 @@ def _remove(parent: CommentedMap, key: Any) -> None:
     keys = list(parent)
     at = keys.index(key)
     del parent[key]
+    if not parent:
+        parent.fa.set_flow_style()  # `nuisance: {}  # comment` (a block `{}` is not YAML)
     if not following:
         return
     if at > 0:

@@ -163,6 +163,33 @@ class BaselineRecord:
 
 
 @dataclass(frozen=True)
+class Tally:
+    """A study's trials counted by status, with its best value: the one summary the
+    progress bar, ``tunebook status`` and the dashboard all show.
+
+    Attributes:
+        name: the study.
+        total: its budget, or its number of trials when it has more.
+        counts: trials by status (every status present).
+        best: the best objective value of a completed trial.
+    """
+
+    name: str
+    total: int
+    counts: dict[TrialStatus, int]
+    best: float | None
+
+    @property
+    def done(self) -> int:
+        """Finished trials (completed, infeasible, failed or pruned)."""
+        return sum(n for status, n in self.counts.items() if status.finished)
+
+    @property
+    def trials(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass(frozen=True)
 class StudyTree:
     """A study and the leaf studies that hold its trials.
 

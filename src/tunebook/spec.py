@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from tunebook import trainer as _trainer
 from tunebook._spec_derive import Derivation, derived_fields
-from tunebook._spec_model import StudyModel
+from tunebook._spec_model import SAMPLER_TYPES, StudyModel
 from tunebook._spec_space import build_space
 from tunebook.errors import SpecError
 from tunebook.records import Objective, StudyRecord
@@ -209,7 +209,7 @@ def _validated(data: Any, where: str) -> StudySpec:
 #: What a section must look like, in the words of the study file (for type errors).
 EXPECTED = {
     "budget": "an integer (the number of trials), or {trials: N}",
-    "sampler": "a name (quasi_random, random, grid), or {type: NAME, seed: N}",
+    "sampler": f"a name ({', '.join(SAMPLER_TYPES)}), or {{type: NAME, seed: N}}",
     "objective": "{metric: NAME, goal: minimize or maximize}",
     "trainer": "{train: module:function} or {command: \"python train.py ...\"}",
     "resources": "{cpus: N, gpus: N}",

@@ -5,9 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tunebook.errors import StudyNotFound
-from tunebook.records import Objective, StudyRecord, StudyTree, TrialRecord, TrialStatus
+from tunebook.records import (
+    Objective,
+    StudyRecord,
+    StudyTree,
+    Tally,
+    TrialRecord,
+    TrialStatus,
+)
 from tunebook.spec import study_spec
-from tunebook.store import Store
+from tunebook.store import Store, tally
 
 
 @dataclass(frozen=True)
@@ -17,8 +24,15 @@ class StudyOverview:
     tree: StudyTree
     objective: Objective
     mode: str
-    counts: dict[TrialStatus, int]
-    best: float | None
+    tally: Tally
+
+    @property
+    def counts(self) -> dict[TrialStatus, int]:
+        return self.tally.counts
+
+    @property
+    def best(self) -> float | None:
+        return self.tally.best
 
     @property
     def study(self) -> StudyRecord:
@@ -28,8 +42,8 @@ class StudyOverview:
 def overview(store: Store, tree: StudyTree) -> StudyOverview:
     """One study's counts and best value (two aggregate queries)."""
     spec = study_spec(tree.root)
-    return StudyOverview(tree, spec.objective, spec.model.mode, store.counts(tree.ids),
-                         store.best_value(tree.ids, spec.objective.goal))
+    return StudyOverview(tree, spec.objective, spec.model.mode,
+                         tally(store, tree, spec.objective.goal))
 
 
 def study_overview(store: Store) -> list[StudyOverview]:

@@ -32,9 +32,7 @@ def study_row(store: Store, tree: StudyTree) -> dict[str, Any]:
     """One line of the studies page."""
     seen = overview(store, tree)
     spec = study_spec(tree.root)
-    total = sum(seen.counts.values())
-    finished = sum(n for s, n in seen.counts.items() if s.finished)
-    budget = max(tree.budget, total)
+    total, finished, budget = seen.tally.trials, seen.tally.done, seen.tally.total
     return {"name": tree.root.name, "experiment": getattr(spec.model, "experiment", None),
             "description": spec.model.description, "mode": seen.mode,
             "metric": seen.objective.metric, "goal": seen.objective.goal,

@@ -1,7 +1,7 @@
 """Create or resume a study in the store and set its budget.
 
 A study is identified by its name. Running a study file whose name exists resumes that
-study, provided everything but the budget and description is unchanged; a changed spec
+study, provided nothing but the mutable fields (``MUTABLE_FIELDS``) changed; a changed spec
 is refused with the list of changed fields, because mixing trials of two different
 search spaces in one study would make every later analysis wrong.
 
@@ -22,7 +22,7 @@ from tunebook.records import StudyRecord, StudyTree, TrialRecord, TrialStatus
 from tunebook.runner.suggest import warm_source
 from tunebook.samplers import GridSampler, make_sampler
 from tunebook.space import Params, combo_label
-from tunebook.spec import StudySpec, changed_fields
+from tunebook.spec import MUTABLE_FIELDS, StudySpec, changed_fields
 from tunebook.store import Store
 
 
@@ -129,8 +129,8 @@ def _check_same(existing: StudyRecord, spec: StudySpec) -> None:
     raise SpecError(
         f"study {spec.name!r} already exists with a different spec (changed: "
         f"{', '.join(changed[:8])}). To start a new study, give it a new name (e.g. "
-        f"name: {spec.name}-v2); to resume the old one, restore those fields. Only budget "
-        "and description may change between runs",
+        f"name: {spec.name}-v2); to resume the old one, restore those fields. Only "
+        f"{', '.join(MUTABLE_FIELDS)} may change between runs",
         path=str(spec.path) if spec.path else None, field="name")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from tunebook.records import StudyTree, Tally
 from tunebook.store.base import Store
 from tunebook.store.memory import MemoryStore
 
@@ -24,4 +25,11 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'tunebook.store' has no attribute {name!r}")
 
 
-__all__ = ["MemoryStore", "SQLStore", "Store", "open_store"]
+__all__ = ["MemoryStore", "SQLStore", "Store", "open_store", "tally"]
+
+
+def tally(store: Store, tree: StudyTree, goal: str) -> Tally:
+    """A study's :class:`~tunebook.records.Tally` from two aggregate queries."""
+    counts = store.counts(tree.ids)
+    return Tally(tree.root.name, max(tree.budget, sum(counts.values())), counts,
+                 store.best_value(tree.ids, goal))
