@@ -124,8 +124,9 @@ def _params(world: World, rng: random.Random) -> dict[str, Any]:
     return params
 
 
-def build(world: World, seed: int, name: str = "world") -> MemoryStore:
-    """A study of ``world`` sampled with ``seed``, in a fresh MemoryStore."""
+def build(world: World, seed: int, name: str = "world", **fields: Any) -> MemoryStore:
+    """A study of ``world`` sampled with ``seed``, in a fresh MemoryStore (``fields``: more
+    study-file fields, e.g. ``max_steps``)."""
     rng = random.Random(seed)
     values = ["relu", "gelu"] if world.act_gap is not None else [None]
     fakes = []
@@ -139,7 +140,7 @@ def build(world: World, seed: int, name: str = "world") -> MemoryStore:
             fakes += [trial(world, dict(best.params), rng) for _ in range(world.reruns)]
     store = MemoryStore()
     make_study(store, name, fakes, nuisance=world.nuisance,
-               scientific={"act": values} if world.act_gap is not None else None)
+               scientific={"act": values} if world.act_gap is not None else None, **fields)
     return store
 
 

@@ -203,6 +203,17 @@ def spikes(series: Series, window: int = 5) -> list[int]:
     return out
 
 
+def isolated(series: Series, step: int, window: int = 5) -> bool:
+    """The spike at ``step`` is one reading: the next one is back within ``SPIKE_FACTOR``
+    of the median before it (a noisy loss's outlier, not a run knocked off course)."""
+    points = _finite(series)
+    at = next((i for i, (s, _) in enumerate(points) if s == step), None)
+    if at is None or at == 0 or at + 1 >= len(points):
+        return False
+    before = statistics.median(v for _, v in points[max(0, at - window):at])
+    return points[at + 1][1] <= SPIKE_FACTOR * before
+
+
 def early_spikes(series: Series) -> list[int]:
     """The spikes (:func:`spikes`) in the first half of the run's steps."""
     points = _finite(series)

@@ -6,23 +6,31 @@ Each change carries the reason the evidence gives, and the result is a study fil
 - a bound the best trials crowd widened (unless infeasible trials crowd the same edge:
   then instability, not the range, is the limit, and the comment says to add warmup);
 - a bound beyond which trials are infeasible moved to the feasible region;
-- a nuisance parameter with no detectable effect fixed at the best trial's value;
+- a nuisance parameter fixed when its effect across its range, among the good trials and
+  with the others held, is bounded below the study's noise (:mod:`tunebook.analysis.effects`),
+  at the median of the top trials' values;
 - the budget raised when the sampling check asks for more trials;
-- ``max_steps`` doubled when the best curves still improve at the end;
+- ``max_steps`` doubled when the best curves still improve at the end by more than the
+  noise;
 - ``sampler: bayes``, warm-started from this study, once every check passes.
+
+A change the evidence does not support is not made: it is *held back* with what the
+statistic showed and what would settle it. Every decision's error rates on constructed
+studies are measured in docs/advice.md.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Literal
 
 from tunebook._spec_derive import Change, ChangeKind
 from tunebook._spec_model import SamplerModel
-from tunebook.analysis.checklist import numeric_dims
 from tunebook.analysis.data import StudyData
+from tunebook.analysis.effects import Effect, effects
 from tunebook.analysis.findings import (
     Check,
     CrowdedEdge,
@@ -33,13 +41,29 @@ from tunebook.analysis.findings import (
     Verdict,
     find,
 )
+from tunebook.analysis.sampling import Noise
 from tunebook.errors import SpecError
-from tunebook.space import ParamRef
 
-INSENSITIVE_MIN_TRIALS = 20
-BINS = 4
+__all__ = ["Change", "ChangeKind", "Held", "Plan", "next_name", "plan_next"]
 
-__all__ = ["Change", "ChangeKind", "explained", "next_name", "plan_next"]
+
+@dataclass(frozen=True)
+class Held:
+    """A change the evidence does not (yet) support: what it would be, why it is not
+    made, the statistic, and what would settle it."""
+
+    kind: ChangeKind
+    target: str
+    reason: str
+    statistic: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The changes the findings support, and the ones held back."""
+
+    changes: list[Change]
+    held: list[Held]
 
 
 def next_name(name: str) -> str:
@@ -48,37 +72,28 @@ def next_name(name: str) -> str:
     return f"{match.group(1)}-r{int(match.group(2)) + 1}" if match else f"{name}-r2"
 
 
-def explained(values: list[float], objective: list[float]) -> float:
-    """Share of the objective's variance explained by ``values`` cut into quantile bins."""
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    mean = sum(objective) / len(objective)
-    total = sum((v - mean) ** 2 for v in objective)
-    if total == 0:
-        return 0.0
-    between = 0.0
-    for b in range(BINS):
-        chunk = [objective[i] for i in order[b * len(order) // BINS:(b + 1) * len(order) // BINS]]
-        if chunk:
-            between += len(chunk) * (sum(chunk) / len(chunk) - mean) ** 2
-    return between / total
+def plan_next(data: StudyData, findings: Sequence[Finding],
+              noise: Noise | None = None) -> Plan:
+    """The changes the findings call for, and those held back (see the module docstring).
 
-
-def plan_next(data: StudyData, findings: Sequence[Finding]) -> list[Change]:
-    """The changes the findings call for (see the module docstring)."""
+    ``noise`` is the study's trial-to-trial noise (the report's), the yardstick of the
+    decisions that weigh an effect: fixing a parameter, training longer.
+    """
     done = data.completed()
     if not done:
         raise SpecError(f"study {data.study.name!r} has no completed trial: nothing to design "
                         "the next study from; fix its failures and run it first",
                         field="next")
-    changes = _bounds(findings) + _insensitive(data)
-    changes += _budget(findings) + _steps(findings, data)
+    held: list[Held] = []
+    changes = _bounds(findings) + _fixes(data, noise, held)
+    changes += _budget(findings) + _steps(findings, data, noise, held)
     if all(f.verdict in (Verdict.OK, Verdict.UNKNOWN) for f in findings) and (
             data.spec.model.sampler.type == "quasi_random"):
         changes.append(Change(
             ChangeKind.SAMPLER, SamplerModel(type="bayes", warm_start=data.study.name),
             "every check passes: exploit with Bayesian optimisation, warm-started from the "
             f"{len(done)} trials of {data.study.name}", statistic={"trials": len(done)}))
-    return changes
+    return Plan(changes, held)
 
 
 def _subjects(findings: Sequence[Finding], check: Check) -> Sequence[object]:
@@ -114,26 +129,42 @@ def _bound(edge: str) -> Literal["low", "high"]:
     return "high" if edge == "upper" else "low"
 
 
-def _insensitive(data: StudyData) -> list[Change]:
-    done = data.completed()
-    if len(done) < INSENSITIVE_MIN_TRIALS:
+def _fixes(data: StudyData, noise: Noise | None, held: list[Held]) -> list[Change]:
+    """Fix each parameter whose effect is bounded below the noise; hold back the rest
+    that could not be told apart from no effect."""
+    sigma = noise.sigma if noise is not None else None
+    found = effects(data, sigma)
+    if noise is None and found:
+        held.append(Held(ChangeKind.FIX, "any parameter", "no noise estimate, so no "
+                         "parameter's effect can be judged against it: report the "
+                         "objective's curve, or re-run a configuration with seeds"))
         return []
     out = []
-    null = (BINS - 1) / (len(done) - 1)  # the share bins explain in pure noise, on average
-    for dim in numeric_dims(data):
-        pairs = [(float(t.params[dim.key]), float(t.value or 0.0)) for t in done
-                 if dim.key in t.params and dim.condition is None]
-        if len(pairs) < INSENSITIVE_MIN_TRIALS:
-            continue
-        share = explained([math.log(x) if dim.is_log else x for x, _ in pairs],
-                          [v for _, v in pairs])
-        if share <= 2 * null:
-            out.append(Change(ChangeKind.FIX, done[0].params[dim.key],
-                              f"{dim.key} explains {share:.0%} of the objective's variance "
-                              f"(noise alone ~{null:.0%}): no longer searched, fixed at the "
-                              "best trial's value", ParamRef(dim.name, dim.condition),
-                              statistic={"explained": share, "noise_share": null}))
+    for e in found:
+        if e.inert and noise is not None:
+            out.append(Change(ChangeKind.FIX, e.best, _fix_reason(e, noise),
+                              e.dim.ref, statistic=_numbers(e)))
+        elif not e.matters:
+            more = e.trials_to_settle(len(data.completed()))
+            held.append(Held(ChangeKind.FIX, e.dim.key, (
+                f"{e.dim.key}'s effect is {e.effect:.2g}, but it could be up to {e.upper:.2g}, "
+                f"more than the noise ({e.noise:.2g}): kept searched"
+                + (f"; about {more} completed trials would settle it" if more else "")),
+                _numbers(e)))
     return out
+
+
+def _numbers(e: Effect) -> dict[str, float]:
+    return {"effect": e.effect, "upper": e.upper, "noise": e.noise or math.nan,
+            "trials": e.trials}
+
+
+def _fix_reason(e: Effect, noise: Noise) -> str:
+    where = "seed re-runs" if noise.source == "seeds" else "the evaluation noise"
+    return (f"{e.dim.key} moves the objective by at most {e.upper:.2g} across its range "
+            f"among the {e.trials} best trials (fitted {e.effect:.2g}), below the noise "
+            f"({noise.sigma:.2g}, {where}): no longer searched, fixed at {e.best:.4g}, the "
+            "median of the top trials")
 
 
 def _budget(findings: Sequence[Finding]) -> list[Change]:
@@ -145,12 +176,23 @@ def _budget(findings: Sequence[Finding]) -> list[Change]:
                    statistic={"budget": wanted[0].budget})]
 
 
-def _steps(findings: Sequence[Finding], data: StudyData) -> list[Change]:
+def _steps(findings: Sequence[Finding], data: StudyData, noise: Noise | None,
+           held: list[Held]) -> list[Change]:
+    """Train twice as long when the best curves would gain more than the noise by it."""
     improving = [s for s in _subjects(findings, Check.CURVES) if isinstance(s, StillImproving)]
     steps = data.spec.model.max_steps
     if not improving or steps is None:
         return []
     gain = max(s.gain for s in improving)
+    numbers = {"gain_2x_steps": gain, "noise": noise.sigma if noise else math.nan}
+    if noise is None or gain <= noise.sigma:
+        held.append(Held(ChangeKind.STEPS, "max_steps", (
+            f"the best curves still improve, but 2× steps would gain only ~{gain:.2g} in "
+            f"{data.metric}, " + (f"within the noise ({noise.sigma:.2g})" if noise else
+                                  "and the noise is unknown") + ": training length kept"),
+            numbers))
+        return []
     return [Change(ChangeKind.STEPS, 2 * steps,
-                   f"the best curves still improve at the end (2× steps would gain "
-                   f"~{gain:.2g} in {data.metric})", statistic={"gain_2x_steps": gain})]
+                   f"the best curves still improve at the end: 2× steps would gain "
+                   f"~{gain:.2g} in {data.metric}, more than the noise ({noise.sigma:.2g})",
+                   statistic=numbers)]

@@ -15,7 +15,7 @@ from tunebook.analysis.importance import Importances, importances
 from tunebook.analysis.isolation import ValueBest, isolation
 from tunebook.analysis.pruningcheck import pruning_safety
 from tunebook.analysis.rounds import Rounds, compare_rounds
-from tunebook.analysis.sampling import sampling, study_noise
+from tunebook.analysis.sampling import Noise, sampling, study_noise
 from tunebook.analysis.summary import Conclusion, conclude
 from tunebook.records import TrialStatus
 from tunebook.store import Store
@@ -36,6 +36,7 @@ class StudyReport:
     best_so_far: list[tuple[int, float]]
     importance: Importances
     rounds: Rounds | None = None
+    noise: Noise | None = None
 
 
 def study_report(store: Store, name: str) -> StudyReport:
@@ -46,9 +47,10 @@ def study_report(store: Store, name: str) -> StudyReport:
     reads = read_all(data, curves)
     flagged = stability.scan(store, data)
     parent = _parent_name(store, data)
+    noise = study_noise(data, [r.read for r in reads])
     findings = [checklist.search_space(data) if parent is None else
                 not_a_search(Check.SEARCH_SPACE, data, parent, "axes"),
-                sampling(data, study_noise(data, [r.read for r in reads])) if parent is None
+                sampling(data, noise) if parent is None
                 else not_a_search(Check.SAMPLING, data, parent, "sampling"),
                 checklist.infeasible(data), stability.optimisation(data, curves, flagged),
                 curves_say(data, reads), pruning_safety(store, data)]
@@ -56,7 +58,7 @@ def study_report(store: Store, name: str) -> StudyReport:
     return StudyReport(data, counts, conclude(data, rows, findings), findings, rows,
                        axes(data), curves, grad_norms(store, data, curves, flagged),
                        list(enumerate(checklist.best_so_far(data), 1)), importances(data),
-                       compare_rounds(store, data))
+                       compare_rounds(store, data), noise)
 
 
 def _parent_name(store: Store, data: StudyData) -> str | None:

@@ -33,16 +33,18 @@ MIN_UNSTABLE = 3
 def unstable(series: dict[str, Series]) -> str:
     """Why a finished trial's curves look unstable ("" when they do not).
 
-    Unstable: a loss spike in the second half of training, an earlier spike the loss does
-    not recover from, or a grad-norm spike after the first 10 % of the steps. An early
-    spike that recovers is the early instability warmup addresses, not an unstable trial.
+    Unstable: a loss spike in the second half of training (two or more, or one the loss is
+    still up from at the next reading: a single reading of a noisy loss that is back at
+    the next one is noise, e.g. one bad minibatch), an earlier spike the loss does not
+    recover from, or a grad-norm spike after the first 10 % of the steps. An early spike
+    that recovers is the early instability warmup addresses, not an unstable trial.
     """
     train = series.get("train_loss") or series.get("loss") or []
     jumps = cv.spikes(train)
     if jumps:
         middle = (train[0][0] + train[-1][0]) / 2
         late = [s for s in jumps if s > middle]
-        if late:
+        if len(late) >= 2 or (late and not cv.isolated(train, late[0])):
             return f"loss spike at step {late[-1]}"
         if not cv.recovers(train):
             return f"loss spike at step {jumps[0]} without recovery"

@@ -233,6 +233,8 @@ def next_study(study: str, output: Path | None, db: str | None) -> None:
         if change.reason:
             console.print(f"  • {escape(change.where)}: {escape(change.reason)}",
                           highlight=False)
+    for held in made.held:
+        console.print(f"  [dim]– not changed: {escape(held.reason)}[/]", highlight=False)
     if not made.changes:
         console.print("  nothing to change: the checklist asks for no new design")
     if not made.edited_source:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tunebook._spec_derive import Change, from_changes
 from tunebook._spec_yaml import dump_study, edit_study
-from tunebook.analysis.nextstudy import next_name, plan_next
+from tunebook.analysis.nextstudy import Held, next_name, plan_next
 from tunebook.analysis.report import study_report
 from tunebook.errors import TunebookError
 from tunebook.spec import StudySpec, changed_fields, load_spec
@@ -27,10 +27,12 @@ from tunebook.store import Store
 
 @dataclass(frozen=True)
 class NextStudy:
-    """The next study: its typed spec, the changes that made it, and the file written."""
+    """The next study: its typed spec, the changes that made it, those held back for
+    want of evidence (each with what would settle it), and the file written."""
 
     spec: StudySpec
     changes: list[Change]
+    held: list[Held]
     path: Path
     edited_source: bool
 
@@ -63,15 +65,17 @@ def next_study(store: Store, name: str, *, output: Path | None = None) -> NextSt
             removed again).
     """
     report = study_report(store, name)
-    changes = plan_next(report.data, report.findings)
+    plan = plan_next(report.data, report.findings, report.noise)
+    changes = plan.changes
     spec = report.data.spec
     new_name = next_name(report.data.study.name)
     derived = spec.derive(from_changes(changes, name=new_name))
     text, edited = _source_text(spec)
     target = output or spec.source_dir / f"{new_name}.yaml"
+    held = [f"not changed: {h.reason}" for h in plan.held]
     target.write_text(edit_study(text, changes, name=new_name, where=str(spec.path), header=[
         f"Written by `tunebook next` from {name}'s checklist: each change below says",
-        "why. Review it, then: tunebook run THIS_FILE", ""]))
+        "why. Review it, then: tunebook run THIS_FILE", *held, ""]))
     try:
         written = load_spec(target)  # what it wrote must run as is
     except TunebookError as exc:
@@ -85,4 +89,4 @@ def next_study(store: Store, name: str, *, output: Path | None = None) -> NextSt
         raise TunebookError(f"the edited study file differs from the derived study in "
                             f"{', '.join(differs)}: this is a bug in tunebook next, please "
                             "report it with the study file")
-    return NextStudy(derived, changes, target, edited)
+    return NextStudy(derived, changes, plan.held, target, edited)
