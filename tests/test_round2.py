@@ -11,8 +11,8 @@ from tests.conftest import tunebook_cli, write_study
 from tunebook import SpecError, TrialStatus, load_spec, open_store, run_study
 from tunebook.analysis.data import load_study
 from tunebook.analysis.rounds import compare_rounds
-from tunebook.workflows.round2 import round2_study, transfer
 from tunebook.torch.schedules import Schedule, round2_transfer
+from tunebook.workflows.round2 import round2_study, transfer
 
 #: Reports the lr its schedule gives at every step (built by the toolkit from the params
 #: and t.max_steps), and a loss that prefers lr near 1e-2 and the cosine schedule.
