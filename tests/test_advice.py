@@ -94,3 +94,23 @@ def test_no_sampler_switch_while_a_check_asks_for_more(world: World) -> None:
     for plan in plans(world):
         if any(k != "sampler" and k != "fix" for k, _, _ in made(plan)):
             assert ("sampler", "", "") not in made(plan)
+
+
+def _noisy(blip_at: tuple[int, ...]) -> list[tuple[int, float]]:
+    """A converged, noisy training loss (one reading per 10 steps), up 20x at ``blip_at``."""
+    import random
+
+    rng = random.Random(0)
+    out = []
+    for i in range(1, 41):
+        value = 0.05 + 2.0 * 0.8 ** i + abs(rng.gauss(0, 0.01))
+        out.append((10 * i, value * (20 if i in blip_at else 1)))
+    return out
+
+
+def test_one_bad_reading_of_a_noisy_loss_is_not_instability_and_a_burst_is() -> None:
+    from tunebook.analysis.stability import unstable
+
+    assert unstable({"train_loss": _noisy((30,))}) == ""
+    assert unstable({"train_loss": _noisy((30, 31))}).startswith("loss spike at step")
+    assert unstable({"train_loss": _noisy((26, 34))}).startswith("loss spike at step")

@@ -8,6 +8,7 @@ evaluations around their trend (:func:`tunebook.analysis.stats.curve_noise`).
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from dataclasses import dataclass
@@ -201,6 +202,26 @@ def spikes(series: Series, window: int = 5) -> list[int]:
                 out.append(step)
         history.append(value)
     return out
+
+
+NOISY = 0.1   # a loss whose readings move by over 10 % from one to the next is noisy
+
+
+def noisy(series: Series) -> bool:
+    """The loss moves by more than ``NOISY`` (relative) from one reading to the next over
+    its second half, in the median: a minibatch loss near its floor, say."""
+    points = [v for _, v in _finite(series) if v > 0]
+    late = points[len(points) // 2:]
+    if len(late) < 4:
+        return False
+    moves = [abs(math.log(b / a)) for a, b in itertools.pairwise(late)]
+    return statistics.median(moves) > NOISY
+
+
+def blip(series: Series, step: int) -> bool:
+    """The spike at ``step`` is one reading of a noisy loss (:func:`isolated` and
+    :func:`noisy`): one bad minibatch, not a run knocked off course."""
+    return isolated(series, step) and noisy(series)
 
 
 def isolated(series: Series, step: int, window: int = 5) -> bool:

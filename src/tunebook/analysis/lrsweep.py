@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 
 from tunebook.analysis import stability
-from tunebook.analysis.curves import early_spikes, recovers, train_of
+from tunebook.analysis.curves import blip, early_spikes, recovers, train_of
 from tunebook.analysis.data import StudyData, load_study
 from tunebook.errors import StudyNotFound
 from tunebook.records import TrialRecord, TrialStatus
@@ -158,7 +158,8 @@ def early_result(store: Store, name: str, key: str) -> EarlyCheck:
     # every step: a downsampled curve could hide the one-step spike this check looks for
     loss = train_of({name: s for (_, name), s in
                      store.metric_points([trial.id], ["train_loss", "loss"]).items()})
-    early = early_spikes(loss)
+    # a spike the loss is still up from at the next step: one bad minibatch is not one
+    early = [s for s in early_spikes(loss) if not blip(loss, s)]
     done = trial.status is TrialStatus.COMPLETED
     back = done and recovers(loss)
     return EarlyCheck(lr, trial.id, len(loss), early, back, trial.status.value,

@@ -33,9 +33,9 @@ MIN_UNSTABLE = 3
 def unstable(series: dict[str, Series]) -> str:
     """Why a finished trial's curves look unstable ("" when they do not).
 
-    Unstable: a loss spike in the second half of training (two or more, or one the loss is
-    still up from at the next reading: a single reading of a noisy loss that is back at
-    the next one is noise, e.g. one bad minibatch), an earlier spike the loss does not
+    Unstable: a loss spike in the second half of training (one reading of a noisy loss
+    that is back at the next one is not: :func:`~tunebook.analysis.curves.blip`, one bad
+    minibatch), an earlier spike the loss does not
     recover from, or a grad-norm spike after the first 10 % of the steps. An early spike
     that recovers is the early instability warmup addresses, not an unstable trial.
     """
@@ -44,10 +44,11 @@ def unstable(series: dict[str, Series]) -> str:
     if jumps:
         middle = (train[0][0] + train[-1][0]) / 2
         late = [s for s in jumps if s > middle]
-        if len(late) >= 2 or (late and not cv.isolated(train, late[0])):
+        if len(late) >= 2 or (late and not cv.blip(train, late[0])):
             return f"loss spike at step {late[-1]}"
-        if not cv.recovers(train):
-            return f"loss spike at step {jumps[0]} without recovery"
+        early = [s for s in jumps if s <= middle]
+        if early and not cv.recovers(train):
+            return f"loss spike at step {early[0]} without recovery"
     norms = series.get("grad_norm", [])
     values = [v for _, v in norms[len(norms) // 10:] if math.isfinite(v)]
     if len(values) >= 5 and max(values) > GRAD_SPIKE * statistics.median(values):

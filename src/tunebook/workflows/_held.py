@@ -58,6 +58,7 @@ def held_still(spec: StudySpec, vary: Mapping[str, ParamModel], *, suffix: str,
     return spec.derive(Derivation(
         name=f"{spec.name}-{suffix}", description=description, scientific_at=at,
         fixed=hold, search={ParamRef(k): v for k, v in vary.items()}, mode="joint", budget=points,
-        sampler=SamplerModel(type="grid", grid_points=max(points, 1)),
+        sampler=SamplerModel(type="grid", grid_points=max(points, 1),
+                             seed=spec.model.sampler.seed),
         max_steps=max_steps if short else KEEP, eval_every=eval_every if short else KEEP,
         pruning=None if short else KEEP))
