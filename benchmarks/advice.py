@@ -11,7 +11,10 @@ read the way a user meets them: the next study file as written, and each sweep's
 statement. The baseline named in the ratio column is the decision's ideal (made every
 time it is right, never when it is wrong).
 
-Usage: ``python -m benchmarks.advice [--seeds 5] [--only NAME ...] [--workers 2]``
+The thresholds were chosen on seeds 0-9 (``--first-seed 0``); the default reports the
+held-out seeds from 10 on.
+
+Usage: ``python -m benchmarks.advice [--seeds 5] [--first-seed 10] [--only NAME ...]``
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ def main(t):
     final = 0.3 + d * d + p["k_dropout"] * (p.get("dropout", 0.2) - 0.2) ** 2
     warm = p.get("warmup_steps", 0)
     size = p.get("batch_size", 32)
+    last_blip = -1000
     for step in range(1, steps + 1):
         if p["step_time"]:
             time.sleep(p["step_time"] * max(1.0, size / p["saturate_at"]))
@@ -58,15 +62,17 @@ def main(t):
             val = final - 0.3 + 0.3 * x ** -0.5
         else:
             val = final + 1.5 * math.exp(-25 * x)
-        train = val - 0.1 + rng.gauss(0, p["train_noise"])
+        # a minibatch loss: its noise is relative to its level
+        train = (val - 0.1) * math.exp(rng.gauss(0, p["train_noise"]))
         if lr > p["unstable_above"] or (lr > p["warm_lr"] and warm < p["warmup_needed"]):
             if step > 3 * every:
                 raise tunebook.Infeasible(f"diverged at step {step}")
             train *= 5 if step % every == 0 else 1
         if lr > p["early_above"] and step in (3, 4):
             train *= 6  # early instability: a burst in the first steps, then it recovers
-        if p["blips"] and rng.random() < p["blips"]:
+        if p["blips"] and rng.random() < p["blips"] and step > last_blip + every:
             train *= 8  # one bad minibatch: an isolated reading, not instability
+            last_blip = step
         if step % every == 0 or t.eval_every == 1:
             t.report(step, val_loss=val + rng.gauss(0, 0.01), train_loss=train)
 '''
@@ -75,7 +81,7 @@ BASE: dict[str, Any] = {
     "world_seed": 0, "lr_star": 0.01, "k_dropout": 0.0, "shape": "converged",
     "unstable_above": 1e9, "early_above": 1e9, "warm_lr": 1e9, "warmup_needed": 0,
     "blips": 0.0,
-    "train_noise": 0.002, "step_time": 0.0, "saturate_at": 64, "warmup_steps": 0,
+    "train_noise": 0.01, "step_time": 0.0, "saturate_at": 64, "warmup_steps": 0,
     "batch_size": 32,
 }
 LR = {"low": 1e-4, "high": 1.0, "scale": "log"}
@@ -120,7 +126,7 @@ CASES = [
     Case("lr-capped", lambda s: study("capped", s, {"lr_star": 0.3, "unstable_above": 0.05}),
          "lr-sweep", ("--range", "1e-4:1", "--points", "9", "--early-steps", "100"),
          {"instability caps": True, "early instability": False}),
-    Case("noisy-blips", lambda s: study("blips", s, {"blips": 0.03, "train_noise": 0.05}),
+    Case("noisy-blips", lambda s: study("blips", s, {"blips": 0.03, "train_noise": 0.3}),
          "lr-sweep", ("--range", "1e-4:1", "--points", "9", "--early-steps", "100"),
          {"instability caps": False, "early instability": False}),
     Case("early-only", lambda s: study("early", s, {"early_above": 0.005}), "lr-sweep",
@@ -213,6 +219,8 @@ def run_case(case: Case, seed: int, workers: int) -> tuple[set[str], float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=10,
+                        help="Seeds 0-9 tuned the sweeps' blip rule: report from 10 on.")
     parser.add_argument("--only", nargs="*", default=None)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
@@ -221,7 +229,7 @@ def main() -> None:
     for case in CASES:
         if args.only and case.name not in args.only:
             continue
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             made, took = run_case(case, seed, args.workers)
             for decision, is_right in case.truth.items():
                 tally = right if is_right else wrong

@@ -22,6 +22,7 @@ from tunebook.store import Store
 
 TOP_MIN, TOP_MAX, TOP_SHARE = 3, 8, 0.1   # top-k: 10 % of the completed trials, 3 to 8
 SPIKE_FACTOR = 2.0
+NOISE_SPIKE = 4.0    # ... or this many times the loss's own log-scale scatter, if larger
 LAST = 0.25            # "the final level": the mean of the last quarter of evaluations
 TREND = 1 / 3          # "still improving": the slope over the last third of the steps
 PLATEAU_BY = 0.4       # reaching the final level before 40 % of the run is an early plateau
@@ -185,12 +186,26 @@ def _overfit(steps: list[int], smooth: list[float], final: float, sigma: float, 
     return steps[best], float(worse)
 
 
+def spike_factor(series: Series) -> float:
+    """How far above its recent median a reading must be to count as a spike:
+    ``SPIKE_FACTOR``, or ``NOISE_SPIKE`` times the loss's own reading-to-reading scatter
+    (on a log scale, robustly) when that is larger: a minibatch loss that moves by 30 %
+    from one reading to the next doubles now and then without anything going wrong."""
+    values = [v for _, v in _finite(series) if v > 0]
+    moves = [abs(math.log(b / a)) for a, b in itertools.pairwise(values)]
+    if len(moves) < 4:
+        return SPIKE_FACTOR
+    sigma = 1.4826 * statistics.median(moves) / math.sqrt(2)
+    return max(SPIKE_FACTOR, math.exp(NOISE_SPIKE * sigma))
+
+
 def spikes(series: Series, window: int = 5) -> list[int]:
-    """Steps where the loss jumps: NaN/Inf, or above ``SPIKE_FACTOR`` times the median of
-    the previous ``window`` values *and* back up by a quarter of the progress made so far
-    (so that noise around a loss near zero is not a spike)."""
+    """Steps where the loss jumps: NaN/Inf, or above :func:`spike_factor` times the median
+    of the previous ``window`` values *and* back up by a quarter of the progress made so
+    far (so that noise around a loss near zero is not a spike)."""
     out: list[int] = []
     history: list[float] = []
+    factor = spike_factor(series)
     for step, value in series:
         if not math.isfinite(value):
             out.append(step)
@@ -198,7 +213,7 @@ def spikes(series: Series, window: int = 5) -> list[int]:
         if len(history) >= 2:
             recent = statistics.median(history[-window:])
             progress = history[0] - min(history)
-            if value > SPIKE_FACTOR * recent and value - min(history) > 0.25 * progress > 0:
+            if value > factor * recent and value - min(history) > 0.25 * progress > 0:
                 out.append(step)
         history.append(value)
     return out
@@ -226,11 +241,14 @@ def blip(series: Series, step: int) -> bool:
 
 def isolated(series: Series, step: int, window: int = 5) -> bool:
     """The spike at ``step`` is one reading: the next one is back within ``SPIKE_FACTOR``
-    of the median before it (a noisy loss's outlier, not a run knocked off course)."""
+    of the median before it, or there is no next one (a noisy loss's outlier, not a run
+    knocked off course)."""
     points = _finite(series)
     at = next((i for i, (s, _) in enumerate(points) if s == step), None)
-    if at is None or at == 0 or at + 1 >= len(points):
+    if at is None or at == 0:
         return False
+    if at + 1 == len(points):
+        return True  # the last reading: nothing says the run stayed up
     before = statistics.median(v for _, v in points[max(0, at - window):at])
     return points[at + 1][1] <= SPIKE_FACTOR * before
 

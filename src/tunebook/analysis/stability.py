@@ -46,7 +46,7 @@ def unstable(series: dict[str, Series]) -> str:
         late = [s for s in jumps if s > middle]
         if len(late) >= 2 or (late and not cv.blip(train, late[0])):
             return f"loss spike at step {late[-1]}"
-        early = [s for s in jumps if s <= middle]
+        early = [s for s in jumps if s <= middle and not cv.blip(train, s)]
         if early and not cv.recovers(train):
             return f"loss spike at step {early[0]} without recovery"
     norms = series.get("grad_norm", [])
