@@ -221,9 +221,11 @@ def next_study(study: str, output: Path | None, db: str | None) -> None:
     """Write the next study file from STUDY's checklist, each change with its reason.
 
     Widens a bound the best trials crowd, ends a range where trials turn infeasible, fixes
-    a nuisance parameter with no detectable effect at its best value, raises the budget
-    when sampling is thin, doubles max_steps when the best curves still improve, and
-    switches to bayes (warm-started) once every check passes. The file is named STUDY-r2
+    a nuisance parameter whose effect across its range is bounded below the study's noise
+    (at the top trials' median), raises the budget when sampling is thin, doubles
+    max_steps when the best curves would gain more than the noise, and switches to bayes
+    (warm-started) once every check passes. A change the evidence does not support is
+    not made: it is listed with what would settle it. Error rates: docs/advice.md. The file is named STUDY-r2
     (then -r3, ...) and `tunebook run` accepts it as is.
     """
     from tunebook.workflows import next_study as design_next
