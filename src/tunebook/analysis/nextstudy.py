@@ -87,10 +87,14 @@ def plan_next(data: StudyData, findings: Sequence[Finding],
     held: list[Held] = []
     changes = _bounds(findings) + _fixes(data, noise, held)
     changes += _budget(findings) + _steps(findings, data, noise, held)
-    if all(f.verdict in (Verdict.OK, Verdict.UNKNOWN) for f in findings) and (
+    fixed = {c.target for c in changes if c.kind is ChangeKind.FIX}
+    searched = [d for d in data.spec.space.nuisance if d.ref not in fixed]
+    if all(f.verdict in (Verdict.OK, Verdict.UNKNOWN) for f in findings) and searched and (
             data.spec.model.sampler.type == "quasi_random"):
+        sampler = data.spec.model.sampler  # its seed kept
         changes.append(Change(
-            ChangeKind.SAMPLER, SamplerModel(type="bayes", warm_start=data.study.name),
+            ChangeKind.SAMPLER, SamplerModel(type="bayes", warm_start=data.study.name,
+                                             seed=sampler.seed),
             "every check passes: exploit with Bayesian optimisation, warm-started from the "
             f"{len(done)} trials of {data.study.name}", statistic={"trials": len(done)}))
     return Plan(changes, held)

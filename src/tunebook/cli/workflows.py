@@ -225,8 +225,8 @@ def next_study(study: str, output: Path | None, db: str | None) -> None:
     (at the top trials' median), raises the budget when sampling is thin, doubles
     max_steps when the best curves would gain more than the noise, and switches to bayes
     (warm-started) once every check passes. A change the evidence does not support is
-    not made: it is listed with what would settle it. Error rates: docs/advice.md. The file is named STUDY-r2
-    (then -r3, ...) and `tunebook run` accepts it as is.
+    not made: it is listed with what would settle it. Error rates: docs/advice.md. The
+    file is named STUDY-r2 (then -r3, ...) and `tunebook run` accepts it as is.
     """
     from tunebook.workflows import next_study as design_next
 
