@@ -57,3 +57,60 @@ def test_report_renders_offline_in_chromium(tmp_path: Path, db_path: str) -> Non
     histogram = image.histogram()
     assert sum(1 for count in histogram if count) > 20  # not a blank page
     assert max(histogram) < 0.97 * image.width * image.height
+
+
+#: Per figure: every x axis's type and visible range, the x of every trace's points and of
+#: every vertical line, with the axis each belongs to (read from what Plotly drew).
+DRAWN = """() => Array.from(document.querySelectorAll('div.figure')).map(gd => {
+  const L = gd._fullLayout || {};
+  const axes = {};
+  Object.keys(L).filter(k => /^xaxis\\d*$/.test(k)).forEach(k => {
+    axes[L[k]._id] = {type: L[k].type, range: L[k].range.slice()};
+  });
+  return {title: (L.title && L.title.text) || '', axes: axes,
+          points: (gd._fullData || []).filter(t => t.visible !== false && t.x).map(t => ({
+            axis: t.xaxis, x: Array.from(t.x).filter(v => typeof v === 'number')})),
+          lines: (L.shapes || []).filter(s => s.x0 === s.x1).map(s => ({
+            axis: s.xref.replace(' domain', ''), x: s.x0}))};
+})"""
+
+
+def _inside(value: float, axis: dict[str, object]) -> bool:
+    low, high = axis["range"]  # type: ignore[misc]
+    if axis["type"] == "log":
+        low, high = 10 ** low, 10 ** high
+    return float(low) <= value <= float(high)
+
+
+def test_every_point_and_bound_lies_inside_the_drawn_axis_range(tmp_path: Path,
+                                                                db_path: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    store = open_store(db_path)
+    report_study(store, "ranges")  # learning_rate on a log range, with its bounds drawn
+    path = write_report(store, ["ranges"], tmp_path / "report.html")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(path.resolve().as_uri())
+        count = page.locator("div.figure").count()
+        page.wait_for_function(
+            f"document.querySelectorAll('div.figure .main-svg').length >= {count}",
+            timeout=30_000)
+        drawn = page.evaluate(DRAWN)
+        browser.close()
+    log_axes = [f for f in drawn if any(a["type"] == "log" for a in f["axes"].values())]
+    assert any("learning_rate" in f["title"] for f in log_axes)
+    for figure in drawn:
+        for line in figure["lines"]:
+            axis = figure["axes"][line["axis"]]
+            assert _inside(line["x"], axis), (figure["title"], line, axis)
+        for trace in figure["points"]:
+            axis = figure["axes"].get(trace["axis"])
+            if axis is None or axis["type"] == "category":
+                continue
+            outside = [x for x in trace["x"] if not _inside(x, axis)]
+            assert not outside, (figure["title"], outside[:3], axis)
+        for axis in figure["axes"].values():  # no axis stretched decades past its data
+            if axis["type"] == "log":
+                assert axis["range"][1] - axis["range"][0] < 12, (figure["title"], axis)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import QUADRATIC, write_study
-from tunebook import Store, TrialStatus, load_spec, open_store, run_study
+from tunebook import SpecError, Store, TrialStatus, load_spec, open_store, run_study
 
 MIXED = """
     import math, os
@@ -324,4 +324,17 @@ def test_command_values_are_quoted_never_run(tmp_path: Path, db_path: str, shell
         argv = json.loads((tmp_path / f"argv-{index}.json").read_text())
         assert argv[:2] == ["--name", trial.params["name"]]  # one argument, as written
         assert len(argv) == 4
+    assert not list(tmp_path.glob("pwned*"))
+
+
+@pytest.mark.parametrize("template", ['--name "{name}" 2>&1 | cat', "--name '{name}'",
+                                      '--note "run {name} now"'])
+def test_a_quoted_placeholder_is_refused_with_the_fix(tmp_path: Path, template: str) -> None:
+    # inside "…" the shell would run $(…) of a value; inside '…' without a shell the
+    # trainer would get the quotes as part of the value
+    path = write_study(tmp_path, None, scientific={"name": ["a", "$(touch pwned)"]},
+                       trainer={"command": f"{sys.executable} echo_args.py {template}"})
+    with pytest.raises(SpecError, match=r"placeholder \{name\} is inside quotes: write "
+                                        r"\{name\} bare, tunebook quotes each value"):
+        load_spec(path)
     assert not list(tmp_path.glob("pwned*"))

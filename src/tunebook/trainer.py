@@ -140,7 +140,34 @@ def command_fields(template: str, known: Iterable[str], where: str) -> list[str]
         if name not in allowed:
             raise SpecError(f"placeholder {{{name}}} names no hyperparameter; known names: "
                             f"{sorted(allowed)}", path=where, field="trainer.command")
+    quoted = _quoted_fields(template)
+    if quoted:
+        raise SpecError(f"placeholder {{{quoted[0]}}} is inside quotes: write {{{quoted[0]}}} "
+                        "bare, tunebook quotes each value itself (inside quotes the shell "
+                        "would read a value such as $(cmd) as code, or the trainer would get "
+                        "the quotes as part of the value)", path=where,
+                        field="trainer.command")
     return fields
+
+
+def _quoted_fields(template: str) -> list[str]:
+    """The placeholders that sit inside a '…' or "…" of the template's own text."""
+    out: list[str] = []
+    quote: str | None = None
+    for text, field, _, _ in string.Formatter().parse(template):
+        escaped = False
+        for ch in text:
+            if escaped:
+                escaped = False
+            elif ch == "\\" and quote != "'":
+                escaped = True
+            elif quote is None and ch in "'\"":
+                quote = ch
+            elif ch == quote:
+                quote = None
+        if field and quote is not None:
+            out.append(field)
+    return out
 
 
 #: Characters that only a shell understands; a template with none of them (outside its

@@ -70,8 +70,8 @@ def axis(data: Axis, metric: str, worst: float | None) -> go.Figure:
                               marker={"symbol": "x", "color": "crimson", "size": 8}))
     if data.low is not None and data.high is not None:
         for bound in (data.low, data.high):
-            fig.add_vline(x=math.log10(bound) if data.log and bound > 0 else bound,
-                          line_dash="dot", line_color="gray")
+            # a shape on a log axis takes the value itself (unlike an axis range)
+            fig.add_vline(x=bound, line_dash="dot", line_color="gray")
     fig.update_xaxes(type="log" if data.log else ("category" if data.categorical else "linear"))
     return _layout(fig, f"{metric} vs {data.key}", xaxis_title=data.key, yaxis_title=metric,
                    height=320)
