@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.conftest import REPO, tunebook_cli
+from tests.conftest import REPO, tunebook_cli, write_study
 
 
 def test_import_is_light_and_fast() -> None:
@@ -139,3 +139,32 @@ def test_charlm_example_trains_through_the_runner(tmp_path: Path) -> None:
     show = tunebook_cli("show", "charlm-schedule/0", "--db", db, cwd=tmp_path).stdout
     for metric in ("grad_norm", "clipped", "train_loss", "lr", "val_bits_per_byte"):
         assert metric in show
+
+
+ALWAYS_FAILS = """
+def main(t):
+    raise RuntimeError("the data folder is missing")
+"""
+
+
+def test_a_run_whose_every_trial_fails_exits_1_with_the_reasons(tmp_path: Path,
+                                                               db_path: str) -> None:
+    study = write_study(tmp_path, ALWAYS_FAILS, budget=3)
+    out = tunebook_cli("run", str(study), "--db", db_path, "--no-progress", cwd=tmp_path)
+    assert out.returncode == 1, out.stdout
+    assert "none of the 3 finished trials of toy completed" in out.stderr
+    assert "the data folder is missing" in out.stderr
+    assert "tunebook trials toy --status failed" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_a_binary_study_file_and_an_empty_dashboard_token_are_refused_plainly(
+        tmp_path: Path, db_path: str) -> None:
+    binary = tmp_path / "study.yaml"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe")
+    out = tunebook_cli("run", str(binary), "--db", db_path, cwd=tmp_path)
+    assert out.returncode == 1 and "not a text file" in out.stderr
+    assert "Traceback" not in out.stderr
+    out = tunebook_cli("dashboard", "--host", "0.0.0.0", "--token", "", "--db", db_path,
+                       cwd=tmp_path, timeout=60)
+    assert out.returncode != 0 and "--token (or TUNEBOOK_DASHBOARD_TOKEN) is empty" in out.stderr

@@ -114,3 +114,37 @@ def test_every_point_and_bound_lies_inside_the_drawn_axis_range(tmp_path: Path,
         for axis in figure["axes"].values():  # no axis stretched decades past its data
             if axis["type"] == "log":
                 assert axis["range"][1] - axis["range"][0] < 12, (figure["title"], axis)
+
+
+LINK = '<a href="https://example.invalid/">CLICK</a>'
+BIG = '<span style="font-size:60px">BIG</span>'
+
+
+def test_user_strings_are_drawn_as_text_never_as_plotly_markup(tmp_path: Path,
+                                                               db_path: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from tests.synthetic import Fake, make_study, smooth
+
+    store = open_store(db_path)
+    fakes = [Fake({"act": (LINK, BIG, "relu")[i % 3], "learning_rate": 10 ** (-3 + i / 10)},
+                  0.5 + i / 100, curves={"val_loss": smooth(2.0, 0.5), "train_loss":
+                                         smooth(2.0, 0.4)}) for i in range(15)]
+    make_study(store, "markup", fakes, scientific={"act": [LINK, BIG, "relu"]})
+    path = write_report(store, ["markup"], tmp_path / "report.html")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(path.resolve().as_uri())
+        count = page.locator("div.figure").count()
+        page.wait_for_function(
+            f"document.querySelectorAll('div.figure .main-svg').length >= {count}",
+            timeout=30_000)
+        links = page.evaluate("document.querySelectorAll('div.figure svg a').length")
+        sizes = page.evaluate("""Array.from(document.querySelectorAll('div.figure svg text'))
+            .map(t => parseFloat(getComputedStyle(t).fontSize))""")
+        drawn = page.evaluate("""Array.from(document.querySelectorAll('div.figure svg text'))
+            .map(t => t.textContent).join('\\n')""")
+        browser.close()
+    assert links == 0 and max(sizes) < 30
+    assert "CLICK</a>" in drawn and "font-size:60px" in drawn  # shown as the text it is

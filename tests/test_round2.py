@@ -3,6 +3,7 @@ schedule transfer rule, and the two rounds' rankings compared."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -99,10 +100,17 @@ def test_the_rounds_rankings_are_compared(tmp_path: Path, db_path: str) -> None:
 def test_round2_refuses_what_it_cannot_do(tmp_path: Path, db_path: str) -> None:
     _round1(tmp_path, db_path)
     store = open_store(db_path)
-    with pytest.raises(SpecError, match="must be above 1"):
-        round2_study(store, "toy", steps_factor=1.0)
-    store.enqueue(store.get_study("toy").id, [(99, {"schedule": "linear"}, 1)])
-    with pytest.raises(SpecError, match=r"unfinished \(1 trials queued or running\)"):
+    for factor in (1.0, math.nan, math.inf):
+        with pytest.raises(SpecError, match="must be above 1"):
+            round2_study(store, "toy", steps_factor=factor)
+    toy = store.get_study("toy")
+    done = len(store.trials([toy.id]))
+    store.update_study(toy.id, budget=done + 4)  # 4 trials not created yet: unfinished too
+    with pytest.raises(SpecError, match=rf"unfinished \({done} of {done + 4} trials finished\)"):
+        round2_study(store, "toy", steps_factor=2)
+    store.update_study(toy.id, budget=done)
+    store.enqueue(toy.id, [(99, {"schedule": "linear"}, 1)])
+    with pytest.raises(SpecError, match=rf"unfinished \({done} of {done + 1} trials finished\)"):
         round2_study(store, "toy", steps_factor=2)
     spec = load_spec(write_study(tmp_path / "n", SCHEDULED, name="nosteps"))
     store.create_study("nosteps", spec.snapshot(), spec.identity_hash())

@@ -157,10 +157,13 @@ def read_yaml(path: Path) -> Any:
     """
     where = str(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError(f"cannot read the file ({exc.strerror}); check the path",
                         path=where) from exc
+    except UnicodeDecodeError:
+        raise SpecError("not a text file (it is not UTF-8): pass the YAML study file",
+                        path=where) from None
     try:
         return yaml.load(text, Loader=_Loader)
     except _DuplicateKey as exc:

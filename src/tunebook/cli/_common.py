@@ -140,6 +140,29 @@ def print_run_summary(store: Any, result: Any, *, header: bool = True) -> None:
     console.print(render.per_value_table(rows, objective.metric, objective.goal))
 
 
+def exit_if_nothing_completed(store: Any, result: Any) -> None:
+    """A run whose every finished trial failed or was infeasible did not do its job: show
+    the first reasons and how to list them all, and exit 1 (scripts and CI rely on it)."""
+    from tunebook.records import TrialStatus
+
+    counts = result.counts
+    finished = sum(n for status, n in counts.items() if status.finished)
+    if result.stopped_by is not None or not finished or counts.get(TrialStatus.COMPLETED, 0):
+        return
+    tree = result.prepared.tree
+    bad = [t for t in store.trials(tree.ids) if t.status.finished]
+    err_console.print(f"[bold red]error:[/] none of the {finished} finished trials of "
+                      f"{escape(tree.root.name)} completed; the first reasons:",
+                      highlight=False)
+    for reason in list(dict.fromkeys(t.reason or t.status.value for t in bad))[:3]:
+        err_console.print(f"  • {escape(reason.strip().splitlines()[-1][:300])}",
+                          highlight=False)
+    err_console.print(f"every reason: tunebook trials {escape(tree.root.name)} --status "
+                      "failed (or infeasible); after fixing the trainer: tunebook retry "
+                      f"{escape(tree.root.name)}", highlight=False)
+    sys.exit(1)
+
+
 def echo_rows(rows: list[dict[str, Any]], fmt: str) -> None:
     """Rows as CSV or JSON on stdout (no rich: exact text for other tools)."""
     from tunebook.report import console as render

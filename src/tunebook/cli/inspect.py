@@ -211,6 +211,10 @@ def dashboard(host: str, port: int, token: str | None, allow_hosts: tuple[str, .
     except ImportError as exc:
         raise click.ClickException(f"the dashboard needs its extra ({exc.name} is missing): "
                                    'pip install "tunebook[dashboard]"') from None
+    if token is not None and not token.strip():
+        raise click.ClickException("--token (or TUNEBOOK_DASHBOARD_TOKEN) is empty: an empty "
+                                   "token protects nothing; pass a long random one, e.g. "
+                                   "--token \"$(openssl rand -hex 16)\"")
     hosts = [*LOOPBACK, *allow_hosts] if host in LOOPBACK else [host, *allow_hosts]
     if host not in LOOPBACK:
         if token is None:

@@ -11,6 +11,7 @@ from tunebook.cli._common import (
     console,
     db_option,
     duration,
+    exit_if_nothing_completed,
     exit_if_stopped,
     heartbeat_option,
     no_progress_option,
@@ -70,6 +71,7 @@ def run(spec_file: Path, workers: int, db: str | None, runs_dir: Path | None,
         return
     print_run_summary(store, result)
     exit_if_stopped(result.stopped_by)
+    exit_if_nothing_completed(store, result)
 
 
 @click.command()

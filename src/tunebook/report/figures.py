@@ -6,6 +6,7 @@ Every function takes the plain data of :mod:`tunebook.analysis` and returns a
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -176,10 +177,33 @@ def importance(rows: Sequence[Importance], metric: str) -> go.Figure:
 
 
 def figure_div(fig: go.Figure) -> str:
-    """A figure container drawn by ``tunebook.report.html.RENDER_JS``."""
+    """A figure container drawn by ``tunebook.report.html.RENDER_JS``.
+
+    Every string in the figure is made plain text for Plotly first (:func:`plain`): names,
+    labels and values come from the user, and Plotly reads ``<a href>`` or ``<span
+    style>`` in them as markup."""
     import html
 
-    return f'<div class="figure" data-figure="{html.escape(fig.to_json(), quote=True)}"></div>'
+    data = json.dumps(plain(fig.to_plotly_json()), cls=_plotly_encoder())
+    return f'<div class="figure" data-figure="{html.escape(data, quote=True)}"></div>'
+
+
+def _plotly_encoder() -> type[json.JSONEncoder]:
+    from plotly.utils import PlotlyJSONEncoder
+
+    return PlotlyJSONEncoder  # type: ignore[no-any-return]
+
+
+def plain(value: Any) -> Any:
+    """``value`` with ``&``, ``<`` and ``>`` of every string written as entities, which
+    Plotly draws as the characters themselves instead of reading markup."""
+    if isinstance(value, str):
+        return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
 
 
 def lr_sweep(result: Any, log: bool = True) -> go.Figure:

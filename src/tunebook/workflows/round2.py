@@ -16,6 +16,7 @@ The trainer reads ``decay_steps`` when it is given (``tunebook.torch.schedule_fo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,11 +25,11 @@ from tunebook._spec_derive import Derivation
 from tunebook.analysis.data import load_study
 from tunebook.analysis.rounds import Rounds, compare_rounds
 from tunebook.errors import SpecError
-from tunebook.records import StudyRecord, TrialStatus, trial_seed
+from tunebook.records import StudyRecord, trial_seed
 from tunebook.runner.local import RunResult
 from tunebook.space import Params
 from tunebook.spec import StudySpec, study_spec
-from tunebook.store import Store
+from tunebook.store import Store, tally
 from tunebook.workflows._run import RunOptions, run
 from tunebook.workflows.rerun import best_configs, create_child
 
@@ -71,7 +72,7 @@ def round2_study(store: Store, name: str, *, steps_factor: float, top: int = 1,
         SpecError: a factor ≤ 1, a round 1 without ``max_steps``, one still running, or
             one with no completed trial.
     """
-    if steps_factor <= 1.0 or top < 1:
+    if not math.isfinite(steps_factor) or steps_factor <= 1.0 or top < 1:
         raise SpecError(f"--steps-factor must be above 1 (round 2 trains longer), got "
                         f"{steps_factor}; --top at least 1", field="round2")
     parent = store.get_study(name)
@@ -81,12 +82,11 @@ def round2_study(store: Store, name: str, *, steps_factor: float, top: int = 1,
         raise SpecError(f"study {name!r} has no max_steps: round 2 lengthens training by a "
                         "factor of it; set max_steps in the study file (and read "
                         "t.max_steps in the trainer)", field="max_steps")
-    counts = store.counts(store.tree(parent).ids)
-    busy = counts.get(TrialStatus.QUEUED, 0) + counts.get(TrialStatus.RUNNING, 0)
-    if busy:
-        raise SpecError(f"study {name!r} is unfinished ({busy} trials queued or running): "
-                        f"finish round 1 first (tunebook run …), then start round 2",
-                        field="round2")
+    seen = tally(store, store.tree(parent), spec.objective.goal)
+    if seen.done < seen.total:  # queued, running, or not yet created under the budget
+        raise SpecError(f"study {name!r} is unfinished ({seen.done} of {seen.total} trials "
+                        "finished): finish round 1 first (tunebook run …), then start "
+                        "round 2", field="round2")
     configs = best_configs(store, parent, top)
     if not configs:
         raise SpecError(f"study {name!r} has no completed trial to carry into round 2",
