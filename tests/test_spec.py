@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -151,3 +153,19 @@ def test_exponent_numbers_are_numbers(tmp_path: Path) -> None:
     path.write_text(path.read_text() + "fixed: {base_lr: 1e-3, eps: -2.5E+2}\n")
     spec = load_spec(path)
     assert spec.space.fixed == {"base_lr": 0.001, "eps": -250.0}
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ({"timeout": True}, "timeout takes a duration such as 2h"),
+    ({"fixed": {"layers": [64, 64]}}, "'layers': a fixed value is one number, text or "
+                                      "true/false, not a list"),
+    ({"fixed": {"opt": {"name": "adam"}}}, "not a mapping; to compare or search values"),
+    ({"fixed": {"beta1[optimizer=adam]": 0.9}}, "is not a usable hyperparameter name"),
+    ({"fixed": {"": 1}}, "is not a usable hyperparameter name"),
+])
+def test_validation_gaps_say_what_is_wrong_in_one_line(tmp_path: Path, extra: dict[str, Any],
+                                                       message: str) -> None:
+    path = write_study(tmp_path, None, **extra)
+    with pytest.raises(SpecError, match=re.escape(message)) as caught:
+        load_spec(path, check_trainer=False)
+    assert "validation error" not in str(caught.value) and len(str(caught.value)) < 400

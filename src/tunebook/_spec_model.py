@@ -236,7 +236,21 @@ class StudyModel(_Strict):
     @field_validator("timeout", mode="before")
     @classmethod
     def _duration(cls, data: Any) -> Any:
+        if isinstance(data, bool):
+            raise ValueError("timeout takes a duration such as 2h, 30m or 90s, not true/false")
         return parse_duration(data) if isinstance(data, str) else data
+
+    @field_validator("fixed", mode="before")
+    @classmethod
+    def _scalars(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key, value in data.items():
+                if isinstance(value, list | dict):
+                    raise ValueError(
+                        f"{key!r}: a fixed value is one number, text or true/false, not a "
+                        f"{'list' if isinstance(value, list) else 'mapping'}; to compare or "
+                        f"search values, move it under nuisance (or scientific) as a list")
+        return data
 
     @model_validator(mode="after")
     def _pruning_needs_steps(self) -> StudyModel:

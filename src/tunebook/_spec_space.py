@@ -44,6 +44,11 @@ RESERVED_NAMES = ("study", "index", "status", "value", "seed", "attempts", "work
 
 
 def _check_name(name: str, where: str, field: str) -> None:
+    if not name.strip() or any(ch in name for ch in "[]={}"):
+        raise SpecError(f"{name!r} is not a usable hyperparameter name: it must not be empty "
+                        "or contain [ ] = { } (a conditional parameter's stored key looks "
+                        "like beta1[optimizer=adam], and {name} is a command placeholder); "
+                        "rename it, e.g. with letters, digits and _", path=where, field=field)
     if name in RESERVED_NAMES or name.startswith("metric."):
         raise SpecError(f"{name!r} is a reserved name (trial exports use the columns "
                         f"{', '.join(RESERVED_NAMES)} and metric.*); rename the "
