@@ -33,6 +33,7 @@ from tunebook.runner.worker import (
     make_job,
     record_outcome,
     worker_is_dead,
+    worker_is_ours,
     worker_name,
 )
 from tunebook.store import Store
@@ -185,6 +186,12 @@ class Slot(threading.Thread):
         self.env = options.env[number] if number < len(options.env) else {}
         self.stop_event, self.budget, self.on_finish = stop, budget, on_finish
         self.error: BaseException | None = None
+        #: The claim this slot holds, (trial id, attempt): the loop's main thread
+        #: heartbeats it (:func:`keep_alive`) from the moment it is claimed, whatever the
+        #: slot is doing (starting a process can take seconds on a loaded machine).
+        self.claim: tuple[int, int] | None = None
+        #: A claim the store said is no longer ours: the trial is stopped, not recorded.
+        self.lost_claim: tuple[int, int] | None = None
 
     def run(self) -> None:
         try:
@@ -192,6 +199,7 @@ class Slot(threading.Thread):
                 if self.budget is not None and not self.budget.take():
                     return
                 trial = next_trial(self.store, self.worker, self.study_ids, self.plans)
+                self.claim = (trial.id, trial.attempts) if trial is not None else None
                 if trial is None:
                     if self.budget is not None:
                         self.budget.give_back()
@@ -199,7 +207,10 @@ class Slot(threading.Thread):
                         return
                     self.stop_event.wait(IDLE_POLL_S)
                     continue
-                self.run_trial(trial)
+                try:
+                    self.run_trial(trial)
+                finally:
+                    self.claim = None
         except BaseException as exc:
             self.error = exc  # reported by whoever started the slot
             self.stop_event.halt(None)
@@ -243,8 +254,9 @@ class Slot(threading.Thread):
 
     def _supervise(self, handle: TrialHandle, trial: TrialRecord, timeout: float | None,
                    plan: StudyPlan) -> int | Pruned | None:
-        """Wait for the trial, heartbeating (and applying the pruning rule) as it runs; its
-        exit code, :data:`TIMED_OUT`, a :class:`Pruned`, or None if stopped or lost."""
+        """Wait for the trial, applying the pruning rule as it runs (the heartbeat is the
+        loop's: :func:`keep_alive`); its exit code, :data:`TIMED_OUT`, a :class:`Pruned`,
+        or None if stopped or lost."""
         last_beat = started = time.monotonic()
         while True:
             try:
@@ -263,14 +275,12 @@ class Slot(threading.Thread):
             if timeout is not None and time.monotonic() - started > timeout:
                 handle.stop()
                 return TIMED_OUT
+            if self.lost_claim == (trial.id, trial.attempts):  # re-claimed by another worker
+                handle.stop()
+                return None
             if time.monotonic() - last_beat < self.options.heartbeat_s:
                 continue
             last_beat = time.monotonic()
-            try:
-                self.store.heartbeat(trial.id, trial.attempts)
-            except StaleClaim:
-                handle.stop()
-                return None
             if (pruned := pruning.check(self.store, plan, trial)) is not None:
                 handle.stop()
                 return pruned
@@ -291,7 +301,8 @@ def check_writable_dir(folder: Path, option: str) -> None:
 def sweep(store: Store, study_ids: Sequence[int] | None, options: SlotOptions) -> list[int]:
     """Re-queue (or give up on) trials whose worker is dead or silent."""
     return store.requeue_stale(study_ids, timeout_s=options.heartbeat_timeout_s,
-                               is_dead=worker_is_dead, max_attempts=options.max_attempts)
+                               is_dead=worker_is_dead, is_ours=worker_is_ours,
+                               max_attempts=options.max_attempts)
 
 
 def run_slots(store: Store, study_ids: Sequence[int] | None, plans: PlanSource,
@@ -332,15 +343,34 @@ def run_slots(store: Store, study_ids: Sequence[int] | None, plans: PlanSource,
 
 def _drive(store: Store, study_ids: Sequence[int] | None, options: SlotOptions,
            slots: Sequence[Slot], on_tick: Callable[[], None]) -> None:
-    """Tick progress and sweep lost trials until every slot is done."""
+    """Tick progress, heartbeat the slots' claims and sweep lost trials until every slot
+    is done."""
     every = min(SWEEP_S, options.heartbeat_timeout_s / 2)
-    last = time.monotonic()
+    last = beat = time.monotonic()
     while any(slot.is_alive() for slot in slots):
         time.sleep(TICK_S)
         on_tick()
+        if time.monotonic() - beat >= min(options.heartbeat_s, options.heartbeat_timeout_s / 3):
+            keep_alive(store, slots)
+            beat = time.monotonic()
         if time.monotonic() - last > every:
             sweep(store, study_ids, options)
             last = time.monotonic()
+
+
+def keep_alive(store: Store, slots: Sequence[Slot]) -> None:
+    """Heartbeat every claim the slots hold, from the loop's own thread: a trial's
+    heartbeat must not depend on how busy its slot (or the trial) is, or another worker
+    would take a live trial for lost and run it twice. A claim the store no longer gives
+    us is marked, and its slot stops that trial without recording it."""
+    for slot in slots:
+        claim = slot.claim
+        if claim is None:
+            continue
+        try:
+            store.heartbeat(*claim)
+        except StaleClaim:
+            slot.lost_claim = claim
 
 
 @contextlib.contextmanager

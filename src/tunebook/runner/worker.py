@@ -28,6 +28,11 @@ def worker_name(slot: int) -> str:
     return f"{HOST}:{os.getpid()}:{slot}"
 
 
+def worker_is_ours(worker: str) -> bool:
+    """True when ``worker`` is a slot of this very process (``host:pid:slot``)."""
+    return worker.startswith(f"{HOST}:{os.getpid()}:")
+
+
 def worker_is_dead(worker: str) -> bool:
     """True when ``worker`` ran on this host in a process that no longer exists."""
     host, _, rest = worker.partition(":")

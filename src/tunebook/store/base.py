@@ -42,7 +42,8 @@ class Store(Protocol):
         :class:`~tunebook.errors.StaleClaim` instead of overwriting it;
       * the lost-trial policy lives here and only here: ``requeue_stale()`` puts a running
         trial back in the queue when its worker is known dead or its heartbeat is older
-        than the timeout, ``lose()`` when an executor saw its worker die; both record why
+        than the timeout (never one the sweeping worker runs itself, which it knows is
+        alive), ``lose()`` when an executor saw its worker die; both record why
         in the trial's warnings, never act twice on one claim, and fail the trial with its
         history instead once it had ``max_attempts`` attempts.
     """
@@ -115,6 +116,7 @@ class Store(Protocol):
 
     def requeue_stale(self, study_ids: Sequence[int] | None, *, timeout_s: float,
                       is_dead: Callable[[str], bool] = lambda worker: False,
+                      is_ours: Callable[[str], bool] = lambda worker: False,
                       max_attempts: int | None = None) -> list[int]: ...
 
     def lose(self, trial_id: int, attempt: int, why: str, *,
@@ -224,9 +226,14 @@ class Store(Protocol):
 
 
 def lost_because(attempts: int, worker: str | None, heartbeat_at: float | None, cutoff: float,
-                 is_dead: Callable[[str], bool]) -> str | None:
+                 is_dead: Callable[[str], bool],
+                 is_ours: Callable[[str], bool] = lambda worker: False) -> str | None:
     """Why a running trial counts as lost (None: it does not): its worker is known dead, or
-    its last heartbeat is older than ``cutoff``. A known death is named as such."""
+    its last heartbeat is older than ``cutoff``. A known death is named as such. A trial
+    the sweeping worker itself runs (``is_ours``) is never lost: it knows it is alive,
+    however late its heartbeat is written."""
+    if is_ours(worker or ""):
+        return None
     if is_dead(worker or ""):
         return f"attempt {attempts}: worker {worker} died"
     if heartbeat_at is None or heartbeat_at < cutoff:

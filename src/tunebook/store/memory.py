@@ -210,6 +210,7 @@ class MemoryStore(Store):
 
     def requeue_stale(self, study_ids: Sequence[int] | None, *, timeout_s: float,
                       is_dead: Callable[[str], bool] = lambda worker: False,
+                      is_ours: Callable[[str], bool] = lambda worker: False,
                       max_attempts: int | None = None) -> list[int]:
         cutoff = time.time() - timeout_s
         with self._lock:
@@ -218,7 +219,7 @@ class MemoryStore(Store):
                 if trial.status is not TrialStatus.RUNNING:
                     continue
                 why = lost_because(trial.attempts, trial.worker, trial.heartbeat_at, cutoff,
-                                   is_dead)
+                                   is_dead, is_ours)
                 if why is not None:
                     self._lose(trial, why, max_attempts)
                     lost.append(trial.id)

@@ -328,6 +328,7 @@ class SQLStore(Store):
     @retry
     def requeue_stale(self, study_ids: Sequence[int] | None, *, timeout_s: float,
                       is_dead: Callable[[str], bool] = lambda worker: False,
+                      is_ours: Callable[[str], bool] = lambda worker: False,
                       max_attempts: int | None = None) -> list[int]:
         """Re-queue running trials whose worker is dead or silent for ``timeout_s``."""
         cutoff = time.time() - timeout_s
@@ -341,7 +342,8 @@ class SQLStore(Store):
         requeued = []
         with self._write() as conn:
             for row in conn.execute(query).all():
-                why = lost_because(row.attempts, row.worker, row.heartbeat_at, cutoff, is_dead)
+                why = lost_because(row.attempts, row.worker, row.heartbeat_at, cutoff, is_dead,
+                                   is_ours)
                 if why is None:
                     continue
                 conn.execute(trials.update().where(self._owned(row.id, row.attempts)).values(
