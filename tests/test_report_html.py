@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import BROWSER_ARGS, PageWatch, chromium_path
 from tests.synthetic import EVIL, report_study
@@ -75,6 +76,23 @@ DRAWN = """() => Array.from(document.querySelectorAll('div.figure')).map(gd => {
 })"""
 
 
+def _drawn(path: Path, *scripts: str) -> list[Any]:
+    """Open ``path`` in Chromium, wait until every figure is drawn, evaluate ``scripts``."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(path.resolve().as_uri())
+        count = page.locator("div.figure").count()
+        page.wait_for_function(
+            f"document.querySelectorAll('div.figure .main-svg').length >= {count}",
+            timeout=30_000)
+        out = [page.evaluate(script) for script in scripts]
+        browser.close()
+    return out
+
+
 def _inside(value: float, axis: dict[str, object]) -> bool:
     low, high = axis["range"]  # type: ignore[misc]
     if axis["type"] == "log":
@@ -84,21 +102,9 @@ def _inside(value: float, axis: dict[str, object]) -> bool:
 
 def test_every_point_and_bound_lies_inside_the_drawn_axis_range(tmp_path: Path,
                                                                 db_path: str) -> None:
-    from playwright.sync_api import sync_playwright
-
     store = open_store(db_path)
     report_study(store, "ranges")  # learning_rate on a log range, with its bounds drawn
-    path = write_report(store, ["ranges"], tmp_path / "report.html")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium_path(), args=BROWSER_ARGS)
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
-        page.goto(path.resolve().as_uri())
-        count = page.locator("div.figure").count()
-        page.wait_for_function(
-            f"document.querySelectorAll('div.figure .main-svg').length >= {count}",
-            timeout=30_000)
-        drawn = page.evaluate(DRAWN)
-        browser.close()
+    drawn = _drawn(write_report(store, ["ranges"], tmp_path / "report.html"), DRAWN)[0]
     log_axes = [f for f in drawn if any(a["type"] == "log" for a in f["axes"].values())]
     assert any("learning_rate" in f["title"] for f in log_axes)
     for figure in drawn:
@@ -122,8 +128,6 @@ BIG = '<span style="font-size:60px">BIG</span>'
 
 def test_user_strings_are_drawn_as_text_never_as_plotly_markup(tmp_path: Path,
                                                                db_path: str) -> None:
-    from playwright.sync_api import sync_playwright
-
     from tests.synthetic import Fake, make_study, smooth
 
     store = open_store(db_path)
@@ -131,20 +135,12 @@ def test_user_strings_are_drawn_as_text_never_as_plotly_markup(tmp_path: Path,
                   0.5 + i / 100, curves={"val_loss": smooth(2.0, 0.5), "train_loss":
                                          smooth(2.0, 0.4)}) for i in range(15)]
     make_study(store, "markup", fakes, scientific={"act": [LINK, BIG, "relu"]})
-    path = write_report(store, ["markup"], tmp_path / "report.html")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium_path(), args=BROWSER_ARGS)
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
-        page.goto(path.resolve().as_uri())
-        count = page.locator("div.figure").count()
-        page.wait_for_function(
-            f"document.querySelectorAll('div.figure .main-svg').length >= {count}",
-            timeout=30_000)
-        links = page.evaluate("document.querySelectorAll('div.figure svg a').length")
-        sizes = page.evaluate("""Array.from(document.querySelectorAll('div.figure svg text'))
-            .map(t => parseFloat(getComputedStyle(t).fontSize))""")
-        drawn = page.evaluate("""Array.from(document.querySelectorAll('div.figure svg text'))
+    links, sizes, drawn = _drawn(
+        write_report(store, ["markup"], tmp_path / "report.html"),
+        "document.querySelectorAll('div.figure svg a').length",
+        """Array.from(document.querySelectorAll('div.figure svg text'))
+            .map(t => parseFloat(getComputedStyle(t).fontSize))""",
+        """Array.from(document.querySelectorAll('div.figure svg text'))
             .map(t => t.textContent).join('\\n')""")
-        browser.close()
     assert links == 0 and max(sizes) < 30
     assert "CLICK</a>" in drawn and "font-size:60px" in drawn  # shown as the text it is
