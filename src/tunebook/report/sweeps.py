@@ -26,8 +26,9 @@ def sweep_page(result: SweepResult, store: Store, *, title: str = "Learning-rate
                 figures.metric_grid(runs, f"Curves at the best {result.key} and the ones "
                                     "above it")))
     if early is not None:
+        wanted = ["train_loss", "loss", "grad_norm", result.metric]  # what the check reads
         steps: dict[str, Any] = {name: s for (_, name), s in
-                                 store.metric_points([early.trial_id]).items()}
+                                 store.metric_points([early.trial_id], wanted).items()}
         body += (f"<h2>Early instability</h2><p>{esc(early.statement)}</p>"
                  + figures.figure_div(figures.metric_grid(
                      [(f"{result.key} {early.lr:.3g}", steps)],
