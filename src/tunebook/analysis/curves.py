@@ -186,13 +186,17 @@ def _overfit(steps: list[int], smooth: list[float], final: float, sigma: float, 
     return steps[best], float(worse)
 
 
+def _log_moves(values: list[float]) -> list[float]:
+    """How far (on a log scale) a positive loss moves from one reading to the next."""
+    return [abs(math.log(b / a)) for a, b in itertools.pairwise(values)]
+
+
 def spike_factor(series: Series) -> float:
     """How far above its recent median a reading must be to count as a spike:
     ``SPIKE_FACTOR``, or ``NOISE_SPIKE`` times the loss's own reading-to-reading scatter
     (on a log scale, robustly) when that is larger: a minibatch loss that moves by 30 %
     from one reading to the next doubles now and then without anything going wrong."""
-    values = [v for _, v in _finite(series) if v > 0]
-    moves = [abs(math.log(b / a)) for a, b in itertools.pairwise(values)]
+    moves = _log_moves([v for _, v in _finite(series) if v > 0])
     if len(moves) < 4:
         return SPIKE_FACTOR
     sigma = 1.4826 * statistics.median(moves) / math.sqrt(2)
@@ -229,7 +233,7 @@ def noisy(series: Series) -> bool:
     late = points[len(points) // 2:]
     if len(late) < 4:
         return False
-    moves = [abs(math.log(b / a)) for a, b in itertools.pairwise(late)]
+    moves = _log_moves(late)
     return statistics.median(moves) > NOISY
 
 

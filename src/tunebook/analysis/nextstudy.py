@@ -37,6 +37,7 @@ from tunebook.analysis.findings import (
     Finding,
     InfeasibleEdge,
     MoreTrials,
+    S,
     StillImproving,
     Verdict,
     find,
@@ -100,14 +101,15 @@ def plan_next(data: StudyData, findings: Sequence[Finding],
     return Plan(changes, held)
 
 
-def _subjects(findings: Sequence[Finding], check: Check) -> Sequence[object]:
+def _about(findings: Sequence[Finding], check: Check, kind: type[S]) -> list[S]:
+    """The subjects of one kind in one checklist answer (none when it was not asked)."""
     found = find(findings, check)
-    return found.subjects if found is not None else ()
+    return found.about(kind) if found is not None else []
 
 
 def _bounds(findings: Sequence[Finding]) -> list[Change]:
-    crowded = [s for s in _subjects(findings, Check.SEARCH_SPACE) if isinstance(s, CrowdedEdge)]
-    walls = [s for s in _subjects(findings, Check.INFEASIBLE) if isinstance(s, InfeasibleEdge)]
+    crowded = _about(findings, Check.SEARCH_SPACE, CrowdedEdge)
+    walls = _about(findings, Check.INFEASIBLE, InfeasibleEdge)
     walled = {(w.param, w.edge) for w in walls}
     out = []
     for c in crowded:
@@ -173,7 +175,7 @@ def _fix_reason(e: Effect, noise: Noise) -> str:
 
 def _budget(findings: Sequence[Finding]) -> list[Change]:
     found = find(findings, Check.SAMPLING)
-    wanted = [s for s in found.subjects if isinstance(s, MoreTrials)] if found else []
+    wanted = _about(findings, Check.SAMPLING, MoreTrials)
     if not wanted or found is None:
         return []
     return [Change(ChangeKind.BUDGET, wanted[0].budget, found.next_step.rstrip("."),
@@ -183,7 +185,7 @@ def _budget(findings: Sequence[Finding]) -> list[Change]:
 def _steps(findings: Sequence[Finding], data: StudyData, noise: Noise | None,
            held: list[Held]) -> list[Change]:
     """Train twice as long when the best curves would gain more than the noise by it."""
-    improving = [s for s in _subjects(findings, Check.CURVES) if isinstance(s, StillImproving)]
+    improving = _about(findings, Check.CURVES, StillImproving)
     steps = data.spec.model.max_steps
     if not improving or steps is None:
         return []
