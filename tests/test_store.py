@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import compete
 from tunebook import SQLStore, StaleClaim, Store, StoreError, TrialStatus, open_store
+from tunebook.records import DecisionState
 
 
 def _study(store: Store, trials: int = 3) -> int:
@@ -262,6 +263,32 @@ def test_baseline_versions_are_added_never_overwritten(backend: Any) -> None:
     assert backend().baseline("main", version=1) == kept[0]
     assert backend().baseline("absent") is None
     assert [b.name for b in backend().baselines()] == ["main", "main", "big-model"]
+
+
+def _decide(store: Any, seq: int, state: DecisionState = DecisionState.MADE,
+            pilot: str = "p") -> Any:
+    return store.add_decision(pilot, seq, phase="explore", action="run", summary=f"step {seq}",
+                              why="because", stats={"trials": 12, "p": 0.01}, study="s",
+                              spent=seq * 2.5, budget=40.0, state=state)
+
+
+def test_decisions_keep_their_order_and_a_place_is_written_once(backend: Any) -> None:
+    store = backend()
+    _decide(store, 0)
+    _decide(backend(), 1, DecisionState.PROPOSED)
+    _decide(store, 0, pilot="other")
+    with pytest.raises(StaleClaim):
+        _decide(backend(), 1)  # a second driver of the same pilot
+    timeline = backend().decisions("p")
+    assert [(d.seq, d.summary, d.state) for d in timeline] == [
+        (0, "step 0", DecisionState.MADE), (1, "step 1", DecisionState.PROPOSED)]
+    assert timeline[1].stats == {"trials": 12, "p": 0.01} and timeline[1].left == 37.5
+    assert [d.pilot for d in backend().decisions()] == ["p", "p", "other"]
+    assert backend().resolve_decision(timeline[1].id, DecisionState.REJECTED, "too early")
+    assert not backend().resolve_decision(timeline[1].id, DecisionState.APPROVED)
+    assert not backend().resolve_decision(timeline[0].id, DecisionState.APPROVED)
+    again = backend().decisions("p")[1]
+    assert (again.state, again.note) == (DecisionState.REJECTED, "too early")
 
 
 def _add_versions(url: str, worker: str, out: Any, start: Any) -> None:

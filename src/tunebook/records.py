@@ -162,6 +162,62 @@ class BaselineRecord:
         return self.study is not None
 
 
+class DecisionState(str, Enum):
+    """Where an autopilot decision stands: ``made`` (acted on), ``proposed`` (waiting for
+    ``tunebook autopilot approve|reject``), then ``approved`` or ``rejected``.
+
+    Persisted by value; add-only.
+    """
+
+    MADE = "made"
+    PROPOSED = "proposed"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+    @property
+    def acted(self) -> bool:
+        """The autopilot acts (or acted) on it."""
+        return self in (DecisionState.MADE, DecisionState.APPROVED)
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """One decision of an autopilot, as stored: the timeline ``autopilot status`` shows.
+
+    Attributes:
+        pilot: the autopilot's name (its study file's study name).
+        seq: its place in the timeline, from 0; unique per pilot, so two autopilots
+            driving one study cannot both write the next decision.
+        phase: ``explore``, ``fix``, ``exploit``, ``settle``, ``decide``, ``round2``.
+        action: what it does: ``start``, ``run``, ``hold``, ``skip``, ``launch``,
+            ``not_yet``, ``stop``, ``done``.
+        summary: what, in a line; why: the reason, in words.
+        stats: the statistic behind it (plain JSON numbers and words).
+        study: the study it runs or reads, if any.
+        spent, budget: trainings spent when it was made, and the total allowed.
+        state: see :class:`DecisionState`; note: the reviewer's words on it.
+    """
+
+    id: int
+    pilot: str
+    seq: int
+    phase: str
+    action: str
+    summary: str
+    why: str
+    stats: dict[str, Any]
+    study: str | None
+    spent: float
+    budget: float
+    state: DecisionState
+    note: str = ""
+    created_at: float = 0.0
+
+    @property
+    def left(self) -> float:
+        return self.budget - self.spent
+
+
 @dataclass(frozen=True)
 class Tally:
     """A study's trials counted by status, with its best value: the one summary the

@@ -9,6 +9,8 @@ from tunebook.errors import StudyNotFound
 from tunebook.records import (
     BaselineRecord,
     CheckpointRecord,
+    DecisionRecord,
+    DecisionState,
     MetricPoint,
     StudyRecord,
     StudyTree,
@@ -189,6 +191,29 @@ class Store(Protocol):
 
     def baselines(self, name: str | None = None) -> list[BaselineRecord]:
         """Every version of baseline ``name`` (``None``: of every baseline), oldest first."""
+        ...
+
+    # -- autopilot decisions -------------------------------------------------------------
+
+    def add_decision(self, pilot: str, seq: int, *, phase: str, action: str, summary: str,
+                     why: str, stats: dict[str, Any], study: str | None, spent: float,
+                     budget: float, state: DecisionState) -> DecisionRecord:
+        """Append decision ``seq`` to ``pilot``'s timeline.
+
+        ``seq`` must be the next one (the timeline's length): a second autopilot writing
+        the same place raises :class:`~tunebook.errors.StaleClaim` and writes nothing, so
+        two drivers of one study never both act.
+        """
+        ...
+
+    def decisions(self, pilot: str | None = None) -> list[DecisionRecord]:
+        """``pilot``'s timeline in order (``None``: every pilot's, oldest first)."""
+        ...
+
+    def resolve_decision(self, decision_id: int, state: DecisionState, note: str = "",
+                         ) -> bool:
+        """Approve or reject a ``proposed`` decision; False when it was not proposed (it
+        was resolved already): a decision is resolved once."""
         ...
 
     # -- derived: the same for every backend ---------------------------------------------

@@ -18,6 +18,8 @@ from tunebook.errors import StaleClaim, StudyExists, StudyNotFound
 from tunebook.records import (
     BaselineRecord,
     CheckpointRecord,
+    DecisionRecord,
+    DecisionState,
     MetricPoint,
     StudyRecord,
     TrialRecord,
@@ -45,6 +47,7 @@ class MemoryStore(Store):
         self._points: dict[int, dict[tuple[str, int], tuple[float, float]]] = {}
         self._checkpoints: dict[int, CheckpointRecord] = {}
         self._baselines: list[BaselineRecord] = []
+        self._decisions: list[DecisionRecord] = []
         self._ids = itertools.count(1)
 
     def close(self) -> None:
@@ -351,3 +354,32 @@ class MemoryStore(Store):
     def baselines(self, name: str | None = None) -> list[BaselineRecord]:
         with self._lock:
             return [b for b in self._baselines if name is None or b.name == name]
+
+    # -- autopilot decisions -------------------------------------------------------------
+
+    def add_decision(self, pilot: str, seq: int, *, phase: str, action: str, summary: str,
+                     why: str, stats: dict[str, Any], study: str | None, spent: float,
+                     budget: float, state: DecisionState) -> DecisionRecord:
+        with self._lock:
+            if any(d.pilot == pilot and d.seq == seq for d in self._decisions):
+                raise StaleClaim(f"decision {seq} of autopilot {pilot!r} was written by "
+                                 "another autopilot")
+            record = DecisionRecord(next(self._ids), pilot, seq, phase, action, summary, why,
+                                    dict(stats), study, spent, budget, state, "",
+                                    time.time())
+            self._decisions.append(record)
+            return record
+
+    def decisions(self, pilot: str | None = None) -> list[DecisionRecord]:
+        with self._lock:
+            return sorted((d for d in self._decisions if pilot is None or d.pilot == pilot),
+                          key=lambda d: d.id if pilot is None else d.seq)
+
+    def resolve_decision(self, decision_id: int, state: DecisionState, note: str = "",
+                         ) -> bool:
+        with self._lock:
+            for i, d in enumerate(self._decisions):
+                if d.id == decision_id and d.state is DecisionState.PROPOSED:
+                    self._decisions[i] = dataclasses.replace(d, state=state, note=note)
+                    return True
+            return False

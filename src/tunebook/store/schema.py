@@ -89,3 +89,23 @@ baselines = sa.Table(
     sa.Column("forced", sa.Boolean, nullable=False, default=False),
     sa.UniqueConstraint("name", "version", name="uq_baselines_name_version"),
 )
+
+decisions = sa.Table(
+    "decisions", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    # The autopilot by its study's name, not by key: its timeline outlives a deleted study.
+    sa.Column("pilot", sa.String(300), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("phase", sa.String(40), nullable=False),
+    sa.Column("action", sa.String(40), nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("why", sa.Text, nullable=False),
+    sa.Column("stats", sa.JSON, nullable=False),
+    sa.Column("study", sa.String(300), nullable=True),
+    sa.Column("spent", sa.Float, nullable=False),
+    sa.Column("budget", sa.Float, nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("note", sa.Text, nullable=False, default=""),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("pilot", "seq", name="uq_decisions_pilot_seq"),
+)

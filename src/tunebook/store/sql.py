@@ -16,6 +16,8 @@ from tunebook.errors import StaleClaim, StoreError, StudyExists, StudyNotFound
 from tunebook.records import (
     BaselineRecord,
     CheckpointRecord,
+    DecisionRecord,
+    DecisionState,
     MetricPoint,
     StudyRecord,
     TrialRecord,
@@ -32,7 +34,14 @@ from tunebook.store.base import (
     retry_update,
 )
 from tunebook.store.engine import retry
-from tunebook.store.schema import baselines, checkpoints, metric_points, studies, trials
+from tunebook.store.schema import (
+    baselines,
+    checkpoints,
+    decisions,
+    metric_points,
+    studies,
+    trials,
+)
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -596,3 +605,51 @@ class SQLStore(Store):
                               author=row["author"], why=row["why"], source=row["source"],
                               study=row["study"], evidence=row["evidence"],
                               forced=bool(row["forced"]))
+
+    # -- autopilot decisions -------------------------------------------------------------
+
+    @retry
+    def add_decision(self, pilot: str, seq: int, *, phase: str, action: str, summary: str,
+                     why: str, stats: dict[str, Any], study: str | None, spent: float,
+                     budget: float, state: DecisionState) -> DecisionRecord:
+        row = {"pilot": pilot, "seq": seq, "phase": phase, "action": action,
+               "summary": summary, "why": why, "stats": stats, "study": study,
+               "spent": spent, "budget": budget, "state": state.value, "note": "",
+               "created_at": time.time()}
+        try:
+            with self._write() as conn:
+                key = conn.execute(decisions.insert().values(**row)).inserted_primary_key
+        except IntegrityError:  # the unique (pilot, seq): another driver wrote it first
+            raise StaleClaim(f"decision {seq} of autopilot {pilot!r} was written by another "
+                             "autopilot") from None
+        assert key is not None
+        return self._decision_from_row({**row, "id": key[0]})
+
+    @retry
+    def decisions(self, pilot: str | None = None) -> list[DecisionRecord]:
+        query = decisions.select().order_by(decisions.c.id)
+        if pilot is not None:
+            query = decisions.select().where(decisions.c.pilot == pilot).order_by(
+                decisions.c.seq)
+        with self._read() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [self._decision_from_row(r) for r in rows]
+
+    @retry
+    def resolve_decision(self, decision_id: int, state: DecisionState, note: str = "",
+                         ) -> bool:
+        with self._write() as conn:
+            done = conn.execute(decisions.update().where(
+                decisions.c.id == decision_id,
+                decisions.c.state == DecisionState.PROPOSED.value,
+            ).values(state=state.value, note=note)).rowcount
+        return bool(done)
+
+    @staticmethod
+    def _decision_from_row(row: Any) -> DecisionRecord:
+        return DecisionRecord(id=row["id"], pilot=row["pilot"], seq=row["seq"],
+                              phase=row["phase"], action=row["action"],
+                              summary=row["summary"], why=row["why"], stats=row["stats"],
+                              study=row["study"], spent=row["spent"], budget=row["budget"],
+                              state=DecisionState(row["state"]), note=row["note"] or "",
+                              created_at=row["created_at"])
