@@ -259,9 +259,15 @@ def study_spec(study: StudyRecord) -> StudySpec:
     the file was edited) runs exactly the study that was created. The record's name is
     kept as stored, so a study created through the API under any name still loads.
     """
-    snapshot = {k: v for k, v in study.spec.items() if k not in LOCATION_FIELDS}
-    spec = spec_from_dict({**snapshot, "name": "stored-study"})
-    model = spec.model.model_copy(update={"name": study.name})
-    file, folder = study.spec.get("source_file"), study.spec.get("source_dir")
+    return spec_from_snapshot(study.spec, study.name)
+
+
+def spec_from_snapshot(snapshot: Mapping[str, Any], name: str) -> StudySpec:
+    """The typed spec a :meth:`StudySpec.snapshot` was taken of, named ``name`` (kept as
+    given, so a study created through the API under any name still loads)."""
+    plain = {k: v for k, v in snapshot.items() if k not in LOCATION_FIELDS}
+    spec = spec_from_dict({**plain, "name": "stored-study"})
+    model = spec.model.model_copy(update={"name": name})
+    file, folder = snapshot.get("source_file"), snapshot.get("source_dir")
     return StudySpec(model, spec.space, path=Path(file) if file else None,
                      folder=Path(folder) if folder else None)

@@ -44,6 +44,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
     \b
     Start here:
+      tunebook autopilot study.yaml --budget 60   the whole loop, each decision explained
       tunebook demo                       train an MLP on digits, compare 3 activations
       tunebook init                       write a starter study.yaml + train.py
       tunebook run study.yaml -w 2        run (or resume) a study with 2 workers
@@ -71,9 +72,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    from tunebook.cli import inspect, loop, study, workflows
+    from tunebook.cli import autopilot, inspect, loop, study, workflows
 
-    for module in (study, inspect, workflows, loop):
+    for module in (study, autopilot, inspect, workflows, loop):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -15,8 +15,8 @@ from urllib.parse import quote
 
 from tunebook.report import figures as plot
 from tunebook.report.figures import figure_div
-from tunebook.report.html import esc, table
-from tunebook.report.text import fmt
+from tunebook.report.html import table
+from tunebook.report.text import esc, fmt
 
 EXTRA_CSS = """
 nav{background:#24292f;padding:10px 24px}nav a{color:#fff;margin-right:18px;text-decoration:none}

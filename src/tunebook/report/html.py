@@ -8,7 +8,6 @@ a script tag.
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,9 +15,11 @@ from typing import Any
 
 from tunebook.analysis.report import StudyReport, study_report
 from tunebook.analysis.tracking import TrackingRow, tracking_rows
+from tunebook.records import DecisionRecord
 from tunebook.report import figures as plot
 from tunebook.report.figures import figure_div
-from tunebook.report.text import fmt
+from tunebook.report.text import esc, fmt
+from tunebook.report.timeline import html_section
 from tunebook.store import Store
 
 CSS = """
@@ -33,10 +34,6 @@ td,th{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:to
 .muted{color:#57606a;font-size:.9em}code{background:#f6f8fa;padding:1px 4px}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(480px,1fr));gap:8px}
 """
-
-
-def esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
 
 
 #: Draws every ``data-figure`` container on a page (figures carry their plotly JSON in that
@@ -166,11 +163,14 @@ def _tracking(rows: Sequence[TrackingRow]) -> str:
                       "reproduce with"], body) + configs + "</section>")
 
 
-def render_html(reports: Sequence[StudyReport], tracking: Sequence[TrackingRow]) -> str:
-    """The whole report as one HTML document (plotly.js inlined, works offline)."""
+def render_html(reports: Sequence[StudyReport], tracking: Sequence[TrackingRow],
+                timelines: Sequence[Sequence[DecisionRecord]] = ()) -> str:
+    """The whole report as one HTML document (plotly.js inlined, works offline); an
+    autopilot's timeline, when a study has one, comes first."""
+    pilots = "\n".join(html_section(t, f"autopilot-{i}") for i, t in enumerate(timelines))
     studies = "\n".join(study_sections(r, i) for i, r in enumerate(reports))
     title = "tunebook report: " + ", ".join(r.data.study.name for r in reports)
-    return page(title, studies + _tracking(tracking))
+    return page(title, pilots + studies + _tracking(tracking))
 
 
 def page(title: str, body: str) -> str:
@@ -190,8 +190,10 @@ def write_report(store: Store, names: Sequence[str], path: str | Path,
                  png_dir: str | Path | None = None) -> Path:
     """Analyse ``names`` and write the HTML report (and PNGs when ``png_dir`` is given)."""
     reports = [study_report(store, name) for name in names]
+    timelines = [t for t in (store.decisions(name) for name in names) if t]
     out = Path(path)
-    out.write_text(render_html(reports, tracking_rows(store, list(names))), encoding="utf-8")
+    out.write_text(render_html(reports, tracking_rows(store, list(names)), timelines),
+                   encoding="utf-8")
     if png_dir is not None:
         from tunebook.report.png import write_pngs
 

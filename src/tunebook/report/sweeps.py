@@ -9,7 +9,8 @@ from typing import Any
 from tunebook.analysis.data import load_series
 from tunebook.analysis.lrsweep import EarlyCheck, SweepResult
 from tunebook.report import figures
-from tunebook.report.html import esc, page
+from tunebook.report.html import page
+from tunebook.report.text import esc
 from tunebook.store import Store
 
 

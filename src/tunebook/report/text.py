@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 import math
 from typing import Any
 
 from tunebook.space import combo_label
 
-__all__ = ["combo_label", "first_line", "fmt", "when"]
+__all__ = ["combo_label", "esc", "first_line", "fmt", "when"]
 
 
 def fmt(value: Any, digits: int = 4) -> str:
@@ -32,3 +33,8 @@ def first_line(text: str | None, width: int = 70) -> str:
         return ""
     line = text.strip().splitlines()[0]
     return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def esc(value: Any) -> str:
+    """``value`` as text safe inside HTML (every user-provided string goes through it)."""
+    return html.escape(str(value), quote=True)

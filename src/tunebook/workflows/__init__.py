@@ -12,6 +12,7 @@ Each workflow makes its studies through the one derivation
 """
 
 from tunebook.workflows._run import RunOptions
+from tunebook.workflows.autopilot import Pilot, approve, autopilot, reject, resume, timeline_of
 from tunebook.workflows.batchsize import BatchSizeProbe, batch_size_probe
 from tunebook.workflows.launch import Evidence, gather, launch
 from tunebook.workflows.lrsweep import LrSweep, lr_sweep
@@ -25,16 +26,22 @@ __all__ = [
     "Evidence",
     "LrSweep",
     "NextStudy",
+    "Pilot",
     "RerunResult",
     "Round2Result",
     "RunOptions",
     "WarmupSweep",
+    "approve",
+    "autopilot",
     "batch_size_probe",
     "gather",
     "launch",
     "lr_sweep",
     "next_study",
+    "reject",
     "rerun",
+    "resume",
     "round2",
+    "timeline_of",
     "warmup_sweep",
 ]

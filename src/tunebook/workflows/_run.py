@@ -20,15 +20,20 @@ class RunOptions:
         workers: trials at a time (a throughput probe always runs one at a time).
         runs_dir: where trial logs and checkpoints go (default: beside the store).
         on_progress: called a few times a second with the running study's progress.
+        executor: ``local`` or ``ray`` (see ``tunebook run --executor``).
+        ray_address: the Ray cluster for ``executor="ray"``.
     """
 
     workers: int = 1
     runs_dir: Path | None = None
     on_progress: ProgressCallback | None = None
+    executor: str = "local"
+    ray_address: str | None = None
 
 
 def run(spec: StudySpec, store: Store, options: RunOptions, *,
         workers: int | None = None) -> RunResult:
     """Create or resume ``spec``'s study and run it to the end (see ``run_study``)."""
     return run_study(spec, store, workers=options.workers if workers is None else workers,
-                     runs_dir=options.runs_dir, on_progress=options.on_progress)
+                     runs_dir=options.runs_dir, on_progress=options.on_progress,
+                     executor=options.executor, ray_address=options.ray_address)

@@ -1,0 +1,179 @@
+"""``tunebook autopilot``: run the playbook's loop under a budget; ``status``, ``approve``
+and ``reject`` read and steer it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.markup import escape
+
+from tunebook.cli._common import (
+    console,
+    db_option,
+    echo_rows,
+    err_console,
+    exit_if_stopped,
+    format_option,
+    no_progress_option,
+    open_db,
+    runs_dir_option,
+)
+
+SUBCOMMANDS = ("run", "status", "approve", "reject")
+
+
+class _Autopilot(click.Group):
+    """``tunebook autopilot STUDY.yaml …`` is ``tunebook autopilot run STUDY.yaml …``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        first = next((a for a in args if not a.startswith("-")), None)
+        if first is not None and first not in SUBCOMMANDS and "--help" not in args \
+                and "-h" not in args[:1]:
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_Autopilot)
+def autopilot() -> None:
+    """Run the playbook's whole loop on a study file under a budget, explaining each step.
+
+    \b
+    explore   the study as written (quasi-random), a share of the budget
+    fix       while the checklist fails on the space: widen, cut, fix, sample more
+    exploit   Bayesian optimisation, warm-started from the exploration
+    settle    the best configuration of each value again, over seeds
+    decide    launch the leader into the baseline if the evidence holds, else "not yet"
+    round2    (--round2 F) each value's leader trained F× longer; did the ranking hold?
+
+    \b
+      tunebook autopilot study.yaml --budget 60 -w 2     run it (again: resume it)
+      tunebook autopilot study.yaml --budget 6h          a time budget
+      tunebook autopilot study.yaml --budget 60 --approve   stop before each step
+      tunebook autopilot status NAME                     the timeline: what, why, cost
+      tunebook autopilot approve NAME                    go on with the proposed step
+      tunebook autopilot reject NAME --why "..."         skip it; take the next best
+    """
+
+
+def _pilot_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed((
+            click.option("-w", "--workers", default=1, show_default=True,
+                         help="Trials at the same time, each in its own process."),
+            db_option, runs_dir_option,
+            click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
+                         show_default=True, help="As for `tunebook run`."),
+            click.option("--address", default="auto", show_default=True,
+                         help="With --executor ray: the cluster."),
+            no_progress_option)):
+        fn = option(fn)
+    return fn
+
+
+@autopilot.command(name="run")
+@click.argument("spec_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--budget", required=True, metavar="N|TIME",
+              help="Trainings in all (40), or a time (6h, 90m): every trial counts, "
+              "re-runs and round 2 included; a pruned trial counts the steps it ran.")
+@click.option("--approve", is_flag=True, help="Stop before each step that spends budget or "
+              "changes the baseline, and show it; `approve`/`reject` goes on.")
+@click.option("--round2", type=float, default=None, metavar="F",
+              help="Finally train each value's leader F× longer and check the ranking.")
+@click.option("--baseline", default="main", show_default=True,
+              help="The baseline a launch goes into.")
+@_pilot_options
+def run(spec_file: Path, budget: str, approve: bool, round2: float | None, baseline: str,
+        **run: Any) -> None:
+    """Start (or resume) the autopilot on a study file."""
+    from tunebook.spec import load_spec
+    from tunebook.workflows import autopilot as drive
+
+    spec = load_spec(spec_file)
+    store = open_db(run.pop("db"))
+    _drive(store, spec.name, run, lambda options, show: drive(
+        spec, store, budget=budget, round2=round2, approve=approve, baseline=baseline,
+        options=options, on_decision=show))
+
+
+@autopilot.command()
+@click.argument("name")
+@db_option
+@format_option
+def status(name: str, db: str | None, fmt: str) -> None:
+    """The timeline of autopilot NAME: each decision, why, its statistic, the budget."""
+    from tunebook.report.timeline import console_table, rows
+    from tunebook.workflows import timeline_of
+
+    timeline = timeline_of(open_db(db, create=False, read_only=True), name)
+    if fmt != "table":
+        echo_rows(rows(timeline), fmt)
+        return
+    console.print(console_table(timeline, f"autopilot {name}"))
+    _next_step(name, timeline[-1])
+
+
+@autopilot.command(name="approve")
+@click.argument("name")
+@click.option("--why", default="", help="Your reason, kept with the decision.")
+@_pilot_options
+def approve_cmd(name: str, why: str, **run: Any) -> None:
+    """Approve the step autopilot NAME proposed, and go on."""
+    from tunebook.workflows import approve, resume
+
+    store = open_db(run.pop("db"))
+    approve(store, name, why)
+    _drive(store, name, run, lambda options, show: resume(
+        store, name, options=options, on_decision=show))
+
+
+@autopilot.command(name="reject")
+@click.argument("name")
+@click.option("--why", default="", help="Your reason, kept with the decision.")
+@_pilot_options
+def reject_cmd(name: str, why: str, **run: Any) -> None:
+    """Reject the step autopilot NAME proposed; it takes the next best action."""
+    from tunebook.workflows import reject, resume
+
+    store = open_db(run.pop("db"))
+    reject(store, name, why)
+    _drive(store, name, run, lambda options, show: resume(
+        store, name, options=options, on_decision=show))
+
+
+def _drive(store: Any, name: str, run: dict[str, Any], go: Callable[..., Any]) -> None:
+    """Run the autopilot with a progress bar, printing each decision as it is made."""
+    from tunebook.report.console import ProgressBar
+    from tunebook.workflows import RunOptions
+
+    with ProgressBar(console, enabled=not run["no_progress"]) as bar:
+        options = RunOptions(workers=run["workers"], runs_dir=run["runs_dir"],
+                             on_progress=bar.update, executor=run["executor"],
+                             ray_address=run["address"])
+        pilot = go(options, _show)
+    exit_if_stopped(pilot.stopped_by)
+    _next_step(name, pilot.last)
+
+
+def _show(d: Any) -> None:
+    state = "" if d.state.value == "made" else f" [yellow]({d.state.value})[/]"
+    console.print(f"[bold]#{d.seq} {escape(d.phase)}[/]{state}: {escape(d.summary)}\n"
+                  f"   [dim]{escape(d.why)}[/]", highlight=False)
+    for h in d.stats.get("held") or []:
+        console.print(f"   [dim]held: {escape(h['what'])}: {escape(h['why'])}[/]",
+                      highlight=False)
+
+
+def _next_step(name: str, last: Any) -> None:
+    """What the user can do now."""
+    if last.state.value == "proposed":
+        err_console.print(f"[yellow]waiting for approval:[/] {escape(last.summary)}. Go on "
+                          f"with `tunebook autopilot approve {escape(name)}` or `tunebook "
+                          f"autopilot reject {escape(name)} --why \"...\"`", highlight=False)
+    elif last.action not in ("done", "stop"):
+        err_console.print(f"autopilot {escape(name)} has not finished; run it again to go "
+                          "on", highlight=False)
+
+
+COMMANDS = (autopilot,)

@@ -1,0 +1,346 @@
+"""``tunebook autopilot``: the playbook's whole loop under a budget, every decision explained.
+
+The autopilot answers the study file's question (which scientific value is best, or, with
+none, which configuration) the way the playbook's incremental strategy does:
+
+1. **explore** the study as written (quasi-random search), with a share of the budget;
+2. **fix** the space while its checklist fails on the space or the sampling (a crowded
+   bound widened, an infeasible edge cut, an inert parameter fixed, more points), through
+   ``next``'s typed changes; a change the evidence does not support is held back, saying so;
+3. **exploit** with Bayesian optimisation warm-started from the last exploration round;
+4. **settle**: the best configuration of each value re-run over seeds;
+5. **decide**: launch the leader into the baseline when the evidence holds (the rules of
+   ``tunebook launch``), else "not yet" with the reason and what more seeds would buy;
+6. optionally **round 2**: each value's leader trained F× longer, and whether the ranking
+   held.
+
+Each decision is recorded in the store before it is acted on (phase, what, why, the
+statistic, budget spent and total), so the timeline explains itself and an interrupted
+autopilot resumes at the decision it was acting on, never repeating a finished phase
+(the studies it runs resume like ``tunebook run``). With ``approve=True`` each decision
+that spends budget or changes the baseline is only proposed; :func:`approve` or
+:func:`reject` resolves it, and a rejection makes the autopilot take the next best action.
+
+    >>> pilot = autopilot(load_spec("study.yaml"), open_store("tunebook.db"), budget=60)
+    >>> [(d.phase, d.summary) for d in pilot.timeline], pilot.outcome
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tunebook._spec_derive import Derivation
+from tunebook.analysis.isolation import ranked
+from tunebook.analysis.report import study_report
+from tunebook.errors import SpecError, StudyNotFound, TunebookError
+from tunebook.records import DecisionRecord, DecisionState
+from tunebook.spec import StudySpec, spec_from_snapshot, study_spec
+from tunebook.store import Store
+from tunebook.workflows._pilot_budget import plan_budget, seconds_per_training
+from tunebook.workflows._pilot_steps import (
+    ASKING,
+    FINAL,
+    Context,
+    Step,
+    after_round,
+    explore,
+    ran,
+    steps_of,
+)
+from tunebook.workflows._pilot_verdict import decide, done, round2, settle
+from tunebook.workflows._run import RunOptions, run
+from tunebook.workflows.launch import DEFAULT_BASELINE, gather, launch, set_baseline
+from tunebook.workflows.rerun import create_child
+from tunebook.workflows.round2 import round2_study
+
+AUTHOR = "tunebook autopilot"
+OnDecision = Callable[[DecisionRecord], None]
+
+
+@dataclass(frozen=True)
+class Pilot:
+    """Where an autopilot stands: its timeline, and why it returned.
+
+    Attributes:
+        name: the autopilot (its study file's study name).
+        timeline: every decision, in order.
+        stopped_by: ``SIGINT``/``SIGTERM`` when a run was interrupted (run it again to go
+            on), else None.
+    """
+
+    name: str
+    timeline: list[DecisionRecord]
+    stopped_by: str | None = None
+
+    @property
+    def last(self) -> DecisionRecord:
+        return self.timeline[-1]
+
+    @property
+    def finished(self) -> bool:
+        return self.last.action in FINAL
+
+    @property
+    def waiting(self) -> DecisionRecord | None:
+        """The decision waiting for ``approve``/``reject`` (None when none waits)."""
+        return self.last if self.last.state is DecisionState.PROPOSED else None
+
+    @property
+    def outcome(self) -> str:
+        """The conclusion in a line (the last decision's summary)."""
+        return self.last.summary
+
+
+def autopilot(spec: StudySpec, store: Store, *, budget: float | str,
+              round2: float | None = None, approve: bool = False,
+              baseline: str = DEFAULT_BASELINE, options: RunOptions | None = None,
+              on_decision: OnDecision | None = None) -> Pilot:
+    """Run (or resume) the autopilot for ``spec`` under ``budget``.
+
+    ``budget`` is a number of trainings (``40``), or a time (``"6h"``): the wall time the
+    autopilot may train for with ``options.workers`` at once, turned into trainings once
+    the first round shows how long one takes. A second call with the same study resumes
+    it; a different budget, ``round2`` or ``approve`` is recorded as a decision and applies
+    from there on.
+
+    Raises:
+        SpecError: the budget cannot answer the study (the message gives the minimum), or
+            it is spent and the autopilot still needs trainings.
+    """
+    workers = (options or RunOptions()).workers
+    settings = {**parse_budget(budget), "workers": workers, "round2": round2,
+                "approve": approve, "baseline": baseline}
+    if settings["budget"] is not None:  # a time is checked once it is worth trainings
+        plan_budget(spec, float(settings["budget"]), round2)
+    timeline = store.decisions(spec.name)
+    if not timeline:
+        _record(store, spec.name, 0, Step(
+            "start", "start", f"autopilot for {spec.name}: {_budget_text(settings)}",
+            _question(spec), {"spec": spec.snapshot(), **settings}),
+            0.0, -1.0, DecisionState.MADE, on_decision)
+    elif _settings(timeline) != settings and not Pilot(spec.name, timeline).finished:
+        ctx = _context(store, timeline)
+        _record(store, spec.name, len(timeline), Step(
+            ctx.timeline[-1].phase, "budget", f"settings changed: {_budget_text(settings)}"
+            + (f", round 2 ×{round2:g}" if round2 else "") + (", approve" if approve else ""),
+            "given on resume", settings), ctx.spent().done, _total(ctx.plan.total),
+            DecisionState.MADE, on_decision)
+    return resume(store, spec.name, options=options, on_decision=on_decision)
+
+
+def parse_budget(budget: float | str) -> dict[str, float | None]:
+    """``40`` → 40 trainings; ``"6h"``, ``"90m"`` → that many seconds of training.
+
+    Raises:
+        SpecError: neither a positive number nor a duration.
+    """
+    from tunebook._spec_model import parse_duration
+
+    text = str(budget).strip()
+    try:
+        trainings = float(text)
+    except ValueError:
+        try:
+            seconds = parse_duration(text)
+        except ValueError as exc:
+            raise SpecError(f"{exc}: a budget is a number of trainings (40) or a time "
+                            "(6h, 90m)", field="--budget") from None
+        return {"budget": None, "seconds": seconds}
+    if not trainings > 0:
+        raise SpecError(f"a budget must be positive, got {text}", field="--budget")
+    return {"budget": trainings, "seconds": None}
+
+
+def _budget_text(settings: dict[str, Any]) -> str:
+    if settings["budget"] is not None:
+        return f"{settings['budget']:g} trainings"
+    return f"{settings['seconds'] / 3600:.3g} h of training, {settings['workers']} at a time"
+
+
+def _total(total: float) -> float:
+    """A budget as stored: -1 while a time is not yet worth a known number of trainings."""
+    return total if math.isfinite(total) else -1.0
+
+
+def resume(store: Store, name: str, *, options: RunOptions | None = None,
+           on_decision: OnDecision | None = None) -> Pilot:
+    """Go on from the last decision of autopilot ``name`` until it finishes, waits for
+    approval, or is interrupted.
+
+    Raises:
+        StudyNotFound: no autopilot of that name.
+        SpecError: its budget is spent while it still needs trainings.
+    """
+    options = options or RunOptions()
+    acted: set[int] = set()
+    _check_budget(store, timeline_of(store, name))
+    while True:
+        timeline = timeline_of(store, name)
+        last = timeline[-1]
+        if last.action in FINAL or last.state is DecisionState.PROPOSED:
+            return Pilot(name, timeline)
+        ctx = _context(store, timeline)
+        if last.state.acted and last.action in ASKING and last.id not in acted:
+            acted.add(last.id)
+            stopped = _act(ctx, last, options)
+            if stopped is not None:
+                return Pilot(name, timeline, stopped)
+            continue
+        step = _next(ctx)
+        approve = bool(_settings(timeline)["approve"])
+        state = DecisionState.PROPOSED if approve and step.asks else DecisionState.MADE
+        _record(store, name, len(timeline), step, ctx.spent().done, _total(ctx.plan.total),
+                state, on_decision)
+
+
+def timeline_of(store: Store, name: str) -> list[DecisionRecord]:
+    """Autopilot ``name``'s decisions.
+
+    Raises:
+        StudyNotFound: it has none (the message lists the autopilots there are).
+    """
+    timeline = store.decisions(name)
+    if not timeline:
+        known = sorted({d.pilot for d in store.decisions()})
+        hint = f"autopilots here: {', '.join(known)}" if known else "none ran here"
+        raise StudyNotFound(f"no autopilot named {name!r} in {store.url} ({hint}); start one "
+                            "with `tunebook autopilot STUDY.yaml --budget N`")
+    return timeline
+
+
+def approve(store: Store, name: str, why: str = "") -> DecisionRecord:
+    """Approve the decision autopilot ``name`` proposed (then :func:`resume` it)."""
+    return _resolve(store, name, DecisionState.APPROVED, why)
+
+
+def reject(store: Store, name: str, why: str = "") -> DecisionRecord:
+    """Reject the proposed decision: it is recorded, and on :func:`resume` the autopilot
+    takes the next best action (a rejected fix round: exploit; a rejected launch: none)."""
+    return _resolve(store, name, DecisionState.REJECTED, why)
+
+
+def _resolve(store: Store, name: str, state: DecisionState, why: str) -> DecisionRecord:
+    last = timeline_of(store, name)[-1]
+    if last.state is not DecisionState.PROPOSED or not store.resolve_decision(
+            last.id, state, why):
+        raise TunebookError(f"nothing of autopilot {name!r} waits for approval: its last "
+                            f"decision (#{last.seq}, {last.summary}) is {last.state.value}; "
+                            "only an autopilot run with --approve proposes decisions")
+    return timeline_of(store, name)[-1]
+
+
+def _settings(timeline: Sequence[DecisionRecord]) -> dict[str, Any]:
+    latest = [d for d in timeline if d.action in ("start", "budget")][-1].stats
+    return {k: latest.get(k) for k in ("budget", "seconds", "workers", "round2", "approve",
+                                       "baseline")}
+
+
+def _context(store: Store, timeline: Sequence[DecisionRecord]) -> Context:
+    """What the next decision reads; a time budget is turned into trainings here, at the
+    seconds one training has taken so far (re-estimated at every decision)."""
+    start = timeline[0]
+    spec = spec_from_snapshot(start.stats["spec"], start.pilot)
+    settings = _settings(timeline)
+    if settings["budget"] is not None:
+        plan = plan_budget(spec, float(settings["budget"]), settings["round2"])
+    else:
+        each = seconds_per_training(store, ran(timeline), spec.model.max_steps)
+        total = (float(settings["seconds"]) * int(settings["workers"] or 1) / each
+                 if each else math.inf)
+        plan = plan_budget(spec, math.floor(total) if each else total, settings["round2"],
+                           strict=False)
+    return Context(store, spec, plan, settings["round2"], str(settings["baseline"]), timeline)
+
+
+def _check_budget(store: Store, timeline: Sequence[DecisionRecord]) -> None:
+    ctx = _context(store, timeline)
+    steps = steps_of(timeline)
+    searching = not steps or steps[-1].phase in ("explore", "fix", "exploit")
+    used = ctx.spent().done
+    if searching and steps and steps[-1].action not in FINAL and used >= ctx.plan.total:
+        raise SpecError(f"the budget of {ctx.plan.total:g} trainings is spent ({used:g} "
+                        f"used) and autopilot {ctx.name} still has to settle its question; "
+                        "pass a larger --budget to go on", field="--budget")
+
+
+def _next(ctx: Context) -> Step:
+    """The next decision, from the last one that moved the autopilot along."""
+    steps = steps_of(ctx.timeline)
+    if not steps:
+        return explore(ctx)
+    last = steps[-1]
+    rejected = last.state is DecisionState.REJECTED
+    if last.phase in ("explore", "fix"):
+        return after_round(ctx, last)
+    if last.phase == "exploit":
+        return settle(ctx, "the exploitation was rejected" if rejected else "")
+    if last.phase == "settle":
+        return decide(ctx)
+    if last.phase == "decide" and ctx.round2:
+        return round2(ctx, ctx.round2)
+    return done(ctx)
+
+
+def _record(store: Store, name: str, seq: int, step: Step, spent: float, budget: float,
+            state: DecisionState, on_decision: OnDecision | None) -> DecisionRecord:
+    record = store.add_decision(name, seq, phase=step.phase, action=step.action,
+                                summary=step.summary, why=step.why, stats=step.stats,
+                                study=step.study, spent=spent, budget=budget, state=state)
+    if on_decision is not None:
+        on_decision(record)
+    return record
+
+
+def _act(ctx: Context, record: DecisionRecord, options: RunOptions) -> str | None:
+    """Do what ``record`` decided (again, after an interruption: every act resumes)."""
+    stats, store, name = record.stats, ctx.store, record.study or ctx.name
+    if record.action == "launch":
+        _launch(ctx, record)
+        return None
+    if record.action == "run":
+        spec = spec_from_snapshot(stats["spec"], name)
+    elif record.phase == "round2":
+        spec = round2_study(store, stats["parent"], steps_factor=float(stats["factor"]),
+                            top=1, child=name).spec
+    else:
+        parent = store.get_study(stats["parent"])
+        trials = [(int(i), dict(p), int(s)) for i, p, s in stats["trials"]]
+        spec = create_child(store, parent, trials, Derivation(
+            name=name, description=stats["description"]))[1]
+    return run(spec, store, options).stopped_by
+
+
+def _launch(ctx: Context, record: DecisionRecord) -> None:
+    """Adopt the decided value (or, with no scientific question, the best configuration)
+    into the baseline, once: a resumed autopilot finds the version it added."""
+    store, study = ctx.store, record.study or ""
+    why = f"autopilot {ctx.name}: {record.why}"
+    if "value" in record.stats:
+        if any(b.study == study for b in store.baselines(ctx.baseline)):
+            return
+        evidence = gather(store, study, str(record.stats["value"]), baseline=ctx.baseline)
+        launch(store, evidence, baseline=ctx.baseline, why=why, author=AUTHOR)
+        return
+    report = study_report(store, study)
+    best = ranked(report.isolation, report.data.minimize)[0].best
+    assert best is not None  # decide() launches only a value with a completed trial
+    spec = study_spec(report.data.study)
+    length = {"max_steps": spec.model.max_steps} if spec.model.max_steps else {}
+    old = store.baseline(ctx.baseline)
+    set_baseline(store, {**(old.config if old else {}), **spec.space.fixed, **best.params,
+                         **length}, source=f"autopilot {ctx.name}: best configuration",
+                 baseline=ctx.baseline, why=why, author=AUTHOR)
+
+
+def _question(spec: StudySpec) -> str:
+    """The study's question, in words."""
+    sci = spec.model.scientific
+    if not sci:
+        return ("no scientific parameter: the question is the best configuration of the "
+                f"{len(spec.space.nuisance)} searched parameter(s)")
+    names = ", ".join(sci)
+    return (f"which value of {names} is best ({len(spec.space.combos())} values), each "
+            "compared at its own best nuisance settings")

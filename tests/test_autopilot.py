@@ -1,0 +1,213 @@
+"""tunebook autopilot: each phase's decision on trainers built to need it, the budget,
+resuming after SIGKILL, --approve with approve/reject, and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import tunebook_cli, write_study
+from tunebook import SpecError, TunebookError, load_spec, open_store, run_study
+from tunebook._spec_derive import Derivation
+from tunebook.records import DecisionState, TrialStatus
+from tunebook.workflows import RunOptions, autopilot, reject, resume
+from tunebook.workflows._pilot_budget import spent
+
+# act "b" is better than "a" by ``gap``; lr's optimum (lr_star) may lie beyond the range;
+# wd does nothing; ``noise`` is the seed-to-seed noise of the result.
+TRAINER = """
+    import math
+    import random
+
+    import tunebook
+
+
+    def main(t):
+        p = t.params
+        if p.get("broken"):
+            raise RuntimeError("the data loader is broken")
+        rng = random.Random(t.seed * 7919 + 17)
+        d = math.log10(p["lr"]) - math.log10(p["lr_star"])
+        final = 1.0 + d * d + (p["gap"] if p.get("act") == "a" else 0.0)
+        final += rng.gauss(0, p["noise"])
+        for step in range(1, 9):
+            if p.get("sleep"):
+                time.sleep(p["sleep"])
+            t.report(step, loss=final + 0.5 ** step)
+"""
+
+
+def _study(folder: Path, *, gap: float = 0.3, lr_star: float = 0.3, noise: float = 0.02,
+           scientific: bool = True, **fixed: Any) -> Path:
+    return write_study(
+        folder, TRAINER.replace("import math", "import math\n    import time"), name="toy",
+        fixed={"gap": gap, "lr_star": lr_star, "noise": noise, **fixed},
+        **({"scientific": {"act": {"values": ["a", "b"]}}} if scientific else {}),
+        nuisance={"lr": {"low": 1e-4, "high": 0.1, "scale": "log"},
+                  "wd": {"low": 0.0, "high": 1.0}},
+        budget=10, max_steps=8)
+
+
+def _used(store: Any, timeline: list[Any]) -> float:
+    names = [d.study for d in timeline if d.study and d.action in ("run", "child")]
+    return spent(store, names, 8).done
+
+
+def test_widens_the_bound_before_exploiting_and_launches_the_clear_winner(
+        tmp_path: Path, db_path: str) -> None:
+    store = open_store(db_path)
+    pilot = autopilot(load_spec(_study(tmp_path / "s")), store, budget=60,
+                      options=RunOptions(workers=2))
+    phases = [d.phase for d in pilot.timeline]
+    assert phases[:2] == ["start", "explore"] and phases[-2:] == ["decide", "done"]
+    widen = [d for d in pilot.timeline if d.phase == "fix"
+             and any(c["what"] == "nuisance.lr.high" for c in d.stats["changes"])]
+    assert widen and phases.index("exploit") > pilot.timeline.index(widen[0])
+    assert widen[0].stats["changes"][0]["to"] > 0.1  # optimum 0.3 lies beyond 0.1
+    assert not any("nuisance.wd.high" in json.dumps(d.stats.get("changes", []))
+                   for d in pilot.timeline)  # the inert parameter is never widened
+    decided = pilot.timeline[-2]
+    assert decided.action == "launch" and decided.stats["value"] == "act=b"
+    version = store.baseline("main")
+    assert version is not None and version.config["act"] == "b"
+    assert version.study == "toy-seeds" and version.author == "tunebook autopilot"
+    assert version.evidence is not None and not version.evidence["blockers"]
+    assert _used(store, pilot.timeline) <= 60  # nothing ran in flight past the end
+
+
+def test_a_tie_is_not_launched_and_says_what_more_seeds_would_buy(
+        tmp_path: Path, db_path: str) -> None:
+    store = open_store(db_path)
+    pilot = autopilot(load_spec(_study(tmp_path / "s", gap=0.0, lr_star=0.01, noise=0.05)),
+                      store, budget=40, options=RunOptions(workers=2))
+    decided = next(d for d in pilot.timeline if d.phase == "decide")
+    assert decided.action == "not_yet" and "seed-spreads" in decided.why
+    assert store.baseline("main") is None
+    assert pilot.finished and pilot.outcome.startswith("not yet")
+    assert _used(store, pilot.timeline) <= 40
+
+
+def test_no_scientific_parameter_settles_the_best_configuration(tmp_path: Path,
+                                                                db_path: str) -> None:
+    store = open_store(db_path)
+    pilot = autopilot(load_spec(_study(tmp_path / "s", scientific=False, lr_star=0.01)),
+                      store, budget=30, options=RunOptions(workers=2))
+    assert "best configuration" in pilot.timeline[0].why
+    settle = next(d for d in pilot.timeline if d.phase == "settle")
+    assert settle.action == "child" and settle.stats["seeds"] >= 3
+    version = store.baseline("main")
+    assert pilot.timeline[-2].action == "launch" and version is not None
+    assert 0.001 < version.config["lr"] < 0.1 and version.config["max_steps"] == 8
+
+
+def test_bad_input_gets_a_clear_error(tmp_path: Path, db_path: str) -> None:
+    store = open_store(db_path)
+    spec = load_spec(_study(tmp_path / "s"))
+    with pytest.raises(SpecError, match=r"needs at least 18: one exploration round of 12"):
+        autopilot(spec, store, budget=10)
+    with pytest.raises(SpecError, match="a number of trainings"):
+        autopilot(spec, store, budget="lots")
+    assert store.decisions() == []  # nothing recorded for a refused start
+    broken = load_spec(_study(tmp_path / "b", broken=True))
+    pilot = autopilot(broken, store, budget=30, options=RunOptions(workers=2))
+    assert [d.action for d in pilot.timeline] == ["start", "run", "stop"]
+    assert "the data loader is broken" in pilot.last.why and pilot.finished
+
+
+def test_a_spent_budget_on_resume_is_refused_with_the_way_on(tmp_path: Path,
+                                                             db_path: str) -> None:
+    store = open_store(db_path)
+    spec = load_spec(_study(tmp_path / "s"))
+    autopilot(spec, store, budget=30, approve=True)  # proposes the exploration, waits
+    store.resolve_decision(store.decisions("toy")[-1].id, DecisionState.APPROVED)
+    run_study(spec.derive(Derivation(budget=32)), store, workers=2)  # run by hand meanwhile
+    with pytest.raises(SpecError, match="budget of 30 trainings is spent"):
+        resume(store, "toy")
+
+
+def test_approve_stops_and_a_rejection_changes_the_next_action(tmp_path: Path,
+                                                               db_path: str) -> None:
+    study = _study(tmp_path / "s")
+    out = tunebook_cli("autopilot", str(study), "--budget", "60", "--approve", "-w", "2",
+                       "--db", db_path, "--no-progress", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "waiting for approval" in out.stderr and "explore toy as written" in out.stdout
+    store = open_store(db_path)
+    assert store.find_study("toy") is None  # nothing ran before approval
+    out = tunebook_cli("autopilot", "approve", "toy", "-w", "2", "--db", db_path,
+                       "--no-progress", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    proposed = store.decisions("toy")[-1]
+    assert proposed.state is DecisionState.PROPOSED and proposed.phase == "fix"
+    out = tunebook_cli("autopilot", "reject", "toy", "--why", "keep the range", "-w", "2",
+                       "--db", db_path, "--no-progress", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    timeline = store.decisions("toy")
+    rejected = timeline[proposed.seq]
+    assert (rejected.state, rejected.note) == (DecisionState.REJECTED, "keep the range")
+    after = timeline[proposed.seq + 1]
+    assert after.phase == "exploit" and "rejected" in after.why
+    assert after.state is DecisionState.PROPOSED
+    assert store.find_study(proposed.study or "") is None  # the rejected round never ran
+    reject(store, "toy")  # the exploitation too: resolved once, and only once
+    with pytest.raises(TunebookError, match="nothing of autopilot 'toy' waits"):
+        reject(store, "toy")
+    status = tunebook_cli("autopilot", "status", "toy", "--db", db_path, "--format", "json",
+                          cwd=tmp_path)
+    rows = json.loads(status.stdout)
+    assert [r["seq"] for r in rows] == list(range(len(timeline)))
+    assert rows[proposed.seq]["state"] == "rejected"
+
+
+def _decisions_with_trials(db: str) -> tuple[int, int]:
+    store = open_store(db)
+    timeline = store.decisions("toy")
+    names = [d.study for d in timeline if d.study and d.action in ("run", "child")]
+    done = sum(1 for name in names if store.find_study(name)
+               for t in store.trials(store.tree(name).ids) if t.status.finished)
+    store.close()
+    return len(timeline), done
+
+
+def test_resume_after_sigkill_repeats_no_finished_trial_or_phase(tmp_path: Path,
+                                                                 db_path: str) -> None:
+    study = _study(tmp_path / "s", sleep=0.05)
+    cmd = [sys.executable, "-m", "tunebook.cli", "autopilot", str(study), "--budget", "40",
+           "-w", "2", "--db", db_path, "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # kill it mid-way through a later phase
+        decisions, finished = _decisions_with_trials(db_path)
+        if decisions >= 3 and finished >= 16:
+            break
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    store = open_store(db_path)
+    before = {t.id: t for s in store.list_studies() for t in store.trials([s.id])
+              if t.status.finished}
+    assert before and store.decisions("toy")[-1].action != "done"
+    out = tunebook_cli("autopilot", str(study), "--budget", "40", "-w", "2", "--db", db_path,
+                       "--no-progress", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    timeline = store.decisions("toy")
+    assert timeline[-1].action == "done"
+    runs = [(d.phase, d.study) for d in timeline if d.action in ("run", "child")]
+    assert len(runs) == len(set(runs))  # no phase's study decided twice
+    after = {t.id: t for s in store.list_studies() for t in store.trials([s.id])}
+    for trial_id, old in before.items():  # a finished trial is never run again
+        assert after[trial_id].finished_at == old.finished_at
+        assert after[trial_id].attempts == old.attempts
+    indices = [(t.study_id, t.index) for t in after.values()]
+    assert len(indices) == len(set(indices))
+    assert all(t.status is not TrialStatus.QUEUED for t in after.values())
+    assert _used(store, timeline) <= 40
