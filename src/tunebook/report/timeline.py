@@ -51,7 +51,8 @@ def rows(timeline: Sequence[DecisionRecord]) -> list[dict[str, Any]]:
     """The timeline as plain rows (for CSV/JSON, and the tables below)."""
     return [{"seq": d.seq, "phase": d.phase, "action": d.action, "state": d.state.value,
              "decision": d.summary, "why": d.why, "statistic": statistic(d.stats),
-             "held": held(d), "study": d.study or "", "spent": d.spent, "left": d.left,
+             "held": held(d), "study": d.study or "", "spent": d.spent,
+             "left": d.left if d.budget >= 0 else None,
              "note": d.note} for d in timeline]
 
 
@@ -59,6 +60,11 @@ def _state(d: Mapping[str, Any]) -> str:
     if d["state"] == "made":
         return ""
     return f" [{d['state']}" + (f": {d['note']}" if d["note"] else "") + "]"
+
+
+def _cost(d: Mapping[str, Any]) -> str:
+    left = "?" if d["left"] is None else f"{d['left']:g}"  # a time not yet in trainings
+    return f"{d['spent']:g} / {left}"
 
 
 def console_table(timeline: Sequence[DecisionRecord], title: str = "") -> Table:
@@ -70,7 +76,7 @@ def console_table(timeline: Sequence[DecisionRecord], title: str = "") -> Table:
         why = "\n".join([d["why"], *d["held"]])
         table.add_row(str(d["seq"]), d["phase"], escape(d["decision"] + _state(d)),
                       escape(why), escape(d["statistic"]),
-                      f"{d['spent']:g} / {d['left']:g}")
+                      _cost(d))
     return table
 
 
@@ -80,7 +86,7 @@ def html_section(timeline: Sequence[DecisionRecord], anchor: str = "autopilot") 
         f"<tr><td>{d['seq']}</td><td>{esc(d['phase'])}</td><td>{esc(d['decision'])}"
         f"{esc(_state(d))}</td><td>{esc(d['why'])}"
         + "".join(f'<br><span class="muted">{esc(h)}</span>' for h in d["held"])
-        + f"</td><td>{esc(d['statistic'])}</td><td>{d['spent']:g} / {d['left']:g}</td></tr>"
+        + f"</td><td>{esc(d['statistic'])}</td><td>{esc(_cost(d))}</td></tr>"
         for d in rows(timeline))
     name = timeline[0].pilot if timeline else ""
     return (f'<section id="{esc(anchor)}"><h2>Autopilot {esc(name)}: timeline</h2>'

@@ -97,7 +97,8 @@ def plan_budget(spec: StudySpec, total: float, round2_factor: float | None = Non
                         f"at least {least}: {why}. Pass --budget {least} or more",
                         field="--budget")
     values, searched = _shape(spec)
-    seeds = min(MAX_SEEDS, max(MIN_SEEDS, math.floor(SETTLE_SHARE * total / values)))
+    seeds = (min(MAX_SEEDS, max(MIN_SEEDS, math.floor(SETTLE_SHARE * total / values)))
+             if math.isfinite(total) else MIN_SEEDS)
     round2 = (round2_factor or 0.0) * values
     rest = total - seeds * values - round2
     size = _round_size(values, searched)
@@ -159,18 +160,22 @@ def _steps_ran(store: Store, trial_ids: list[int]) -> dict[int, int]:
     return out
 
 
-def seconds_per_training(store: Store, names: Sequence[str],
-                         base_steps: int | None) -> float | None:
-    """Mean wall time of one training (a trial at the study file's length) over the
-    finished trials of ``names``; None before any finished."""
-    seconds = units = 0.0
-    for name in dict.fromkeys(names):
-        study = store.find_study(name)
-        if study is None:
-            continue
-        unit = _unit(study_spec(study).model.max_steps, base_steps)
-        for t in store.trials(store.tree(study).ids):
-            if t.status is TrialStatus.COMPLETED and t.started_at and t.finished_at:
-                seconds += t.finished_at - t.started_at
-                units += unit
-    return seconds / units if units else None
+def time_worth(store: Store, names: Sequence[str], base_steps: int | None,
+               seconds: float) -> float:
+    """What a time budget of ``seconds`` is worth in trainings: those done, plus what the
+    time left buys at the pace so far. Time is counted while any trial of the studies
+    ``names`` was running (the union of their run intervals): wall time as the user pays
+    for it, idle workers included, but not the time the autopilot was stopped or waited
+    for an approval. Infinite before anything finished."""
+    spans = sorted((t.started_at, t.finished_at) for name in dict.fromkeys(names)
+                   if (study := store.find_study(name)) is not None
+                   for t in store.trials(store.tree(study).ids)
+                   if t.started_at and t.finished_at)
+    elapsed, edge = 0.0, -math.inf
+    for start, end in spans:
+        elapsed += max(0.0, end - max(start, edge))
+        edge = max(edge, end)
+    done = spent(store, names, base_steps).done
+    if not elapsed or not done:
+        return math.inf
+    return done + done / elapsed * max(0.0, seconds - elapsed)

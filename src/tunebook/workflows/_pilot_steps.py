@@ -27,6 +27,9 @@ from tunebook.workflows._pilot_budget import BudgetPlan, Spent, spent
 SPACE_CHANGES = (ChangeKind.WIDEN, ChangeKind.CUT, ChangeKind.FIX, ChangeKind.BUDGET)
 #: Rounds that fix the space, at most, before exploiting what there is.
 MAX_FIX_ROUNDS = 3
+#: With a time budget, the share of what is left that one exploitation step may take:
+#: the pace is measured again after each, so a slower phase cannot overrun the time.
+TIMED_CHUNK = 0.3
 #: Actions that spend the budget or change the baseline: ``--approve`` asks first.
 ASKING = ("run", "child", "launch")
 #: Actions after which the autopilot has nothing more to do.
@@ -60,6 +63,7 @@ class Context:
     round2: float | None
     baseline: str
     timeline: Sequence[DecisionRecord]
+    timed: bool = False
 
     @property
     def name(self) -> str:
@@ -190,6 +194,7 @@ def exploit(ctx: Context, why: str, held: list[dict[str, str]] | None = None) ->
         return Step("exploit", "skip", "no exploitation: the budget is needed to settle",
                     f"{why}; {max(size, 0):g} trainings to spare after keeping "
                     f"{ctx.reserved:g} for settling", {**extra, "left": ctx.left})
+    size = _chunk(ctx, size)
     old = study_spec(ctx.store.get_study(source))
     sampler = SamplerModel(type="bayes", warm_start=source, seed=old.model.sampler.seed)
     spec = old.derive(Derivation(name=f"{ctx.name}-bayes", sampler=sampler, budget=size))
@@ -197,6 +202,28 @@ def exploit(ctx: Context, why: str, held: list[dict[str, str]] | None = None) ->
                     f"warm-started from {source}", f"{why}. The rest of the search budget "
                     "goes where the model expects the best (§2.2: exploitation once "
                     "exploration is done)", **extra)
+
+
+def exploit_more(ctx: Context, last: DecisionRecord) -> Step | None:
+    """With a time budget: another slice of exploitation while the time (at the pace just
+    measured) allows one beside settling; None when it does not."""
+    size = math.floor(ctx.left - ctx.reserved)
+    if not ctx.timed or last.action != "run" or not last.state.acted or last.study is None \
+            or size < 2 * ctx.plan.values:
+        return None
+    size = _chunk(ctx, size)
+    old = study_spec(ctx.store.get_study(last.study))
+    total = old.model.budget.trials + size
+    spec = old.derive(Derivation(budget=total))
+    return run_step("exploit", spec, f"{size} more trials of {spec.name} ({total} in all)",
+                    f"time is left beside settling: {ctx.left:g} trainings at the pace of "
+                    "the last step", left=ctx.left)
+
+
+def _chunk(ctx: Context, size: int) -> int:
+    if not ctx.timed:
+        return size
+    return min(size, max(2 * ctx.plan.values, math.ceil(TIMED_CHUNK * size)))
 
 
 def _all_failed(report: StudyReport, phase: str) -> Step:

@@ -39,13 +39,14 @@ from tunebook.errors import SpecError, StudyNotFound, TunebookError
 from tunebook.records import DecisionRecord, DecisionState
 from tunebook.spec import StudySpec, spec_from_snapshot, study_spec
 from tunebook.store import Store
-from tunebook.workflows._pilot_budget import plan_budget, seconds_per_training
+from tunebook.workflows._pilot_budget import plan_budget, time_worth
 from tunebook.workflows._pilot_steps import (
     ASKING,
     FINAL,
     Context,
     Step,
     after_round,
+    exploit_more,
     explore,
     ran,
     steps_of,
@@ -120,7 +121,7 @@ def autopilot(spec: StudySpec, store: Store, *, budget: float | str,
         _record(store, spec.name, 0, Step(
             "start", "start", f"autopilot for {spec.name}: {_budget_text(settings)}",
             _question(spec), {"spec": spec.snapshot(), **settings}),
-            0.0, -1.0, DecisionState.MADE, on_decision)
+            0.0, float(settings["budget"] or -1.0), DecisionState.MADE, on_decision)
     elif _settings(timeline) != settings and not Pilot(spec.name, timeline).finished:
         ctx = _context(store, timeline)
         _record(store, spec.name, len(timeline), Step(
@@ -157,7 +158,10 @@ def parse_budget(budget: float | str) -> dict[str, float | None]:
 def _budget_text(settings: dict[str, Any]) -> str:
     if settings["budget"] is not None:
         return f"{settings['budget']:g} trainings"
-    return f"{settings['seconds'] / 3600:.3g} h of training, {settings['workers']} at a time"
+    seconds = float(settings["seconds"])
+    took = (f"{seconds / 3600:.3g} h" if seconds >= 3600 else f"{seconds / 60:.3g} min"
+            if seconds >= 60 else f"{seconds:g} s")
+    return f"{took} of training, {settings['workers']} at a time"
 
 
 def _total(total: float) -> float:
@@ -247,12 +251,12 @@ def _context(store: Store, timeline: Sequence[DecisionRecord]) -> Context:
     if settings["budget"] is not None:
         plan = plan_budget(spec, float(settings["budget"]), settings["round2"])
     else:
-        each = seconds_per_training(store, ran(timeline), spec.model.max_steps)
-        total = (float(settings["seconds"]) * int(settings["workers"] or 1) / each
-                 if each else math.inf)
-        plan = plan_budget(spec, math.floor(total) if each else total, settings["round2"],
-                           strict=False)
-    return Context(store, spec, plan, settings["round2"], str(settings["baseline"]), timeline)
+        total = time_worth(store, ran(timeline), spec.model.max_steps,
+                           float(settings["seconds"]))
+        plan = plan_budget(spec, math.floor(total) if math.isfinite(total) else total,
+                           settings["round2"], strict=False)
+    return Context(store, spec, plan, settings["round2"], str(settings["baseline"]), timeline,
+                   timed=settings["budget"] is None)
 
 
 def _check_budget(store: Store, timeline: Sequence[DecisionRecord]) -> None:
@@ -276,7 +280,8 @@ def _next(ctx: Context) -> Step:
     if last.phase in ("explore", "fix"):
         return after_round(ctx, last)
     if last.phase == "exploit":
-        return settle(ctx, "the exploitation was rejected" if rejected else "")
+        return exploit_more(ctx, last) or settle(
+            ctx, "the exploitation was rejected" if rejected else "")
     if last.phase == "settle":
         return decide(ctx)
     if last.phase == "decide" and ctx.round2:
