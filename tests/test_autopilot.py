@@ -81,6 +81,33 @@ def test_widens_the_bound_before_exploiting_and_launches_the_clear_winner(
     assert version.study == "toy-seeds" and version.author == "tunebook autopilot"
     assert version.evidence is not None and not version.evidence["blockers"]
     assert _used(store, pilot.timeline) <= 60  # nothing ran in flight past the end
+    used = _used(store, pilot.timeline)
+    _timeline_is_shown(store, db_path, tmp_path, len(pilot.timeline), f"{used:g} / {60 - used:g}")
+
+
+def _timeline_is_shown(store: Any, db_path: str, tmp_path: Path, decisions: int,
+                       cost: str) -> None:
+    """The report of a study the autopilot ran, and its dashboard page, lead with the
+    timeline: one row per decision, as Chromium draws it."""
+    from fastapi.testclient import TestClient
+    from playwright.sync_api import sync_playwright
+
+    from tests.conftest import BROWSER_ARGS, chromium_path
+    from tunebook.dashboard.app import create_app
+    from tunebook.report.html import write_report
+
+    path = write_report(store, ["toy-seeds"], tmp_path / "report.html")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=BROWSER_ARGS)
+        page = browser.new_page()
+        page.goto(path.resolve().as_uri())
+        rows = page.locator("#autopilot-0 tbody tr").all_inner_texts()
+        browser.close()
+    assert len(rows) == decisions and "launch act=b into baseline main" in rows[-2]
+    assert rows[0].startswith("0\tstart") and rows[-1].endswith(cost)
+    served = TestClient(create_app(db_path), base_url="http://127.0.0.1").get(
+        "/study", params={"name": "toy-r2"})
+    assert served.status_code == 200 and "Autopilot toy: timeline" in served.text
 
 
 def test_a_tie_is_not_launched_and_says_what_more_seeds_would_buy(

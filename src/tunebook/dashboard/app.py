@@ -169,6 +169,7 @@ def _address(text: str) -> tuple[str, int]:
 
 def _sections(cache: StudyCache, name: str) -> tuple[str, str]:
     from tunebook.report.html import study_sections
+    from tunebook.report.timeline import html_section, timeline_for
 
     def build(tree: Any) -> str:
         report = cache.report(tree.root.name)
@@ -176,7 +177,9 @@ def _sections(cache: StudyCache, name: str) -> tuple[str, str]:
             report.data.spec, report.data.trials))
 
     version, html = cache.get(name, "sections", build)
-    return repr(version), html
+    # The timeline is read fresh: a decision can come without any trial changing.
+    timeline = timeline_for(cache.store.decisions(), cache.store.tree(name).root.name)
+    return repr(version), (html_section(timeline) if timeline else "") + html
 
 
 def _authorised(request: Request, token: str) -> bool:

@@ -19,7 +19,7 @@ from tunebook.records import DecisionRecord
 from tunebook.report import figures as plot
 from tunebook.report.figures import figure_div
 from tunebook.report.text import esc, fmt
-from tunebook.report.timeline import html_section
+from tunebook.report.timeline import html_section, timeline_for
 from tunebook.store import Store
 
 CSS = """
@@ -190,7 +190,9 @@ def write_report(store: Store, names: Sequence[str], path: str | Path,
                  png_dir: str | Path | None = None) -> Path:
     """Analyse ``names`` and write the HTML report (and PNGs when ``png_dir`` is given)."""
     reports = [study_report(store, name) for name in names]
-    timelines = [t for t in (store.decisions(name) for name in names) if t]
+    every = store.decisions()
+    timelines = list({t[0].pilot: t for t in (timeline_for(every, name) for name in names)
+                      if t}.values())
     out = Path(path)
     out.write_text(render_html(reports, tracking_rows(store, list(names)), timelines),
                    encoding="utf-8")

@@ -32,7 +32,9 @@ def statistic(stats: Mapping[str, Any]) -> str:
     for change in stats.get("changes") or []:
         numbers = [f"{k}={fmt(v)}" for k, v in change.items()
                    if isinstance(v, float) and k != "to"]
-        if numbers:
+        if numbers and numbers[0].startswith(f"{change['what']}=") and len(numbers) == 1:
+            parts.append(numbers[0])
+        elif numbers:
             parts.append(f"{change['what']}: " + ", ".join(numbers))
     plan = stats.get("plan")
     if isinstance(plan, Mapping):
@@ -93,3 +95,11 @@ def html_section(timeline: Sequence[DecisionRecord], anchor: str = "autopilot") 
             "<table><thead><tr><th>#</th><th>phase</th><th>decision</th><th>why</th>"
             "<th>statistic</th><th>trainings spent / left</th></tr></thead>"
             f"<tbody>{body}</tbody></table></section>")
+
+
+def timeline_for(decisions: Sequence[DecisionRecord], study: str) -> list[DecisionRecord]:
+    """The timeline of the autopilot that ran ``study`` (or is named so); [] if none did.
+
+    ``decisions`` is every pilot's (``store.decisions()``)."""
+    pilots = [d.pilot for d in decisions if d.pilot == study or d.study == study]
+    return [d for d in decisions if pilots and d.pilot == pilots[0]]

@@ -168,7 +168,9 @@ def _fix_round(ctx: Context, last: DecisionRecord, report: StudyReport,
     stats = {"changes": [{"what": c.where, "to": _plain(c.value), "why": c.reason,
                           **{k: float(v) for k, v in c.statistic.items()}} for c in space],
              "held": held}
-    if not changes:  # only "too few points": sample the same space more densely
+    if not changes:  # only "too few points": sample the same space up to what it asks
+        wanted = int(space[0].value) - old.model.budget.trials
+        size = min(size, max(wanted, 2 * ctx.plan.values))
         total = old.model.budget.trials + size
         spec = old.derive(Derivation(budget=total))
         return run_step("fix", spec, f"{size} more trials of {spec.name} ({total} in all)",

@@ -29,7 +29,10 @@ def settle(ctx: Context, why: str = "") -> Step:
     rounds, exploits = ctx.studies("explore", "fix"), ctx.studies("exploit")
     if not rounds:
         return Step("settle", "skip", "nothing to settle: nothing was explored", why)
-    parent = (exploits or rounds)[-1]
+    # The child descends from the last exploration round, so a launch weighs that
+    # round's checklist: the Bayesian study alone is no sample of the space (it
+    # concentrates where the model expects the best, by design).
+    parent = rounds[-1]
     configs = _leaders(ctx, [rounds[-1], *exploits])
     seeds = min(ctx.plan.seeds, math.floor((ctx.left - ctx.plan.round2) / max(1, len(configs))))
     if seeds < 2 or not configs:
@@ -90,6 +93,10 @@ def decide(ctx: Context) -> Step:
                     f"{ctx.baseline}", evidence.conclusion, {**stats, "value": leader.label},
                     study)
     more = _more_seeds(rows, len(ctx.spec.space.combos()))
+    if any(": the checklist fails on" in b for b in evidence.blockers):
+        more += ("; " if more else "") + ("the exploration ended with its checklist "
+                                          "failing: a larger budget gives the fix rounds "
+                                          "room to settle the space")
     return Step("decide", "not_yet", f"not yet: {leader.label} leads, but the evidence "
                 "does not hold", " | ".join(evidence.blockers) + (f" | {more}" if more else ""),
                 {**stats, "value": leader.label}, study)
@@ -111,6 +118,8 @@ def _more_seeds(rows: list[ValueBest], values: int) -> str:
     if len(rows) < 2 or min(len(r.seed_values) for r in rows[:2]) < 2:
         return ""
     a, b = rows[0], rows[1]
+    if abs((a.center or 0.0) - (b.center or 0.0)) > max(a.spread or 0.0, b.spread or 0.0):
+        return ""  # the gap clears the noise: something else blocks the launch
     k = min(len(a.seed_values), len(b.seed_values))
     sd = math.sqrt((statistics.variance(a.seed_values) + statistics.variance(b.seed_values))
                    / 2)
@@ -167,6 +176,6 @@ def _outcome(verdict: DecisionRecord | None) -> str:
     if verdict is None:
         return "finished without a decision"
     if verdict.action == "launch":
-        return ("launched: " if verdict.state.acted else "not launched (rejected): ") + \
-            verdict.summary
+        what = verdict.summary.removeprefix("launch ").removeprefix("adopt ")
+        return ("launched " if verdict.state.acted else "not launched (rejected): ") + what
     return verdict.summary
