@@ -105,9 +105,12 @@ class InfeasibleEdge:
 
 @dataclass(frozen=True)
 class MoreTrials:
-    """The sampling check asks for ``budget`` trials in all."""
+    """The sampling check asks for ``budget`` trials in all: ``short`` when there are too
+    few points per value to read the space at all, else because twice the trials would
+    likely find a point better by more than the noise (a search still paying off)."""
 
     budget: int
+    short: bool = True
 
 
 @dataclass(frozen=True)

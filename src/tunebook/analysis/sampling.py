@@ -112,7 +112,7 @@ def sampling(data: StudyData, noise: Noise | None) -> Finding:
     if step:
         numbers["budget_next"] = (max(want * len(data.combos()), done + 1) if short
                                   else 2 * done)
-        subjects = (MoreTrials(int(numbers["budget_next"])),)
+        subjects = (MoreTrials(int(numbers["budget_next"]), short),)
     return Finding(question, worst(verdicts), summary + ".", step, "sampling",
                    tuple(details), numbers, subjects)
 

@@ -39,7 +39,8 @@ class BudgetPlan:
         round_size: the smallest exploration round worth reading: per value, 4 trials or
             2 per searched parameter (+2), whichever is more. Fewer points cannot show a
             crowded bound or a parameter's effect.
-        seeds: seed re-runs per value when settling.
+        seeds: seed re-runs per value when settling (the least, 3, for a study without
+            a scientific question).
         round2: trainings kept for round 2 (F per value), 0 without it.
         explore: trainings for exploring (round 1 and the rounds that fix its space).
     """
@@ -97,8 +98,10 @@ def plan_budget(spec: StudySpec, total: float, round2_factor: float | None = Non
                         f"at least {least}: {why}. Pass --budget {least} or more",
                         field="--budget")
     values, searched = _shape(spec)
+    # One value has nothing to be compared with: its seeds only say what its best
+    # configuration is worth, and the least that shows a spread does that.
     seeds = (min(MAX_SEEDS, max(MIN_SEEDS, math.floor(SETTLE_SHARE * total / values)))
-             if math.isfinite(total) else MIN_SEEDS)
+             if math.isfinite(total) and values > 1 else MIN_SEEDS)
     round2 = (round2_factor or 0.0) * values
     rest = total - seeds * values - round2
     size = _round_size(values, searched)

@@ -133,10 +133,13 @@ def after_round(ctx: Context, last: DecisionRecord) -> Step:
     if not report.data.completed():
         return _all_failed(report, last.phase)
     plan = plan_next(report.data, report.findings, report.noise)
-    space = [c for c in plan.changes if c.kind in SPACE_CHANGES]
+    space = [c for c in plan.changes if c.kind in SPACE_CHANGES and not _searching_on(c)]
     held = [{"what": f"{h.kind.value} {h.target}", "why": h.reason} for h in plan.held]
     held += [{"what": c.where, "why": f"{c.reason}: not made here; --round2 trains longer"}
              for c in plan.changes if c.kind is ChangeKind.STEPS]
+    held += [{"what": "more trials", "why": f"{c.reason}: left to the exploitation, "
+              "which searches where the model expects the best"}
+             for c in plan.changes if _searching_on(c)]
     if not space:
         return exploit(ctx, f"every space and sampling check of {last.study} passes: the "
                        "space is settled",
@@ -182,6 +185,12 @@ def _fix_round(ctx: Context, last: DecisionRecord, report: StudyReport,
                      for c in changes)
     return run_step("fix", spec, f"{spec.name}: {what}; {size} trials",
                     "; ".join(c.reason for c in changes), **stats)
+
+
+def _searching_on(change: Any) -> bool:
+    """More trials asked for because the search still pays off, not because the space
+    was sampled too thinly to read: that is exploitation's work, not the space's."""
+    return change.kind is ChangeKind.BUDGET and not change.statistic.get("too_few_points", 1)
 
 
 def exploit(ctx: Context, why: str, held: list[dict[str, str]] | None = None) -> Step:

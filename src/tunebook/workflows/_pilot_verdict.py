@@ -128,7 +128,7 @@ def _more_seeds(rows: list[ValueBest], values: int) -> str:
     if sd == 0 or spread == 0:
         return ""
     z = gap / (sd * math.sqrt(2 / k))
-    text = (f"the gap is {gap / spread:.2g} seed-spreads (a launch needs more than 1); the "
+    text = (f"the gap is {gap / spread:.2f} seed-spreads (a launch needs more than 1); the "
             f"means differ by {z:.2g} standard errors")
     need = math.ceil(8 * sd * sd / gap / gap) if gap > 0 else None
     if need is not None and need > k and need - k <= 100:
