@@ -143,7 +143,13 @@ def test_bad_input_gets_a_clear_error(tmp_path: Path, db_path: str) -> None:
     with pytest.raises(SpecError, match="a number of trainings"):
         autopilot(spec, store, budget="lots")
     assert store.decisions() == []  # nothing recorded for a refused start
-    broken = load_spec(_study(tmp_path / "b", broken=True))
+    autopilot(spec, store, budget=30, approve=True)  # waits for approval of its first step
+    edited = load_spec(_study(tmp_path / "s", gap=0.5))
+    with pytest.raises(SpecError, match=r"changed since autopilot 'toy' started \(in fixed"):
+        autopilot(edited, store, budget=30)
+    store.resolve_decision(store.decisions("toy")[-1].id, DecisionState.REJECTED)
+    assert resume(store, "toy").last.action == "stop"  # a rejected exploration ends it
+    broken = load_spec(_study(tmp_path / "b", broken=True)).derive(Derivation(name="bad"))
     pilot = autopilot(broken, store, budget=30, options=RunOptions(workers=2))
     assert [d.action for d in pilot.timeline] == ["start", "run", "stop"]
     assert "the data loader is broken" in pilot.last.why and pilot.finished

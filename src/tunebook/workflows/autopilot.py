@@ -37,7 +37,13 @@ from tunebook.analysis.isolation import ranked
 from tunebook.analysis.report import study_report
 from tunebook.errors import SpecError, StudyNotFound, TunebookError
 from tunebook.records import DecisionRecord, DecisionState
-from tunebook.spec import StudySpec, spec_from_snapshot, study_spec
+from tunebook.spec import (
+    MUTABLE_FIELDS,
+    StudySpec,
+    changed_fields,
+    spec_from_snapshot,
+    study_spec,
+)
 from tunebook.store import Store
 from tunebook.workflows._pilot_budget import plan_budget, time_worth
 from tunebook.workflows._pilot_steps import (
@@ -122,7 +128,10 @@ def autopilot(spec: StudySpec, store: Store, *, budget: float | str,
             "start", "start", f"autopilot for {spec.name}: {_budget_text(settings)}",
             _question(spec), {"spec": spec.snapshot(), **settings}),
             0.0, float(settings["budget"] or -1.0), DecisionState.MADE, on_decision)
-    elif _settings(timeline) != settings and not Pilot(spec.name, timeline).finished:
+    else:
+        _same_study(spec, timeline[0])
+    if timeline and _changed(_settings(timeline), settings) \
+            and not Pilot(spec.name, timeline).finished:
         ctx = _context(store, timeline)
         _record(store, spec.name, len(timeline), Step(
             ctx.timeline[-1].phase, "budget", f"settings changed: {_budget_text(settings)}"
@@ -130,6 +139,24 @@ def autopilot(spec: StudySpec, store: Store, *, budget: float | str,
             "given on resume", settings), ctx.spent().done, _total(ctx.plan.total),
             DecisionState.MADE, on_decision)
     return resume(store, spec.name, options=options, on_decision=on_decision)
+
+
+def _same_study(spec: StudySpec, start: DecisionRecord) -> None:
+    """An autopilot resumes the study it started on: an edited study file is refused."""
+    began = spec_from_snapshot(start.stats["spec"], start.pilot)
+    differs = [f for f in changed_fields(began.config(), spec.config())
+               if f.split(".")[0] not in MUTABLE_FIELDS]  # the budget is the autopilot's
+    if differs:
+        raise SpecError(f"the study file changed since autopilot {spec.name!r} started (in "
+                        f"{', '.join(differs[:5])}); give the study a new name to start "
+                        "another autopilot, or undo the change to resume this one",
+                        path=str(spec.path) if spec.path else None, field="name")
+
+
+def _changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Settings given on resume differ (the worker count does not count: it only sets the
+    pace, which a time budget measures anyway)."""
+    return any(old.get(k) != new.get(k) for k in new if k != "workers")
 
 
 def parse_budget(budget: float | str) -> dict[str, float | None]:
