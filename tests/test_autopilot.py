@@ -244,3 +244,17 @@ def test_resume_after_sigkill_repeats_no_finished_trial_or_phase(tmp_path: Path,
     assert len(indices) == len(set(indices))
     assert all(t.status is not TrialStatus.QUEUED for t in after.values())
     assert _used(store, timeline) <= 40
+
+
+def test_round2_trains_each_leader_longer_and_counts_it_in_full(tmp_path: Path,
+                                                                db_path: str) -> None:
+    store = open_store(db_path)
+    pilot = autopilot(load_spec(_study(tmp_path / "s", lr_star=0.01)), store, budget=40,
+                      round2=2, options=RunOptions(workers=2))
+    longer = next(d for d in pilot.timeline if d.phase == "round2")
+    assert longer.action == "child" and longer.study == "toy-x2"
+    child = store.get_study("toy-x2")
+    trials = store.trials([child.id], TrialStatus.COMPLETED)
+    assert len(trials) == 2 and child.spec["max_steps"] == 16  # one leader per value, 2×
+    assert spent(store, ["toy-x2"], 8).done == 4  # each counts as two trainings
+    assert "Round 2:" in pilot.last.why and _used(store, pilot.timeline) <= 40
