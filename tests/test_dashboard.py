@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -270,3 +271,20 @@ def test_the_command_serves_locally_and_refuses_to_expose_without_a_token(
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_the_reproduce_lines_paste_into_a_shell_as_the_text_they_show(tmp_path: Path) -> None:
+    from tests.synthetic import Fake, make_study
+    from tunebook import MemoryStore
+    from tunebook.dashboard.views import trial_detail
+
+    store = MemoryStore()
+    name = "s[act=x$(touch X)`touch Y`;touch Z]"  # a per-value study named by its value
+    make_study(store, name, [Fake({"learning_rate": 0.01}, 0.5)])
+    for line in trial_detail(store, name, 0)["reproduce"]:
+        assert line.startswith("tunebook ")
+        words = subprocess.run(["bash", "-c", "printf '%s\\n' " + line[len("tunebook "):]],
+                               cwd=tmp_path, capture_output=True, text=True, check=True)
+        assert not list(tmp_path.iterdir())  # nothing ran
+        if "retry" in line:
+            assert words.stdout.splitlines()[:2] == ["retry", name]

@@ -7,6 +7,7 @@ rows, never the whole study.
 from __future__ import annotations
 
 import math
+import shlex
 from collections.abc import Sequence
 from typing import Any
 
@@ -103,8 +104,10 @@ def trial_detail(store: Store, study: str, index: int) -> dict[str, Any]:
     spec = study_spec(record)
     history = store.metric_points([trial.id])
     curves = {name: downsample(series, CURVE_POINTS) for (_, name), series in history.items()}
-    again = (f"tunebook retry {study} --trial {index} --status {trial.status.value}"
-             if trial.status.finished else "")
+    # Quoted: a per-value study's name holds its values, and a value is user text
+    # (``x$(touch X)`` must not run when the line is pasted into a shell).
+    again = (f"tunebook retry {shlex.quote(study)} --trial {index} --status "
+             f"{trial.status.value}" if trial.status.finished else "")
     return {"study": study, "index": index, "status": trial.status.value, "seed": trial.seed,
             "params": trial.params, "value": _num(trial.value), "metric": spec.objective.metric,
             "reason": trial.reason, "warnings": trial.warnings, "worker": trial.worker,
