@@ -157,6 +157,14 @@ def test_pages_render_and_update_live_in_chromium(served: str, db: str, tmp_path
         assert figures >= 7  # the report's sections and parallel coordinates
         expect(page.locator("div.figure .main-svg").nth(figures - 1)).to_be_attached(
             timeout=30_000)
+        # Parallel coordinates draw their lines under the page's CSP (no WebGL, no eval):
+        # a line per completed trial, each through every axis.
+        lines = page.evaluate("""() => [...document.querySelectorAll(
+            '#parallel .scatterlayer path.js-line')].map(p => p.getAttribute('d') || '')""")
+        store = open_store(db)
+        done = len(store.trials(store.tree("live-study").ids, TrialStatus.COMPLETED))
+        assert sum(d.count("M") for d in lines) == done and "not supported" not in (
+            page.locator("#parallel").inner_text())
         expect(page.locator("#trials-table tbody tr")).to_have_count(24, timeout=10_000)
         page.locator("th[data-sort=value]").click()
         expect(page.locator("th[data-sort=value]")).to_have_text("val_loss ▲")

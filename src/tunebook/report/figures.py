@@ -145,22 +145,83 @@ def metric_grid(runs: Sequence[tuple[str, dict[str, Series]]], title: str) -> go
 PALETTE = ("#0969da", "#cf222e", "#1a7f37", "#9a6700", "#8250df")
 
 
+#: Colour bands of the parallel-coordinates lines (one SVG trace each, so that 3,000
+#: trials draw as a handful of paths, with no WebGL and no eval: the dashboard's CSP).
+BANDS = 8
+
+
 def parallel(columns: Sequence[tuple[str, list[float], list[str] | None]],
              values: list[float], metric: str) -> go.Figure:
     """Parallel coordinates of the searched parameters, coloured by the objective; one
-    line per completed trial. A column is (label, values, category names or None)."""
+    line per completed trial. A column is (label, values, category names or None).
+
+    Drawn as plain SVG lines (each column scaled to its own range, its ends labelled),
+    not Plotly's ``parcoords``: that one needs WebGL and run-time code generation, which
+    the dashboard's Content-Security-Policy rightly forbids."""
     go = _go()
-    dims: list[dict[str, Any]] = []
-    for name, data, categories in columns:
-        dim: dict[str, Any] = {"label": name, "values": data}
-        if categories is not None:
-            dim |= {"tickvals": list(range(len(categories))), "ticktext": categories}
-        dims.append(dim)
-    dims.append({"label": metric, "values": values})
-    fig = go.Figure(go.Parcoords(line={"color": values, "colorscale": "Viridis",
-                                       "showscale": True}, dimensions=dims))
+    axes = [*columns, (metric, values, None)]
+    scaled = [_unit(data, cats) for _, data, cats in axes]
+    low, high = min(values), max(values)
+    fig = go.Figure()
+    for band in range(BANDS):
+        xs: list[float | None] = []
+        ys: list[float | None] = []
+        for i, v in enumerate(values):
+            if _band(v, low, high) == band:
+                xs += [*range(len(axes)), None]
+                ys += [*(col[i] for col in scaled), None]
+        if xs:
+            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", hoverinfo="skip",
+                                     line={"width": 1, "color": _viridis(band / (BANDS - 1))},
+                                     opacity=0.6, showlegend=False))
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", showlegend=False,
+                             marker={"color": [low, high], "colorscale": "Viridis",
+                                     "showscale": True, "cmin": low, "cmax": high,
+                                     "colorbar": {"title": {"text": metric}}}))
+    for i, (_, data, cats) in enumerate(axes):
+        top, bottom = _ends(data, cats)
+        fig.add_annotation(x=i, y=1.04, text=top, showarrow=False, yanchor="bottom")
+        fig.add_annotation(x=i, y=-0.04, text=bottom, showarrow=False, yanchor="top")
+    fig.update_xaxes(tickvals=list(range(len(axes))), ticktext=[name for name, _, _ in axes],
+                     range=[-0.3, len(axes) - 0.7], side="top", showgrid=True)
+    fig.update_yaxes(range=[-0.15, 1.15], showticklabels=False, showgrid=False,
+                     zeroline=False)
     return _layout(fig, f"Parallel coordinates of the completed trials, coloured by {metric}",
-                   height=420)
+                   height=460)
+
+
+def _unit(data: Sequence[float], categories: Sequence[str] | None) -> list[float | None]:
+    """A column on [0, 1]: categories evenly, numbers by their range (NaN: a gap)."""
+    if categories is not None:
+        span = max(1, len(categories) - 1)
+        return [None if math.isnan(v) else v / span for v in data]
+    seen = [v for v in data if not math.isnan(v)]
+    low, high = (min(seen), max(seen)) if seen else (0.0, 1.0)
+    return [None if math.isnan(v) else (v - low) / (high - low) if high > low else 0.5
+            for v in data]
+
+
+def _ends(data: Sequence[float], categories: Sequence[str] | None) -> tuple[str, str]:
+    if categories is not None:
+        return categories[-1], categories[0]
+    seen = [v for v in data if not math.isnan(v)]
+    return (f"{max(seen):.3g}", f"{min(seen):.3g}") if seen else ("", "")
+
+
+def _band(value: float, low: float, high: float) -> int:
+    return 0 if high <= low else min(BANDS - 1, int((value - low) / (high - low) * BANDS))
+
+
+#: Viridis at a few stops (the colour bar's scale), interpolated per band.
+_VIRIDIS = ((68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37))
+
+
+def _viridis(t: float) -> str:
+    pos = t * (len(_VIRIDIS) - 1)
+    i = min(int(pos), len(_VIRIDIS) - 2)
+    a, b = _VIRIDIS[i], _VIRIDIS[i + 1]
+    r, g, bl = (round(x + (y - x) * (pos - i)) for x, y in zip(a, b, strict=True))
+    return f"rgb({r},{g},{bl})"
 
 
 def importance(rows: Sequence[Importance], metric: str) -> go.Figure:
