@@ -6,7 +6,8 @@ questions with a known answer.
    question being the best configuration. ``tunebook autopilot --budget B`` (the library
    call, 2 workers, real processes, SQLite) against Optuna's TPESampler (multivariate,
    constant liar) given the same B trainings of the same space. Each method's *final
-   configuration* (the autopilot's settled one, TPE's best trial) is trained again on 3
+   configuration* (the one the autopilot adopted: the best mean over seeds of the 3
+   configurations it settled; TPE's best trial) is trained again on 3
    fresh seeds; its regret is that mean, normalised as in ``benchmarks.samplers`` (0 = the
    best of a fixed pool of random trainings, 1 = the pool's median). Printed: mean regret
    of each, the ratio autopilot / TPE (goal ≤ 1), and the paired difference with its
@@ -140,7 +141,9 @@ def _pilot(folder: Path, trainer: str, study: dict[str, Any], budget: int) -> Ou
     decision = next((d for d in pilot.timeline if d.phase == "decide"), None)
     settled = next((d for d in pilot.timeline if d.phase == "settle"
                     and d.action == "child"), None)
-    config = dict(settled.stats["trials"][0][1]) if settled else _best(store, pilot)
+    # The configuration it adopted: the best mean over seeds of those it settled.
+    config = (dict(decision.stats["config"]) if decision and "config" in decision.stats
+              else dict(settled.stats["trials"][0][1]) if settled else _best(store, pilot))
     return Outcome(config, decision.action if decision else "none",
                    decision.stats.get("value") if decision else None, dict(phases),
                    spent(store, names, study.get("max_steps")).done)

@@ -34,6 +34,8 @@ TRAINER = """
         p = t.params
         if p.get("broken"):
             raise RuntimeError("the data loader is broken")
+        if p["lr"] > p.get("unstable_above", 1e9):
+            raise tunebook.Infeasible("the loss diverged")
         rng = random.Random(t.seed * 7919 + 17)
         d = math.log10(p["lr"]) - math.log10(p["lr_star"])
         final = 1.0 + d * d + (p["gap"] if p.get("act") == "a" else 0.0)
@@ -258,3 +260,18 @@ def test_round2_trains_each_leader_longer_and_counts_it_in_full(tmp_path: Path,
     assert len(trials) == 2 and child.spec["max_steps"] == 16  # one leader per value, 2×
     assert spent(store, ["toy-x2"], 8).done == 4  # each counts as two trainings
     assert "Round 2:" in pilot.last.why and _used(store, pilot.timeline) <= 40
+
+
+def test_an_infeasible_edge_is_cut_and_exploitation_starts_in_the_narrowed_space(
+        tmp_path: Path, db_path: str) -> None:
+    store = open_store(db_path)
+    pilot = autopilot(load_spec(_study(tmp_path / "s", lr_star=0.01, unstable_above=0.03)),
+                      store, budget=60, options=RunOptions(workers=2))
+    exploit = next(d for d in pilot.timeline if d.phase == "exploit")
+    assert [d.phase for d in pilot.timeline[:3]] == ["start", "explore", "exploit"]
+    assert exploit.action == "run" and "narrowed" in exploit.summary
+    assert exploit.stats["changes"][0]["what"] == "nuisance.lr.high"
+    high = store.get_study("toy-bayes").spec["nuisance"]["lr"]["high"]
+    assert 0.01 < high < 0.1  # cut below the original bound, above the optimum
+    bayes = store.trials([store.get_study("toy-bayes").id])
+    assert bayes and all(t.params["lr"] <= high for t in bayes)

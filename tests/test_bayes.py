@@ -176,3 +176,26 @@ def half_infeasible(params: Params) -> Outcome:
 def test_it_stays_out_of_an_infeasible_half() -> None:
     shares = _infeasible_shares(half_infeasible)
     assert np.mean(shares) < 0.10 and max(shares) < 0.15, shares
+
+
+def test_a_narrowed_space_warm_starts_from_the_trials_inside_it(tmp_path: Path,
+                                                                 db_path: str) -> None:
+    from tunebook.runner.suggest import warm_trials
+
+    store = open_store(db_path)
+    run_study(load_spec(write_study(tmp_path, QUADRATIC, name="explore", budget=12)), store,
+              workers=2)
+    narrowed = load_spec(write_study(tmp_path, QUADRATIC, name="cut", budget=4,
+                                     nuisance={"lr": {"low": 1e-3, "high": 0.1,
+                                                      "scale": "log"}},
+                                     sampler={"type": "bayes", "warm_start": "explore"}))
+    inside = [t for t in store.trials([store.get_study("explore").id])
+              if 1e-3 <= t.params["lr"] <= 0.1]
+    warm = warm_trials(store, narrowed)
+    assert 0 < len(warm) < 12 and {t.id for t in warm} == {t.id for t in inside}
+    assert run_study(narrowed, store).counts[TrialStatus.COMPLETED] == 4
+    wider = load_spec(write_study(tmp_path, QUADRATIC, name="wide", budget=2,
+                                  nuisance={"lr": {"low": 1e-5, "high": 1.0, "scale": "log"}},
+                                  sampler={"type": "bayes", "warm_start": "explore"}))
+    with pytest.raises(SpecError, match="over the same ranges or wider ones"):
+        run_study(wider, store)

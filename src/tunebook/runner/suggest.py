@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from tunebook.errors import SpecError
 from tunebook.records import StudyRecord, TrialRecord, trial_seed
 from tunebook.runner.plan import StudyPlan
 from tunebook.samplers import Ask
+from tunebook.space import ChoiceDomain, Dimension, FloatDomain, IntDomain
 from tunebook.spec import StudySpec, study_spec
 from tunebook.store import Store
 
@@ -25,19 +28,41 @@ def warm_source(store: Store, spec: StudySpec) -> StudyRecord | None:
     if found is None:
         raise SpecError(f"no study named {name!r} to warm-start from; run it first or fix the "
                         "name", path=where, field="sampler.warm_start")
-    if study_spec(found).space.nuisance != spec.space.nuisance:
+    if not _within(spec.space.nuisance, study_spec(found).space.nuisance):
         raise SpecError(f"study {name!r} searched a different nuisance space; warm-start from "
-                        "a study with the same nuisance (and conditional) parameters and "
-                        "ranges", path=where, field="sampler.warm_start")
+                        "a study that searched every nuisance (and conditional) parameter of "
+                        "this one, over the same ranges or wider ones", path=where,
+                        field="sampler.warm_start")
     return found
 
 
+def _within(new: Sequence[Dimension], old: Sequence[Dimension]) -> bool:
+    """Every dimension of ``new`` was searched by ``old`` on the same scale, over the same
+    range or a wider one (a narrowed or partly fixed space: what was learned still holds
+    inside it)."""
+    searched = {d.key: d.domain for d in old}
+    for dim in new:
+        was, now = searched.get(dim.key), dim.domain
+        if was is None or type(was) is not type(now):
+            return False
+        if isinstance(now, ChoiceDomain):
+            if not all(was.contains(v) for v in now.values):
+                return False
+        elif isinstance(was, FloatDomain | IntDomain) and (
+                was.scale is not now.scale or now.low < was.low or now.high > was.high):
+            return False
+    return True
+
+
 def warm_trials(store: Store, spec: StudySpec) -> list[TrialRecord]:
-    """Finished trials of the study named by ``sampler.warm_start`` (none without one)."""
+    """Finished trials of the study named by ``sampler.warm_start`` that lie inside this
+    study's space (all of them when it searched the same one; none without one)."""
     found = warm_source(store, spec)
     if found is None:
         return []
-    return [t for t in store.trials(store.tree(found).ids) if t.status.finished]
+    dims = spec.space.nuisance
+    return [t for t in store.trials(store.tree(found).ids) if t.status.finished
+            and all(d.domain.contains(t.params[d.key]) for d in dims if d.key in t.params)]
 
 
 def ask_for(store: Store, plan: StudyPlan, trial: TrialRecord) -> Ask:

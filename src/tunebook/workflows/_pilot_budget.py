@@ -14,6 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tunebook.analysis.sampling import MIN_PER_VALUE, PER_DIMENSION
 from tunebook.errors import SpecError
 from tunebook.records import TrialStatus
 from tunebook.spec import StudySpec, study_spec
@@ -24,6 +25,8 @@ from tunebook.store import Store
 MIN_SEEDS, MAX_SEEDS = 3, 10
 #: Of the budget: the share for seed re-runs, and of the rest the share for exploring.
 SETTLE_SHARE, EXPLORE_SHARE = 0.2, 0.5
+#: Configurations settled over seeds when a study has no scientific question.
+CANDIDATES = 3
 #: Round 1 takes this much of the exploration share; fix rounds take the rest.
 FIRST_ROUND_SHARE = 0.6
 
@@ -41,6 +44,9 @@ class BudgetPlan:
             crowded bound or a parameter's effect.
         seeds: seed re-runs per value when settling (the least, 3, for a study without
             a scientific question).
+        candidates: configurations settled per value: 1 when values are compared (the
+            isolation compares each value's best), 3 without a scientific question (the
+            best mean over seeds of the 3 best, not the luckiest single trial, is kept).
         round2: trainings kept for round 2 (F per value), 0 without it.
         explore: trainings for exploring (round 1 and the rounds that fix its space).
     """
@@ -54,18 +60,27 @@ class BudgetPlan:
     explore: int
 
     @property
+    def candidates(self) -> int:
+        return CANDIDATES if self.values == 1 else 1
+
+    @property
     def settle(self) -> int:
-        return self.seeds * self.values
+        return self.seeds * self.values * self.candidates
 
     @property
     def first_round(self) -> int:
-        return min(self.explore, max(self.round_size,
+        """Round 1: its share of the exploration, and when the share allows it as many
+        points as the checklist's sampling check wants (else it asks for them, and a fix
+        round is spent sampling what round 1 could have)."""
+        wanted = self.values * max(MIN_PER_VALUE, PER_DIMENSION * self.searched)
+        return min(self.explore, max(self.round_size, wanted,
                                      math.ceil(FIRST_ROUND_SHARE * self.explore)))
 
     def as_json(self) -> dict[str, float | None]:
         return {"total": self.total if math.isfinite(self.total) else None,
                 "values": self.values, "searched": self.searched,
                 "round_size": self.round_size, "seeds": self.seeds, "settle": self.settle,
+                "candidates": self.candidates,
                 "round2": self.round2, "explore": self.explore,
                 "first_round": self.first_round}
 
@@ -75,10 +90,12 @@ def minimum(spec: StudySpec, round2_factor: float | None = None) -> tuple[int, s
     values, searched = _shape(spec)
     size = _round_size(values, searched)
     extra = (round2_factor or 0.0) * values
+    settle = MIN_SEEDS * values * (CANDIDATES if values == 1 else 1)
     why = (f"one exploration round of {size} trainings ({size // values} per value for "
-           f"{searched} searched parameter(s)) and {MIN_SEEDS} seed re-runs per value "
-           f"({MIN_SEEDS * values})") + (f" and round 2 ({extra:g})" if extra else "")
-    return math.ceil(size + MIN_SEEDS * values + extra), why
+           f"{searched} searched parameter(s)) and {MIN_SEEDS} seed re-runs "
+           + ("per value" if values > 1 else f"of the {CANDIDATES} best configurations")
+           + f" ({settle})") + (f" and round 2 ({extra:g})" if extra else "")
+    return math.ceil(size + settle + extra), why
 
 
 def plan_budget(spec: StudySpec, total: float, round2_factor: float | None = None, *,
@@ -103,7 +120,7 @@ def plan_budget(spec: StudySpec, total: float, round2_factor: float | None = Non
     seeds = (min(MAX_SEEDS, max(MIN_SEEDS, math.floor(SETTLE_SHARE * total / values)))
              if math.isfinite(total) and values > 1 else MIN_SEEDS)
     round2 = (round2_factor or 0.0) * values
-    rest = total - seeds * values - round2
+    rest = total - seeds * values * (CANDIDATES if values == 1 else 1) - round2
     size = _round_size(values, searched)
     explore = max(size, math.ceil(EXPLORE_SHARE * rest)) if math.isfinite(rest) else size
     return BudgetPlan(total, values, searched, size, seeds, round2,

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tunebook._spec_derive import ChangeKind, Derivation, from_changes
+from tunebook._spec_derive import Change, ChangeKind, Derivation, from_changes
 from tunebook._spec_model import SamplerModel
 from tunebook.analysis.nextstudy import next_name, plan_next
 from tunebook.analysis.report import StudyReport, study_report
@@ -25,6 +25,9 @@ from tunebook.workflows._pilot_budget import BudgetPlan, Spent, spent
 #: The changes the autopilot makes to the space before exploiting it; training length
 #: (``steps``) is left to round 2, and ``sampler`` is the exploitation itself.
 SPACE_CHANGES = (ChangeKind.WIDEN, ChangeKind.CUT, ChangeKind.FIX, ChangeKind.BUDGET)
+#: Changes that only narrow the space: exploitation can start in the narrowed space at
+#: once (what was learned still holds inside it), without another exploration round.
+NARROWING = (ChangeKind.CUT, ChangeKind.FIX)
 #: Rounds that fix the space, at most, before exploiting what there is.
 MAX_FIX_ROUNDS = 3
 #: With a time budget, the share of what is left that one exploitation step may take:
@@ -144,6 +147,15 @@ def after_round(ctx: Context, last: DecisionRecord) -> Step:
         return exploit(ctx, f"every space and sampling check of {last.study} passes: the "
                        "space is settled",
                        held=held)
+    narrow = [c for c in space if c.kind in NARROWING]
+    if narrow and all(c.kind in (*NARROWING, ChangeKind.BUDGET) for c in space):
+        # More points asked beside a cut or a fix: exploitation adds them, inside the
+        # narrowed space, where the round's infeasible trials no longer count against it.
+        return exploit(ctx, "the checklist narrows the space: "
+                       + "; ".join(f"{c.kind.value} {c.where} ({c.reason})" for c in narrow)
+                       + ". What was learned still holds inside a narrower space, so "
+                       "exploitation starts there, warm-started from the trials inside it",
+                       held=held, narrow=narrow)
     fixes = len(ctx.studies("fix"))
     asked = "; ".join(f"{c.kind.value} {c.where} ({c.reason.removesuffix(': widened')})"
                       if c.target is not None else c.reason for c in space)
@@ -168,9 +180,7 @@ def _fix_round(ctx: Context, last: DecisionRecord, report: StudyReport,
                space: Sequence[Any], size: int, held: list[dict[str, str]]) -> Step:
     old = study_spec(report.data.study)
     changes = [c for c in space if c.kind is not ChangeKind.BUDGET]
-    stats = {"changes": [{"what": c.where, "to": _plain(c.value), "why": c.reason,
-                          **{k: float(v) for k, v in c.statistic.items()}} for c in space],
-             "held": held}
+    stats = {"changes": _changes_json(space), "held": held}
     if not changes:  # only "too few points": sample the same space up to what it asks
         wanted = int(space[0].value) - old.model.budget.trials
         size = min(size, max(wanted, 2 * ctx.plan.values))
@@ -193,8 +203,10 @@ def _searching_on(change: Any) -> bool:
     return change.kind is ChangeKind.BUDGET and not change.statistic.get("too_few_points", 1)
 
 
-def exploit(ctx: Context, why: str, held: list[dict[str, str]] | None = None) -> Step:
-    """Phase 3: Bayesian optimisation warm-started from the last exploration round."""
+def exploit(ctx: Context, why: str, held: list[dict[str, str]] | None = None,
+            narrow: Sequence[Change] = ()) -> Step:
+    """Phase 3: Bayesian optimisation warm-started from the last exploration round (in
+    the space ``narrow`` cuts or fixes, when the round asked only for that)."""
     rounds = ctx.studies("explore", "fix")
     size = math.floor(ctx.left - ctx.reserved)
     extra = {"held": held} if held else {}
@@ -208,10 +220,15 @@ def exploit(ctx: Context, why: str, held: list[dict[str, str]] | None = None) ->
     size = _chunk(ctx, size)
     old = study_spec(ctx.store.get_study(source))
     sampler = SamplerModel(type="bayes", warm_start=source, seed=old.model.sampler.seed)
-    spec = old.derive(Derivation(name=f"{ctx.name}-bayes", sampler=sampler, budget=size))
+    spec = old.derive(from_changes(narrow, name=f"{ctx.name}-bayes", sampler=sampler,
+                                   budget=size))
+    where = (" in the space narrowed by " + ", ".join(f"{c.kind.value} {c.where}"
+                                                    for c in narrow)) if narrow else ""
+    if narrow:
+        extra["changes"] = _changes_json(narrow)
     return run_step("exploit", spec, f"exploit with Bayesian optimisation: {size} trials, "
-                    f"warm-started from {source}", f"{why}. The rest of the search budget "
-                    "goes where the model expects the best (§2.2: exploitation once "
+                    f"warm-started from {source}{where}", f"{why}. The rest of the search "
+                    "budget goes where the model expects the best (§2.2: exploitation once "
                     "exploration is done)", **extra)
 
 
@@ -235,6 +252,11 @@ def _chunk(ctx: Context, size: int) -> int:
     if not ctx.timed:
         return size
     return min(size, max(2 * ctx.plan.values, math.ceil(TIMED_CHUNK * size)))
+
+
+def _changes_json(changes: Sequence[Change]) -> list[dict[str, Any]]:
+    return [{"what": c.where, "to": _plain(c.value), "why": c.reason,
+             **{k: float(v) for k, v in c.statistic.items()}} for c in changes]
 
 
 def _all_failed(report: StudyReport, phase: str) -> Step:

@@ -16,7 +16,13 @@ from tunebook.analysis.data import load_study
 from tunebook.analysis.isolation import ValueBest, ranked
 from tunebook.analysis.report import study_report
 from tunebook.analysis.rounds import compare_rounds
-from tunebook.records import DecisionRecord, TrialStatus, distinct_configs, trial_seed
+from tunebook.records import (
+    DecisionRecord,
+    TrialStatus,
+    config_key,
+    distinct_configs,
+    trial_seed,
+)
 from tunebook.space import Params
 from tunebook.spec import study_spec
 from tunebook.workflows._pilot_steps import Context, Step
@@ -33,7 +39,7 @@ def settle(ctx: Context, why: str = "") -> Step:
     # round's checklist: the Bayesian study alone is no sample of the space (it
     # concentrates where the model expects the best, by design).
     parent = rounds[-1]
-    configs = _leaders(ctx, [rounds[-1], *exploits])
+    configs = _leaders(ctx, [rounds[-1], *exploits], ctx.plan.candidates)
     seeds = min(ctx.plan.seeds, math.floor((ctx.left - ctx.plan.round2) / max(1, len(configs))))
     if seeds < 2 or not configs:
         return Step("settle", "skip", "no seed re-runs: the budget is spent",
@@ -43,8 +49,10 @@ def settle(ctx: Context, why: str = "") -> Step:
     trials = [[i, config, trial_seed(salt, i)]
               for i, config in enumerate(c for c in configs for _ in range(seeds))]
     child = f"{ctx.name}-seeds"
-    return Step("settle", "child", f"settle: the best configuration of each value, {seeds} "
-                f"seeds each ({len(trials)} trainings)", (
+    what = (f"the {len(configs)} best configurations" if ctx.plan.candidates > 1
+            else "the best configuration of each value")
+    return Step("settle", "child", f"settle: {what}, {seeds} seeds each ({len(trials)} "
+                "trainings)", (
                     (f"{why}. " if why else "") + "a best trial is the luckiest of many "
                     "draws; the playbook judges a difference against the spread of the "
                     "best configurations re-run with other seeds (§2.4)"),
@@ -53,8 +61,8 @@ def settle(ctx: Context, why: str = "") -> Step:
                                 f"configuration of each value of {parent}"}, child)
 
 
-def _leaders(ctx: Context, names: list[str]) -> list[Params]:
-    """The best completed configuration of each scientific value across ``names``."""
+def _leaders(ctx: Context, names: list[str], top: int) -> list[Params]:
+    """The ``top`` best completed configurations of each scientific value in ``names``."""
     done = [t for name in names for t in ctx.store.trials(ctx.store.tree(name).ids,
                                                           TrialStatus.COMPLETED)
             if t.value is not None and math.isfinite(t.value)]
@@ -63,7 +71,7 @@ def _leaders(ctx: Context, names: list[str]) -> list[Params]:
     for combo in ctx.spec.space.combos() or [{}]:
         mine = sorted((t for t in done if all(t.params.get(k) == v for k, v in combo.items())),
                       key=lambda t: sign * float(t.value or 0.0))
-        out += [dict(t.params) for t in distinct_configs(mine)[:1]]
+        out += [dict(t.params) for t in distinct_configs(mine)[:top]]
     return out
 
 
@@ -83,8 +91,12 @@ def decide(ctx: Context) -> Step:
     if not leader.combo:  # no scientific question: the best configuration
         failing = [f.question for f in report.findings if f.verdict.value == "fail"]
         if settled and not failing:
+            config, mean, values = best_mean(report.data.completed(), ctx.spec.objective.sign())
             return Step("decide", "launch", f"adopt the best configuration into baseline "
-                        f"{ctx.baseline}", report.conclusion.text, stats, study)
+                        f"{ctx.baseline}", f"the best mean {report.data.metric} over seeds "
+                        f"of the configurations settled: {mean:.4g} ({len(values)} seeds, "
+                        f"from {min(values):.4g} to {max(values):.4g})",
+                        {**stats, "center": mean, "config": config}, study)
         return Step("decide", "not_yet", "not yet: the best configuration is not settled",
                     "; ".join(failing) or "no seed re-runs of it", stats, study)
     evidence = gather(ctx.store, study, leader.label, baseline=ctx.baseline)
@@ -100,6 +112,15 @@ def decide(ctx: Context) -> Step:
     return Step("decide", "not_yet", f"not yet: {leader.label} leads, but the evidence "
                 "does not hold", " | ".join(evidence.blockers) + (f" | {more}" if more else ""),
                 {**stats, "value": leader.label}, study)
+
+
+def best_mean(trials: list[Any], sign: float) -> tuple[Params, float, list[float]]:
+    """The configuration whose mean over its seeds is best, that mean, and its values."""
+    by: dict[str, tuple[Params, list[float]]] = {}
+    for t in trials:
+        by.setdefault(config_key(t.params), (dict(t.params), []))[1].append(float(t.value))
+    config, values = min(by.values(), key=lambda cv: sign * statistics.fmean(cv[1]))
+    return config, statistics.fmean(values), values
 
 
 def _gap_stats(rows: list[ValueBest]) -> dict[str, Any]:

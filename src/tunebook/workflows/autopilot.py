@@ -33,8 +33,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from tunebook._spec_derive import Derivation
-from tunebook.analysis.isolation import ranked
-from tunebook.analysis.report import study_report
 from tunebook.errors import SpecError, StudyNotFound, TunebookError
 from tunebook.records import DecisionRecord, DecisionState
 from tunebook.spec import (
@@ -356,15 +354,13 @@ def _launch(ctx: Context, record: DecisionRecord) -> None:
         evidence = gather(store, study, str(record.stats["value"]), baseline=ctx.baseline)
         launch(store, evidence, baseline=ctx.baseline, why=why, author=AUTHOR)
         return
-    report = study_report(store, study)
-    best = ranked(report.isolation, report.data.minimize)[0].best
-    assert best is not None  # decide() launches only a value with a completed trial
-    spec = study_spec(report.data.study)
+    spec = study_spec(store.get_study(study))
     length = {"max_steps": spec.model.max_steps} if spec.model.max_steps else {}
     old = store.baseline(ctx.baseline)
-    set_baseline(store, {**(old.config if old else {}), **spec.space.fixed, **best.params,
-                         **length}, source=f"autopilot {ctx.name}: best configuration",
-                 baseline=ctx.baseline, why=why, author=AUTHOR)
+    set_baseline(store, {**(old.config if old else {}), **spec.space.fixed,
+                         **record.stats["config"], **length},
+                 source=f"autopilot {ctx.name}: best configuration", baseline=ctx.baseline,
+                 why=why, author=AUTHOR)
 
 
 def _question(spec: StudySpec) -> str:
