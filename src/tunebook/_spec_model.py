@@ -157,8 +157,8 @@ class SamplerModel(_Strict):
     grid_points: int = Field(default=5, ge=1)
     #: ``module:function`` returning a sampler (``type: custom``), called with ``seed=``.
     factory: str | None = None
-    #: ``type: bayes``: the name of an exploration study over the same nuisance space whose
-    #: trials the model learns from first.
+    #: ``type: bayes``: the name of an exploration study over the same (or a wider)
+    #: nuisance space whose trials inside this one's ranges the model learns from first.
     warm_start: str | None = None
 
     @model_validator(mode="before")

@@ -39,7 +39,7 @@ class Ask:
         pending: the study's other trials that are queued or running (their params may
             still be unchosen: ``suggested`` False); a batch-aware sampler avoids them.
         intermediate: the objective's reported values by step, per finished trial id.
-        warm: finished trials of the study named by ``warm_start`` (same nuisance space),
+        warm: finished trials of the study named by ``warm_start`` inside this space,
             for an adaptive sampler to learn from before its own trials.
     """
 
