@@ -51,3 +51,40 @@ def test_retry_after_a_fix_then_delete(tmp_path: Path, db_path: str) -> None:
     assert gone.returncode == 0 and "4 trials, 1 run folders" in gone.stdout, gone.stderr
     assert store.find_study("toy") is None and not runs.exists()
     assert store.trials([study.id]) == []
+
+
+SLOW = """
+    import time
+
+    def main(t):
+        for step in range(1, 40):
+            time.sleep(0.1)
+            t.report(step, loss=t.params["lr"])
+"""
+
+
+def test_delete_refuses_a_study_being_run_and_the_run_says_it_vanished(
+        tmp_path: Path, db_path: str) -> None:
+    import subprocess
+    import sys
+    import time
+
+    path = write_study(tmp_path, SLOW, budget=6)
+    run = subprocess.Popen([sys.executable, "-m", "tunebook.cli", "run", str(path), "--db",
+                            db_path, "--no-progress"], cwd=tmp_path, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    store = open_store(db_path)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        study = store.find_study("toy")
+        if study and store.counts([study.id]).get(TrialStatus.RUNNING):
+            break
+        time.sleep(0.1)
+    refused = tunebook_cli("delete", "toy", "--yes", "--db", db_path, cwd=tmp_path)
+    assert refused.returncode == 1 and "1 running trial(s): a run is working" in refused.stderr
+    assert store.find_study("toy") is not None
+    forced = tunebook_cli("delete", "toy", "--yes", "--force", "--db", db_path, cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    out, err = run.communicate(timeout=60)
+    assert run.returncode == 1 and "was deleted while this run worked on it" in err, (out, err)
+    assert "Traceback" not in err

@@ -196,19 +196,30 @@ def retry(study: str, statuses: str, indices: tuple[int, ...], db: str | None) -
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--files", is_flag=True, help="Also remove the study's trial folders (logs, "
               "checkpoints) under --runs-dir.")
+@click.option("--force", is_flag=True, help="Delete even while trials are running (a run "
+              "working on the study then stops with an error).")
 @db_option
 @runs_dir_option
-def delete(study: str, yes: bool, files: bool, db: str | None, runs_dir: Path | None) -> None:
+def delete(study: str, yes: bool, files: bool, force: bool, db: str | None,
+           runs_dir: Path | None) -> None:
     """Delete STUDY: its sub-studies, trials, metric points and checkpoint records.
 
     Asks first (--yes to skip). Checkpoint and log files stay on disk unless --files.
+    A study with running trials is refused unless --force: a run is working on it.
     """
+    from tunebook.records import TrialStatus
     from tunebook.runner.local import default_runs_dir
     from tunebook.runner.study import delete_study
 
     store = open_db(db, create=False)
     tree = store.tree(study)
-    count = sum(store.counts(tree.ids).values())
+    counts = store.counts(tree.ids)
+    count = sum(counts.values())
+    running = counts.get(TrialStatus.RUNNING, 0)
+    if running and not force:
+        raise TunebookError(f"study {study!r} has {running} running trial(s): a run is working "
+                            "on it. Stop that run first (Ctrl-C re-queues its trials), or "
+                            "pass --force to delete it anyway")
     if not yes and not click.confirm(f"delete study {study!r} and its {count} trials from "
                                      f"{store.url}?", default=False, err=True):
         raise TunebookError("nothing deleted")

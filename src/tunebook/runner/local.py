@@ -82,6 +82,11 @@ def run_study(spec: StudySpec, store: Store, *, workers: int = 1,
                   ) if on_progress else (lambda: None)
         loop = run_slots(store, tree.ids, plans, chosen, options, report)
         stopped_by, requeued = loop.stopped_by, loop.requeued
+        found = store.find_study(tree.root.name)
+        if found is None or found.id != tree.root.id:
+            raise TunebookError(f"study {tree.root.name!r} was deleted while this run worked "
+                                "on it (`tunebook delete --force`); its results are gone. "
+                                "Run the study file again to start it afresh")
     best = store.best_value(tree.ids, spec.objective.goal)
     return RunResult(prepared, store.counts(tree.ids), best, stopped_by, requeued)
 
