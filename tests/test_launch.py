@@ -100,6 +100,8 @@ def test_a_value_the_study_did_not_test_is_a_clear_error(tmp_path: Path,
         gather(store, "toy", "swish")
     with pytest.raises(SpecError, match="names no value"):
         gather(store, "toy", "width=3")
+    with pytest.raises(SpecError, match="'act=relu,act=gelu' names act twice"):
+        gather(store, "toy", "act=relu,act=gelu")  # not silently the last of them
 
 
 def test_changing_the_batch_size_says_the_nuisance_values_need_retuning(

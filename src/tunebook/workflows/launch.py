@@ -71,6 +71,9 @@ def parse_value(text: str, rows: Sequence[ValueBest]) -> ValueBest:
         key, sep, value = part.partition("=")
         if not sep and len(keys) == 1:
             key, value = keys[0], part
+        if key.strip() in wanted:
+            raise SpecError(f"{text!r} names {key.strip()} twice; a launch adopts one value "
+                            "of each scientific parameter", field="--value")
         wanted[key.strip()] = value.strip()
     for row in rows:
         if wanted and all(str(row.combo.get(k)) == v for k, v in wanted.items()) \
