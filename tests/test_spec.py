@@ -113,6 +113,18 @@ def test_trainer_with_a_syntax_error_is_reported_before_running(tmp_path: Path) 
         load_spec(path)
 
 
+@pytest.mark.parametrize("module", ["time", "random", "json.tool"])
+def test_a_trainer_module_named_like_a_standard_module_is_refused(tmp_path: Path,
+                                                                  module: str) -> None:
+    path = write_study(tmp_path, QUADRATIC, module=module.split(".")[0],
+                       trainer={"train": f"{module}:main"})
+    top = module.split(".")[0]
+    with pytest.raises(SpecError, match=rf"trainer\.train: the trainer module '{module}' has "
+                                        rf"the name of a module .* Rename your file .*"
+                                        rf"train_{top}\.py"):
+        load_spec(path)
+
+
 def test_not_yaml_and_not_a_mapping(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: [unclosed\n")

@@ -64,6 +64,13 @@ def check(ref: TrainerRef, folder: Path, where: str) -> None:
     The module is looked up relative to the study file's folder, then on ``sys.path``; the
     function must be defined (or imported) at the top level of the module.
     """
+    top = ref.module.split(".")[0]
+    if top in sys.stdlib_module_names or top in ("tunebook", "torch"):
+        raise SpecError(f"the trainer module {ref.module!r} has the name of a module Python "
+                        f"(or tunebook) already loads, {top!r}: that one would run instead of "
+                        f"yours and every trial would fail. Rename your file (e.g. "
+                        f"train_{top}.py) and write train: train_{top}:{ref.function}",
+                        path=where, field="trainer.train")
     with on_sys_path(folder):
         try:
             found = importlib.util.find_spec(ref.module)
