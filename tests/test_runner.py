@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import QUADRATIC, write_study
+from tests.conftest import QUADRATIC, tunebook_cli, write_study
 from tunebook import SpecError, Store, TrialStatus, load_spec, open_store, run_study
 
 MIXED = """
@@ -139,6 +139,10 @@ def test_per_value_mode_runs_one_sub_study_per_value(tmp_path: Path, db_path: st
     sizes = [len(store.trials([c.id])) for c in children]
     assert sizes == [4, 3]
     assert {t.params["opt"] for t in store.trials([children[1].id])} == {"adam"}
+    out = tunebook_cli("run", str(tmp_path / "study.yaml"), "--db", db_path, "--no-progress",
+                       cwd=tmp_path)  # resumed: says the uneven split it made
+    assert out.returncode == 0 and "a budget of 7 does not split evenly over 2 values: " \
+        "they get 4/3 trials" in out.stdout, out.stdout
 
 
 SLOW = """

@@ -135,6 +135,11 @@ def print_run_summary(store: Any, result: Any, *, header: bool = True) -> None:
         console.print(f"[yellow]note:[/] the study already has {prepared.existing} trials, "
                       f"more than its budget of {prepared.budget}; nothing was removed "
                       f"(`tunebook delete {escape(tree.root.name)}` starts over).")
+    shares = [leaf.budget or 0 for leaf in tree.leaves]
+    if tree.split and len(set(shares)) > 1:
+        console.print(f"[yellow]note:[/] a budget of {sum(shares)} does not split evenly over "
+                      f"{len(shares)} values: they get {'/'.join(map(str, shares))} trials; "
+                      f"a multiple of {len(shares)} gives each value the same chance.")
     objective = study_spec(tree.root).objective
     rows = best_per_value(store, tree)
     console.print(render.per_value_table(rows, objective.metric, objective.goal))
