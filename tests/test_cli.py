@@ -94,6 +94,12 @@ def test_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
     assert bad.returncode == 1 and "not a tunebook database" in bad.stderr
     debug = tunebook_cli("--debug", "status", "--db", str(garbage), cwd=tmp_path)
     assert "Traceback" in debug.stderr
+    for url, says in (("bogus://x", "is not a database tunebook can open"),
+                      ("not a url://", "is not a database URL"),
+                      ("postgresql+asyncpg://u@h/d", "needs a database driver")):
+        wrong = tunebook_cli("status", "--db", url, cwd=tmp_path)
+        assert wrong.returncode == 1 and says in wrong.stderr, wrong.stderr
+        assert "Traceback" not in wrong.stderr
 
 
 def test_init_writes_a_study_that_runs(tmp_path: Path) -> None:

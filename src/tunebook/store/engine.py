@@ -29,6 +29,12 @@ def resolve_url(db: str | None = None) -> str:
     """``--db`` value, else ``$TUNEBOOK_DB``, else ``./tunebook.db``; a path becomes a URL."""
     value = db or os.environ.get("TUNEBOOK_DB") or DEFAULT_DB
     if "://" in value:
+        try:
+            sa.engine.make_url(value)
+        except sa.exc.ArgumentError:
+            raise StoreError(f"--db {value!r} is not a database URL; pass a SQLite file path "
+                             "(tunebook.db) or a URL such as "
+                             "postgresql+psycopg://user@host/db") from None
         return value
     return f"sqlite:///{Path(value).expanduser().resolve()}"
 
@@ -53,9 +59,18 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
     an empty one), and a database on a read-only mount can still be read. On PostgreSQL
     every transaction is ``READ ONLY``: the server refuses writes the same way.
     """
-    backend = sa.engine.make_url(url).get_backend_name()
+    try:
+        backend = sa.engine.make_url(url).get_backend_name()
+        if backend != "sqlite":
+            engine = sa.create_engine(url, pool_pre_ping=True)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
+        raise StoreError(f"--db {url!r} is not a database tunebook can open ({exc}); pass "
+                         "a SQLite file path (tunebook.db) or a URL such as "
+                         "postgresql+psycopg://user@host/db") from None
+    except ImportError as exc:  # the dialect's driver is not installed
+        raise StoreError(f"--db {url!r} needs a database driver that is not installed "
+                         f"({exc}); for PostgreSQL: pip install 'tunebook[postgres]'") from None
     if backend != "sqlite":
-        engine = sa.create_engine(url, pool_pre_ping=True)
         return engine.execution_options(postgresql_readonly=True) if read_only else engine
     path = sqlite_path(url)
     if read_only and path is not None:
