@@ -87,3 +87,16 @@ def test_show_and_status_export_and_load_gives_dataframes(ran: tuple[Path, str])
     frames = load("toy", db=db)
     assert len(frames.trials) == 3 and set(frames.trials["arch"]) == set(HOSTILE)
     assert len(frames.curves) == 18 and set(frames.curves["metric"]) == {"loss", "acc"}
+
+
+def test_export_to_a_wrong_target_is_one_line_with_the_fix(ran: tuple[Path, str]) -> None:
+    pytest.importorskip("mlflow")
+    folder, db = ran
+    cases = [("tensorboard", str(folder / "study.yaml"), "is a file: a TensorBoard export"),
+             ("mlflow", (folder / "mlruns").as_uri(), "export to a database instead, e.g. "
+                                                      "sqlite:///mlflow.db"),
+             ("mlflow", "bogus://x", "MLflow cannot use the tracking URI 'bogus://x'")]
+    for tool, target, says in cases:
+        out = tunebook_cli("export", "toy", "--to", tool, target, "--db", db, cwd=folder)
+        assert out.returncode == 1 and says in out.stderr, out.stderr
+        assert "Traceback" not in out.stderr

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tunebook.analysis.data import load_study
+from tunebook.errors import TunebookError
 from tunebook.records import MetricPoint, TrialRecord
 from tunebook.store import Store
 
@@ -59,6 +60,9 @@ def to_tensorboard(store: Store, name: str, folder: str | Path) -> Exported:
         from torch.utils.tensorboard.summary import hparams
     except ImportError:
         raise missing_extra("tensorboard", "tensorboard (and torch)") from None
+    if Path(folder).exists() and not Path(folder).is_dir():
+        raise TunebookError(f"{folder} is a file: a TensorBoard export writes a folder of "
+                            "runs (one per trial); pass a folder path, e.g. runs/")
     data = load_study(store, name)
     root = Path(folder) / _safe(data.study.name)
     written = unchanged = 0
@@ -102,8 +106,11 @@ def to_mlflow(store: Store, name: str, uri: str) -> Exported:
     except ImportError:
         raise missing_extra("mlflow", "mlflow") from None
     data = load_study(store, name)
-    client = MlflowClient(tracking_uri=uri)
-    found = client.get_experiment_by_name(data.study.name)
+    try:
+        client = MlflowClient(tracking_uri=uri)
+        found = client.get_experiment_by_name(data.study.name)
+    except Exception as exc:  # MLflow raises its own kinds, and plain ones, for a bad URI
+        raise TunebookError(_mlflow_error(uri, exc)) from None
     experiment = (found.experiment_id if found is not None else
                   client.create_experiment(data.study.name))
     ours = {run.data.tags.get("tunebook.trial"): run for run in client.search_runs(
@@ -141,3 +148,13 @@ def to_mlflow(store: Store, name: str, uri: str) -> Exported:
 
 def _quote(text: str) -> str:
     return text.replace("'", "\\'")
+
+
+def _mlflow_error(uri: str, exc: Exception) -> str:
+    """Why MLflow cannot use ``uri``, in a line, with the fix."""
+    first = str(exc).strip().split(". ")[0][:300]
+    if uri.startswith("file:") or "://" not in uri:
+        return (f"MLflow refuses the file store {uri!r} ({first}); export to a database "
+                "instead, e.g. sqlite:///mlflow.db (or set MLFLOW_ALLOW_FILE_STORE=true)")
+    return (f"MLflow cannot use the tracking URI {uri!r} ({first}); pass e.g. "
+            "sqlite:///mlflow.db or http://host:5000")
