@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import BROWSER_ARGS, QUADRATIC, PageWatch, chromium_path, write_study
 from tests.synthetic import EVIL, report_study
+from tests.test_report_html import DRAWN, assert_drawn_inside
 from tunebook import TrialStatus, load_spec, open_store, run_study
 from tunebook.dashboard import create_app
 
@@ -161,6 +162,7 @@ def test_pages_render_and_update_live_in_chromium(served: str, db: str, tmp_path
         # a line per completed trial, each through every axis.
         lines = page.evaluate("""() => [...document.querySelectorAll(
             '#parallel .scatterlayer path.js-line')].map(p => p.getAttribute('d') || '')""")
+        assert_drawn_inside(page.evaluate(DRAWN))  # the axis plots draw what they claim
         store = open_store(db)
         done = len(store.trials(store.tree("live-study").ids, TrialStatus.COMPLETED))
         assert sum(d.count("M") for d in lines) == done and "not supported" not in (

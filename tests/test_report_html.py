@@ -105,6 +105,13 @@ def test_every_point_and_bound_lies_inside_the_drawn_axis_range(tmp_path: Path,
     store = open_store(db_path)
     report_study(store, "ranges")  # learning_rate on a log range, with its bounds drawn
     drawn = _drawn(write_report(store, ["ranges"], tmp_path / "report.html"), DRAWN)[0]
+    assert_drawn_inside(drawn)
+
+
+def assert_drawn_inside(drawn: list[Any]) -> None:
+    """What :data:`DRAWN` read: a log learning-rate axis among the figures, and every
+    point and drawn bound inside its axis's visible range (the report and the dashboard
+    share this check)."""
     log_axes = [f for f in drawn if any(a["type"] == "log" for a in f["axes"].values())]
     assert any("learning_rate" in f["title"] for f in log_axes)
     for figure in drawn:
