@@ -275,3 +275,22 @@ def test_an_infeasible_edge_is_cut_and_exploitation_starts_in_the_narrowed_space
     assert 0.01 < high < 0.1  # cut below the original bound, above the optimum
     bayes = store.trials([store.get_study("toy-bayes").id])
     assert bayes and all(t.params["lr"] <= high for t in bayes)
+
+
+def test_every_training_counts_a_pruned_one_by_the_steps_it_ran() -> None:
+    from tests.synthetic import Fake, make_study
+    from tunebook import MemoryStore
+
+    store = MemoryStore()
+    curve = [(s, 1.0 / s) for s in (2, 4, 6, 8)]
+    make_study(store, "s", [Fake({"learning_rate": 0.1}, 0.3, curves={"val_loss": curve}),
+                            Fake({"learning_rate": 0.2}, None, TrialStatus.FAILED),
+                            Fake({"learning_rate": 0.3}, 0.9, TrialStatus.PRUNED,
+                                 {"val_loss": curve[:1]}),
+                            Fake({"learning_rate": 0.4}, None, TrialStatus.INFEASIBLE)],
+               max_steps=8)
+    used = spent(store, ["s"], 8)
+    assert used.done == 1 + 1 + 2 / 8 + 1  # failed and infeasible in full: they were paid
+    assert spent(store, ["s"], 4).done == 2 * 3 + 2 / 4  # twice the length counts twice
+    store.update_study(store.get_study("s").id, budget=6)  # two not yet created
+    assert spent(store, ["s"], 8).committed == used.done + 2
