@@ -94,7 +94,8 @@ def test_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
     assert bad.returncode == 1 and "not a tunebook database" in bad.stderr
     debug = tunebook_cli("--debug", "status", "--db", str(garbage), cwd=tmp_path)
     assert "Traceback" in debug.stderr
-    for url, says in (("bogus://x", "is not a database tunebook can open"),
+    for url, says in ((str(tmp_path), "is a folder, not a database file"),
+                      ("bogus://x", "is not a database tunebook can open"),
                       ("not a url://", "is not a database URL"),
                       ("postgresql+asyncpg://u@h/d", "needs a database driver")):
         wrong = tunebook_cli("status", "--db", url, cwd=tmp_path)

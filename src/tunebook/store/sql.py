@@ -92,6 +92,9 @@ class SQLStore(Store):
         self.url = _engine.resolve_url(db)
         path = _engine.sqlite_path(self.url)
         if path is not None and prepare:
+            if path.is_dir():
+                raise StoreError(f"--db {path} is a folder, not a database file; pass a file "
+                                 f"path such as {path / 'tunebook.db'}")
             _engine.check_sqlite_folder(path)
             if (read_only or not create) and not path.exists():
                 raise StoreError(f"no tunebook database at {path}; run a study first "
