@@ -143,6 +143,11 @@ def test_per_value_mode_runs_one_sub_study_per_value(tmp_path: Path, db_path: st
                        cwd=tmp_path)  # resumed: says the uneven split it made
     assert out.returncode == 0 and "a budget of 7 does not split evenly over 2 values: " \
         "they get 4/3 trials" in out.stdout, out.stdout
+    assert "resumed: 7 of 7 trials had finished, 0 to run." in out.stdout
+    grown = write_study(tmp_path, QUADRATIC, budget=10, mode="per_value",
+                        scientific={"opt": ["sgd", "adam"]})
+    out = tunebook_cli("run", str(grown), "--db", db_path, "--no-progress", cwd=tmp_path)
+    assert "resumed: 7 of 10 trials had finished, 3 to run." in out.stdout, out.stdout
 
 
 SLOW = """

@@ -127,10 +127,14 @@ def print_run_summary(store: Any, result: Any, *, header: bool = True) -> None:
 
     prepared = result.prepared
     tree = prepared.tree
-    verb = "resumed" if prepared.resumed else "created"
-    if header:
-        console.print(f"study [bold]{escape(tree.root.name)}[/] {verb}; {prepared.enqueued} "
-                      f"trials queued, {result.requeued} re-queued after an interruption.")
+    if header and prepared.resumed:
+        console.print(f"study [bold]{escape(tree.root.name)}[/] resumed: {prepared.finished} "
+                      f"of {prepared.budget} trials had finished, {prepared.to_run} to run"
+                      + (f" ({result.requeued} re-queued after an interruption)"
+                         if result.requeued else "") + ".")
+    elif header:
+        console.print(f"study [bold]{escape(tree.root.name)}[/] created: {prepared.to_run} "
+                      "trials to run.")
     if prepared.over_budget:
         console.print(f"[yellow]note:[/] the study already has {prepared.existing} trials, "
                       f"more than its budget of {prepared.budget}; nothing was removed "

@@ -65,7 +65,7 @@ def run(spec_file: Path, workers: int, db: str | None, runs_dir: Path | None,
                            ray_address=address, trial_timeout_s=duration(trial_timeout))
     if no_local_workers:
         console.print(f"study [bold]{escape(spec.name)}[/] ready: "
-                      f"{result.prepared.enqueued} trials queued in {store.url} (each created "
+                      f"{result.prepared.to_run} trials queued in {store.url} (each created "
                       "when a worker asks for it); start workers with `tunebook worker --db "
                       "URL`.")
         return

@@ -35,6 +35,13 @@ class PreparedStudy:
     enqueued: int
     resumed: bool
     existing: int = 0
+    finished: int = 0
+
+    @property
+    def to_run(self) -> int:
+        """Trials still to run when the run began: the budget less those finished (a
+        trial not yet created counts: trials are made when a worker claims them)."""
+        return max(self.budget - self.finished, 0)
 
     @property
     def study(self) -> StudyRecord:
@@ -78,8 +85,9 @@ def prepare_study(store: Store, spec: StudySpec) -> PreparedStudy:
             store.update_study(leaf.id, budget=budget)
     tree = store.tree(store.study_by_id(tree.root.id))  # re-read: the budgets changed
     after = tree.budget
-    have = sum(store.counts(tree.ids).values()) if resumed else 0
-    return PreparedStudy(tree, max(after - before, 0), resumed, have)
+    counts = store.counts(tree.ids) if resumed else {}
+    done = sum(n for status, n in counts.items() if status.finished)
+    return PreparedStudy(tree, max(after - before, 0), resumed, sum(counts.values()), done)
 
 
 def retry_study(store: Store, name: str, statuses: Sequence[TrialStatus],
