@@ -298,3 +298,25 @@ def test_the_reproduce_lines_paste_into_a_shell_as_the_text_they_show(tmp_path: 
         assert not list(tmp_path.iterdir())  # nothing ran
         if "retry" in line:
             assert words.stdout.splitlines()[:2] == ["retry", name]
+
+
+def test_every_reply_carries_the_security_headers_and_bad_requests_read_well(db: str,
+                                                                            ) -> None:
+    c = client(db, token="s3cret")
+    authorised = {"Authorization": "Bearer s3cret"}
+    replies = {
+        "host": c.get("/", headers={"Host": "attacker.example", **authorised}),
+        "token": c.get("/study?name=live-study"),
+        "huge": c.get("/trial?study=live-study&index=9223372036854775808", headers=authorised),
+        "text": c.get("/trial?study=live-study&index=x", headers=authorised),
+        "api": c.get("/api/trial?study=live-study&index=-1", headers=authorised),
+        "missing": c.get("/trial?study=live-study&index=999", headers=authorised),
+    }
+    assert {k: r.status_code for k, r in replies.items()} == {
+        "host": 400, "token": 401, "huge": 422, "text": 422, "api": 422, "missing": 404}
+    for name, reply in replies.items():
+        assert "default-src 'self'" in reply.headers.get("content-security-policy", ""), name
+        assert reply.headers.get("x-content-type-options") == "nosniff", name
+    assert "a valid token is required" in replies["token"].text
+    assert "<html" in replies["huge"].text and "index" in replies["huge"].text  # the page
+    assert "detail" not in replies["api"].json() and "index" in replies["api"].json()["error"]

@@ -19,6 +19,7 @@ from importlib import resources
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
@@ -29,8 +30,13 @@ from tunebook.records import TrialStatus
 from tunebook.store import Store
 
 COOKIE = "tunebook_token"
+#: The largest trial index a URL may name (SQLite's integers are 64-bit).
+MAX_INDEX = 2**63 - 1
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
        "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'")
+#: On every reply: what the page may load, no MIME sniffing, no referrer leaving it.
+HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
+           "Referrer-Policy": "no-referrer"}
 
 
 class StoreHolder:
@@ -79,16 +85,21 @@ def create_app(url: str | None = None, *, store: Store | None = None,
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
         if token is not None and not _authorised(request, token):
-            return JSONResponse({"error": "a valid token is required"}, status_code=401)
+            return _error(request, "a valid token is required (open the page once with "
+                          "?token=…, or send Authorization: Bearer …)", 401)
         response = await call_next(request)
-        response.headers["Content-Security-Policy"] = CSP
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
         if token is not None and request.query_params.get("token") == token:
             response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
         return response
 
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(hosts))
+    app.add_middleware(SecurityHeaders)  # outermost: on every reply, refusals included
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        where = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ())[1:])}: {e.get('msg')}"
+                          for e in exc.errors())
+        return _error(request, f"a bad request: {where}", 422)
 
     @app.exception_handler(StudyNotFound)
     @app.exception_handler(LookupError)
@@ -143,11 +154,11 @@ def create_app(url: str | None = None, *, store: Store | None = None,
         return pages.study_page(holder.cache().store.tree(name).root.name, version, html)
 
     @app.get("/api/trial")
-    def trial(study: str, index: Annotated[int, Query(ge=0)]) -> dict[str, Any]:
+    def trial(study: str, index: Annotated[int, Query(ge=0, le=MAX_INDEX)]) -> dict[str, Any]:
         return views.trial_detail(holder.cache().store, study, index)
 
     @app.get("/trial", response_class=HTMLResponse)
-    def trial_page(study: str, index: Annotated[int, Query(ge=0)]) -> str:
+    def trial_page(study: str, index: Annotated[int, Query(ge=0, le=MAX_INDEX)]) -> str:
         return pages.trial_page(views.trial_detail(holder.cache().store, study, index))
 
     @app.get("/compare", response_class=HTMLResponse)
@@ -191,5 +202,31 @@ def _authorised(request: Request, token: str) -> bool:
 
 def _error(request: Request, message: str, status: int) -> Response:
     if request.url.path.startswith("/api/"):
-        return JSONResponse({"error": message}, status_code=status)
-    return HTMLResponse(pages.error_page(message, status), status_code=status)
+        response: Response = JSONResponse({"error": message}, status_code=status)
+    else:
+        response = HTMLResponse(pages.error_page(message, status), status_code=status)
+    response.headers.update(HEADERS)  # a 500 is answered outside every middleware
+    return response
+
+
+class SecurityHeaders:
+    """Adds :data:`HEADERS` to every HTTP reply (a plain ASGI middleware, so it also sees
+    the replies of the middlewares inside it: the Host check's 400, the token's 401)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                names = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []), *(
+                    (k.lower().encode(), v.encode()) for k, v in HEADERS.items()
+                    if k.lower().encode() not in names)]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
