@@ -320,3 +320,37 @@ def test_every_reply_carries_the_security_headers_and_bad_requests_read_well(db:
     assert "a valid token is required" in replies["token"].text
     assert "<html" in replies["huge"].text and "index" in replies["huge"].text  # the page
     assert "detail" not in replies["api"].json() and "index" in replies["api"].json()["error"]
+
+
+def test_a_server_on_every_interface_answers_to_this_machines_names(tmp_path: Path,
+                                                                   db: str) -> None:
+    import sys
+
+    import httpx2
+
+    from tests.conftest import tunebook_cli
+
+    bad = tunebook_cli("dashboard", "--allow-host", "foo*bar", "--db", db, cwd=tmp_path)
+    assert bad.returncode == 1 and "a wildcard may only lead a domain" in bad.stderr
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "tunebook.cli", "dashboard", "--host",
+                               "0.0.0.0", "--token", "s3cret", "--port", str(port), "--db",
+                               db], cwd=tmp_path, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    auth = {"Authorization": "Bearer s3cret"}
+    try:
+        deadline, reply = time.monotonic() + 30, None
+        while time.monotonic() < deadline and reply is None:
+            try:
+                reply = httpx2.get(f"http://127.0.0.1:{port}/api/studies", headers=auth)
+            except httpx2.TransportError:
+                time.sleep(0.2)
+        assert reply is not None and reply.status_code == 200
+        local = httpx2.get(f"http://{socket.gethostname()}:{port}/api/studies", headers=auth)
+        assert local.status_code == 200
+        other = httpx2.get(f"http://127.0.0.1:{port}/api/studies",
+                           headers={**auth, "Host": "evil.example"})
+        assert other.status_code == 400 and "--allow-host evil.example" in other.text
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import click
@@ -215,7 +216,11 @@ def dashboard(host: str, port: int, token: str | None, allow_hosts: tuple[str, .
         raise click.ClickException("--token (or TUNEBOOK_DASHBOARD_TOKEN) is empty: an empty "
                                    "token protects nothing; pass a long random one, e.g. "
                                    "--token \"$(openssl rand -hex 16)\"")
-    hosts = [*LOOPBACK, *allow_hosts] if host in LOOPBACK else [host, *allow_hosts]
+    from tunebook.dashboard.app import check_host_patterns
+
+    check_host_patterns(allow_hosts)
+    hosts = [*LOOPBACK, *allow_hosts] if host in LOOPBACK else [
+        *dict.fromkeys([*_names_of(host), *allow_hosts])]
     if host not in LOOPBACK:
         if token is None:
             raise click.ClickException(f"--host {host} exposes the dashboard beyond this "
@@ -223,9 +228,23 @@ def dashboard(host: str, port: int, token: str | None, allow_hosts: tuple[str, .
         console.print(f"[yellow]warning:[/] serving on {escape(host)}: anyone who can reach "
                       "it and holds the token can read every study")
     app = create_app(db, hosts=hosts, token=token)
-    console.print(f"tunebook dashboard on http://{escape(host)}:{port}/ (read-only; Ctrl-C "
-                  "stops it)")
+    shown = f"[{host}]" if ":" in host else host
+    console.print(f"tunebook dashboard on http://{escape(shown)}:{port}/ (read-only; "
+                  "Ctrl-C stops it)")
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _names_of(host: str) -> list[str]:
+    """The names a server bound to ``host`` is reached by: for 0.0.0.0 or ::, this
+    machine's own names and addresses and loopback; else ``host`` itself."""
+    import socket
+
+    if host not in ("0.0.0.0", "::"):
+        return [host]
+    names = [*LOOPBACK, socket.gethostname(), socket.getfqdn()]
+    with contextlib.suppress(OSError):
+        names += socket.gethostbyname_ex(socket.gethostname())[2]
+    return names
 
 
 @click.command(name="spec")

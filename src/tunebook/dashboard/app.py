@@ -21,7 +21,6 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from tunebook.dashboard import pages, views
 from tunebook.dashboard.cache import StudyCache, version_of
@@ -82,8 +81,15 @@ def create_app(url: str | None = None, *, store: Store | None = None,
     app = FastAPI(title="tunebook dashboard", docs_url=None, redoc_url=None,
                   openapi_url=None)
 
+    allowed = list(hosts)
+
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
+        asked = _host_of(request.headers.get("host", ""))
+        if not any(_host_matches(asked, pattern) for pattern in allowed):
+            return _error(request, f"this dashboard answers to {', '.join(allowed)}, not "
+                          f"{asked or 'a request without a Host'}; open it by one of those "
+                          f"names, or restart it with --allow-host {asked or 'NAME'}", 400)
         if token is not None and not _authorised(request, token):
             return _error(request, "a valid token is required (open the page once with "
                           "?token=…, or send Authorization: Bearer …)", 401)
@@ -92,7 +98,6 @@ def create_app(url: str | None = None, *, store: Store | None = None,
             response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
         return response
 
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(hosts))
     app.add_middleware(SecurityHeaders)  # outermost: on every reply, refusals included
 
     @app.exception_handler(RequestValidationError)
@@ -191,6 +196,35 @@ def _sections(cache: StudyCache, name: str) -> tuple[str, str]:
     # The timeline is read fresh: a decision can come without any trial changing.
     timeline = timeline_for(cache.store.decisions(), cache.store.tree(name).root.name)
     return repr(version), (html_section(timeline) if timeline else "") + html
+
+
+def _host_of(header: str) -> str:
+    """The host of a Host header, without its port (``[::1]:8080`` → ``::1``)."""
+    if header.startswith("["):
+        return header[1:].split("]", 1)[0]
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+def _host_matches(host: str, pattern: str) -> bool:
+    """``pattern`` is a name, an address, ``*`` (any), or ``*.example.org`` (subdomains)."""
+    if pattern == "*":
+        return True
+    if pattern.startswith("*."):
+        return host.endswith(pattern[1:])
+    return host == pattern.strip("[]")
+
+
+def check_host_patterns(patterns: Sequence[str]) -> None:
+    """Refuse an ``--allow-host`` that no Host could match as meant.
+
+    Raises:
+        TunebookError: a ``*`` elsewhere than a leading ``*.``.
+    """
+    for pattern in patterns:
+        if "*" in pattern and not (pattern == "*" or (pattern.startswith("*.")
+                                                      and "*" not in pattern[2:])):
+            raise TunebookError(f"--allow-host {pattern!r}: a wildcard may only lead a domain "
+                                "(*.example.org); name hosts exactly otherwise")
 
 
 def _authorised(request: Request, token: str) -> bool:
