@@ -347,3 +347,67 @@ def test_a_quoted_placeholder_is_refused_with_the_fix(tmp_path: Path, template: 
                                         r"\{name\} bare, tunebook quotes each value"):
         load_spec(path)
     assert not list(tmp_path.glob("pwned*"))
+
+
+SPAWNS = """
+    import subprocess
+    import time
+
+    def main(t):
+        subprocess.Popen(["sleep", "{tag}"])   # a process of its own, then it hangs
+        time.sleep(600)
+"""
+
+IGNORES_TERM = """
+import signal, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+time.sleep(600)
+"""
+
+
+def _alive(tag: str) -> list[str]:
+    """Processes whose command line holds ``tag`` (read from the OS, not from tunebook)."""
+    out = subprocess.run(["pgrep", "-f", tag], capture_output=True, text=True)
+    return out.stdout.split()
+
+
+def _gone(tag: str, within: float = 10.0) -> bool:
+    deadline = time.monotonic() + within
+    while _alive(tag) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not _alive(tag)
+
+
+def test_a_timed_out_trial_takes_its_whole_process_tree_with_it(tmp_path: Path,
+                                                                db_path: str) -> None:
+    tag = f"99{os.getpid()}.5"  # sleep's argument: unique to this test
+    spec = load_spec(write_study(tmp_path / "f", SPAWNS.replace("{tag}", tag), budget=1,
+                                 timeout="2s"))
+    assert run_study(spec, open_store(db_path)).counts[TrialStatus.FAILED] == 1
+    assert _gone(tag), "a function trainer's own subprocess outlived its timeout"
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "hang.py").write_text(IGNORES_TERM)
+    pipeline = load_spec(write_study(
+        tmp_path / "c", name="pipe", budget=1, timeout="2s",
+        trainer={"command": f"python hang.py {{lr}} {tag}x | cat"}))  # sh, python and cat
+    assert run_study(pipeline, open_store(db_path)).counts[TrialStatus.FAILED] == 1
+    assert _gone(f"{tag}x"), "a pipeline ignoring SIGTERM outlived its timeout"
+
+
+def test_sigkill_of_the_runner_ends_a_command_trainers_process_tree(tmp_path: Path,
+                                                                    db_path: str) -> None:
+    tag = f"98{os.getpid()}.5"
+    (tmp_path / "hang.py").write_text(IGNORES_TERM)
+    path = write_study(tmp_path, name="cmd", budget=2,
+                       trainer={"command": f"python hang.py {{lr}} {tag} | cat"})
+    run = subprocess.Popen([sys.executable, "-m", "tunebook.cli", "run", str(path), "--db",
+                            db_path, "-w", "2", "--no-progress"], cwd=tmp_path,
+                           start_new_session=True, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while len(_alive(tag)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(_alive(tag)) >= 2  # both trials' trainers are running
+    os.kill(run.pid, signal.SIGKILL)  # the runner only: its trials must follow it
+    run.wait()
+    assert _gone(tag), f"trainer processes outlived their runner: {_alive(tag)}"

@@ -64,6 +64,7 @@ def main(job: TrialJob, done_fd: int | None = None) -> None:
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _on_term)
+    signal.signal(signal.SIGUSR1, _on_orphaned)
     if job.env:
         os.environ.clear()
         os.environ.update(job.env)
@@ -97,9 +98,18 @@ def _on_term(signum: int, _frame: Any) -> None:
         raise TrialStopped(f"stopped by tunebook (signal {signal.Signals(signum).name})")
 
 
+def _on_orphaned(_signum: int, _frame: Any) -> None:
+    """The zygote's word that the worker is gone (SIGUSR1): end the command trainer's
+    whole process group at once, then this process; a trial never outlives its worker."""
+    _kill_command()
+    os._exit(137)
+
+
 def _kill_command() -> None:
-    if _command is not None and _command.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
+    """SIGKILL the command trainer's process group: its leader may be gone already (a
+    shell killed by SIGTERM) while the pipeline it started lives on in the group."""
+    if _command is not None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(_command.pid, signal.SIGKILL)
 
 
@@ -193,6 +203,7 @@ def run_command(job: TrialJob) -> dict[str, Any] | None:
             return {"status": "failed", "reason": f"cannot run {job.command[0]!r}: "
                                                   f"{exc.strerror}; check trainer.command"}
     code = _command.wait()
+    _kill_command()  # what the command left running in its group (a pipeline's other end)
     if os.path.exists(job.info.result_path):
         return None  # the command wrote its own result (it raised Infeasible); keep it
     if code == 0:

@@ -27,9 +27,12 @@ import select
 import signal
 import struct
 import sys
+import time
 from typing import Any, BinaryIO
 
 HEADER = struct.Struct("!I")
+#: Seconds the trials get to end their command trainers when the worker is gone.
+ORPHAN_GRACE_S = 2.0
 
 
 def write_frame(stream: BinaryIO, message: Any) -> None:
@@ -62,6 +65,7 @@ def _returncode(status: int) -> int:
 
 
 def _child(job: Any, fds: list[int], done_fd: int) -> None:
+    os.setpgid(0, 0)  # the trial's own process group: what it starts dies with it
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     for fd in fds:
@@ -145,9 +149,27 @@ def serve(preload: list[str]) -> None:
                 _child(job, [wake_r, wake_w, done_r], done_w)
             children.add(pid)
             write_frame(out, ("started", request, pid))
+    _end(children)
+
+
+def _end(children: set[int]) -> None:
+    """The worker is gone: each trial kills its command trainer's group and exits
+    (SIGUSR1); what is still there a moment later is killed with its whole group."""
     for pid in children:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, signal.SIGUSR1)
+    deadline = time.monotonic() + ORPHAN_GRACE_S
+    alive = set(children)
+    while alive and time.monotonic() < deadline:
+        for pid in list(alive):
+            with contextlib.suppress(ChildProcessError):
+                if os.waitpid(pid, os.WNOHANG)[0] == 0:
+                    continue
+            alive.discard(pid)
+        time.sleep(0.02)
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,12 @@ class TrialProcess:
         return self.zygote.wait(self.pid, timeout)
 
     def signal(self, signum: int) -> None:
-        if self.exitcode is None:
+        """Signal the trial; SIGKILL goes to its whole process group (what a function
+        trainer started, e.g. its own subprocess, dies with it)."""
+        if signum == signal.SIGKILL:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signum)
+        elif self.exitcode is None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signum)
 
@@ -43,6 +48,7 @@ class TrialProcess:
         if self.wait(TERMINATE_GRACE_S) is None:
             self.signal(signal.SIGKILL)
             self.wait()
+        self.signal(signal.SIGKILL)  # what is left of its group: a subprocess it started
 
 
 class Zygote:
