@@ -150,6 +150,17 @@ def test_per_value_mode_runs_one_sub_study_per_value(tmp_path: Path, db_path: st
     assert "resumed: 7 of 10 trials had finished, 3 to run." in out.stdout, out.stdout
 
 
+def test_long_names_and_values_get_folders_the_file_system_accepts(tmp_path: Path,
+                                                                   db_path: str) -> None:
+    long_value = "v" * 180  # a per-value study is named by its value: ~380 bytes in all
+    spec = load_spec(write_study(tmp_path, QUADRATIC, name="n" * 190, budget=4,
+                                 mode="per_value", scientific={"opt": [long_value, "sgd"]}))
+    result = run_study(spec, open_store(db_path), workers=2, runs_dir=tmp_path / "runs")
+    assert result.counts[TrialStatus.COMPLETED] == 4
+    folders = [p.name for p in (tmp_path / "runs").iterdir()]
+    assert len(folders) == 2 and all(len(f.encode()) <= 150 for f in folders), folders
+
+
 SLOW = """
     import os, time
     from pathlib import Path

@@ -20,6 +20,7 @@ from pathlib import Path
 from tunebook.errors import SpecError, StudyExists, TunebookError
 from tunebook.records import StudyRecord, StudyTree, TrialRecord, TrialStatus
 from tunebook.runner.suggest import warm_source
+from tunebook.runner.worker import study_folder
 from tunebook.samplers import GridSampler, make_sampler
 from tunebook.space import Params, combo_label
 from tunebook.spec import MUTABLE_FIELDS, StudySpec, changed_fields
@@ -123,7 +124,7 @@ def delete_study(store: Store, name: str, runs_dir: Path | None = None) -> Delet
     gone = store.delete_study(tree.root.id)
     if runs_dir is not None:
         for name in dict.fromkeys([tree.root.name, *(leaf.name for leaf in tree.leaves)]):
-            folder = runs_dir / name
+            folder = study_folder(runs_dir, name)
             if folder.is_dir():
                 shutil.rmtree(folder)
                 folders.append(folder)

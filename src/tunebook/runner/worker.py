@@ -5,6 +5,7 @@ The loop that calls these is :mod:`tunebook.runner.slots`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -86,10 +87,25 @@ def record_outcome(store: Store, plan: StudyPlan, trial: TrialRecord, job: Trial
     return out
 
 
+#: A folder name longer than this (in bytes) is shortened: file systems refuse past 255,
+#: and a per-value study's name carries its values.
+FOLDER_BYTES = 150
+
+
+def study_folder(runs_dir: Path, name: str) -> Path:
+    """Where a study's trial folders go: its name, or for a long one its start and a hash
+    of the whole (so two long names never share a folder)."""
+    if len(name.encode()) <= FOLDER_BYTES:
+        return runs_dir / name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:12]
+    start = name.encode()[:FOLDER_BYTES - 20].decode(errors="ignore")
+    return runs_dir / f"{start}-{digest}"
+
+
 def make_job(store: Store, plan: StudyPlan, trial: TrialRecord, runs_dir: Path, worker: str,
              env: dict[str, str]) -> TrialJob:
     """The trial's folder (log, result file, checkpoints) and everything its process needs."""
-    run_dir = runs_dir / plan.study.name / f"trial-{trial.index}"
+    run_dir = study_folder(runs_dir, plan.study.name) / f"trial-{trial.index}"
     run_dir.mkdir(parents=True, exist_ok=True)
     result_path = run_dir / f"result-{trial.attempts}.json"
     result_path.unlink(missing_ok=True)
