@@ -143,8 +143,9 @@ def test_devices_and_max_trials(tmp_path: Path, db_path: str) -> None:
                 cwd=tmp_path).wait(timeout=120) == 0
     first = _worker(db_path, env, tmp_path, "--devices", "3,5", "--max-trials", "4",
                     "--study", "toy")
-    _, err = first.communicate(timeout=300)
+    out, err = first.communicate(timeout=300)
     assert first.returncode == 0, err
+    assert "finished 4 trials (--max-trials reached); 2 trial(s) are still to run" in out, out
     store = open_store(db_path)
     trials = store.trials([store.get_study("toy").id])
     done = [t for t in trials if t.status is TrialStatus.COMPLETED]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.markup import escape
@@ -148,11 +149,25 @@ def worker(db: str | None, studies: tuple[str, ...], workers: int, devices: str,
                     max_attempts=max_attempts, trial_timeout_s=duration(trial_timeout)),
         devices=tuple(d.strip() for d in devices.split(",") if d.strip()))
     done = run_worker(store, list(studies), options)
-    if done.stopped_by is None:
-        console.print(f"worker finished {done.finished} trials; the queue is empty.")
-    else:
+    left = _left_to_run(store, list(studies))
+    capped = " (--max-trials reached)" if max_trials and done.finished >= max_trials else ""
+    if done.stopped_by is not None:
         console.print(f"worker finished {done.finished} trials.")
+    elif left:
+        console.print(f"worker finished {done.finished} trials{capped}; {left} trial(s) are "
+                      "still to run: start a worker again to run them.")
+    else:
+        console.print(f"worker finished {done.finished} trials; nothing is left to run.")
     exit_if_stopped(done.stopped_by)
+
+
+def _left_to_run(store: Any, names: list[str]) -> int:
+    """Trials the studies (all, without names) still have to run, created or not."""
+    from tunebook.store import tally
+
+    trees = [store.tree(n) for n in names] if names else store.trees()
+    return sum(max(t.total - t.done, 0) for t in (tally(store, tree, "minimize")
+                                                  for tree in trees))
 
 
 @click.command()
