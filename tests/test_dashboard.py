@@ -354,3 +354,19 @@ def test_a_server_on_every_interface_answers_to_this_machines_names(tmp_path: Pa
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_long_texts_stay_in_their_cells_and_a_study_is_titled_once(db: str) -> None:
+    from tests.synthetic import make_study
+
+    store = open_store(db)
+    make_study(store, "empty-study", [], description="\u202e" + "long words " * 1000)
+    c = client(db)
+    index = c.get("/").text
+    assert '<div class="cell">\u202elong words' in index  # scrolls in its cell, isolated
+    assert "unicode-bidi:isolate" in c.get("/static/app.css").text
+    page = c.get("/study", params={"name": "live-study"}).text
+    assert page.count("<h1") == 1
+    empty = c.get("/study", params={"name": "empty-study"}).text
+    assert "No conclusion yet: no trial has finished." in empty
+    assert "Look at the failures" not in empty

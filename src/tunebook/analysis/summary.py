@@ -28,6 +28,8 @@ def conclude(data: StudyData, rows: Sequence[ValueBest], findings: Sequence[Find
     conclusion; a failed checklist item blocks any conclusion.
     """
     ranked = ranked_values(rows, data.minimize)
+    if not ranked and not any(t.status.finished for t in data.trials):
+        return Conclusion(False, "No conclusion yet: no trial has finished.")
     if not ranked:
         return Conclusion(False, "No conclusion: no trial completed. Look at the failures "
                                  "and infeasible trials first.")

@@ -189,7 +189,7 @@ def _sections(cache: StudyCache, name: str) -> tuple[str, str]:
 
     def build(tree: Any) -> str:
         report = cache.report(tree.root.name)
-        return pages.sections(study_sections(report), views.parallel_figure(
+        return pages.sections(study_sections(report, title=False), views.parallel_figure(
             report.data.spec, report.data.trials))
 
     version, html = cache.get(name, "sections", build)

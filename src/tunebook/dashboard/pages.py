@@ -24,6 +24,8 @@ nav{background:#24292f;padding:10px 24px}nav a{color:#fff;margin-right:18px;text
 th[data-sort]{cursor:pointer}th[data-sort]:hover{background:#f6f8fa}
 .live{color:#1a7f37;font-size:.85em}pre{background:#f6f8fa;padding:8px;overflow:auto}
 .error{padding:16px;border-left:4px solid #cf222e;background:#fff5f5}
+.cell{max-height:6em;max-width:40em;overflow:auto;overflow-wrap:anywhere}
+td,th,h1,h2,p,li{unicode-bidi:isolate}
 """
 
 
@@ -60,7 +62,7 @@ def _study_row(r: dict[str, Any]) -> str:
     cells = [link, esc(r["description"]), esc(r["experiment"] or "-"), esc(counts),
              esc(fmt(r["best"])), esc(f'{r["finished"]}/{r["budget"]}'),
              esc(_when(r["last_update"]))]
-    return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+    return "<tr>" + "".join(f'<td><div class="cell">{c}</div></td>' for c in cells) + "</tr>"
 
 
 def study_page(name: str, version: str, sections: str) -> str:

@@ -27,7 +27,8 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;col
 main{max-width:1100px;margin:auto;padding:24px}
 h1{font-size:1.6em}h2{border-bottom:1px solid #d0d7de;padding-bottom:4px;margin-top:2em}
 table{border-collapse:collapse;margin:8px 0;font-size:.92em}
-td,th{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top}
+td,th{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top;
+unicode-bidi:isolate}
 .verdict{font-weight:bold;font-size:1.2em;width:2em;text-align:center}
 .ok{color:#1a7f37}.warn{color:#9a6700}.fail{color:#cf222e}.unknown{color:#57606a}
 .conclusion{padding:10px 14px;border-left:4px solid #0969da;background:#f6f8fa}
@@ -125,12 +126,13 @@ def _worst(r: StudyReport) -> float | None:
     return max(values) if r.data.minimize else min(values)
 
 
-def study_sections(r: StudyReport, index: int = 0) -> str:
-    """One study's sections (summary to gradient norm) as HTML; figures are drawn by
-    :data:`RENDER_JS`, so the caller's page must load plotly.js and call it."""
+def study_sections(r: StudyReport, index: int = 0, *, title: bool = True) -> str:
+    """One study's sections (summary to gradient norm) as HTML, under the study's name
+    unless the page titles it already; figures are drawn by :data:`RENDER_JS`, so the
+    caller's page must load plotly.js and call it."""
     anchor = f"s{index}"
-    parts = [f'<h1 id="{anchor}">{esc(r.data.study.name)}</h1>', _summary(r, anchor),
-             _checklist(r, anchor)]
+    parts = [f'<h1 id="{anchor}">{esc(r.data.study.name)}</h1>' if title else "",
+             _summary(r, anchor), _checklist(r, anchor)]
     iso = (figure_div(plot.isolation(r.isolation, r.data.metric))
            if any(row.best for row in r.isolation) else "<p>No completed trial to compare.</p>")
     parts.append(f'<section id="{anchor}-isolation"><h2>Isolation plot</h2>{iso}</section>')

@@ -27,7 +27,10 @@
       a.textContent = fmt(value);
       td.appendChild(a);
     } else {
-      td.textContent = fmt(value);
+      var box = document.createElement("div");  /* a long text scrolls in its cell */
+      box.className = "cell";
+      box.textContent = fmt(value);
+      td.appendChild(box);
     }
     tr.appendChild(td);
     return td;
