@@ -86,7 +86,17 @@ def _pilot_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @_pilot_options
 def run(spec_file: Path, budget: str, approve: bool, round2: float | None, baseline: str,
         **run: Any) -> None:
-    """Start (or resume) the autopilot on a study file."""
+    """Start (or resume) the autopilot on a study file.
+
+    
+    It answers the file's question (which scientific value is best; with none, which
+    configuration) under --budget: explore as written, fix the space while the checklist
+    fails on it, exploit with Bayesian optimisation, re-run each value's best over seeds,
+    then launch into the baseline only if the gap beats the seed spread. The file's own
+    budget is not used: the autopilot sizes each round. Each decision is printed as it
+    is made and kept in the database: run the same command again after an interruption
+    to resume, `tunebook autopilot status NAME` for the timeline (docs/autopilot.md).
+    """
     from tunebook.spec import load_spec
     from tunebook.workflows import autopilot as drive
 
