@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -146,6 +147,11 @@ def test_devices_and_max_trials(tmp_path: Path, db_path: str) -> None:
     out, err = first.communicate(timeout=300)
     assert first.returncode == 0, err
     assert "finished 4 trials (--max-trials reached); 2 trial(s) are still to run" in out, out
+    shown = subprocess.run([sys.executable, "-m", "tunebook.cli", "status", "--db", db_path,
+                            "--format", "json"], capture_output=True, text=True, cwd=tmp_path)
+    rows = {r["study"]: r for r in json.loads(shown.stdout)}
+    assert (rows["toy"]["to_run"], rows["toy"]["budget"], rows["toy"]["queued"]) == (2, 6, 0)
+    assert rows["other"]["to_run"] == 2  # nothing created yet: its whole budget
     store = open_store(db_path)
     trials = store.trials([store.get_study("toy").id])
     done = [t for t in trials if t.status is TrialStatus.COMPLETED]

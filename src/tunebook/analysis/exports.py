@@ -45,8 +45,10 @@ def trial_rows(trials: Sequence[TrialRecord], names: Mapping[int, str]) -> list[
 
 
 def study_rows(overviews: Sequence[StudyOverview]) -> list[Row]:
-    """One row per study: name, mode, trials by status, best value, objective, created."""
-    return [{"study": o.study.name, "mode": o.mode,
+    """One row per study: name, mode, budget, trials left to run and by status, best
+    value, objective, created."""
+    return [{"study": o.study.name, "mode": o.mode, "budget": o.tally.total,
+             "to_run": o.to_run,
              **{status.value: n for status, n in o.counts.items()}, "best": o.best,
              "metric": o.objective.metric, "goal": o.objective.goal,
              "created": iso(o.study.created_at)} for o in overviews]

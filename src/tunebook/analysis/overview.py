@@ -38,6 +38,12 @@ class StudyOverview:
     def study(self) -> StudyRecord:
         return self.tree.root
 
+    @property
+    def to_run(self) -> int:
+        """Trials left to run: the queued ones and the budget not yet used (a trial is
+        created when a worker claims it)."""
+        return self.counts[TrialStatus.QUEUED] + self.tally.total - self.tally.trials
+
 
 def overview(store: Store, tree: StudyTree) -> StudyOverview:
     """One study's counts and best value (two aggregate queries)."""

@@ -36,13 +36,13 @@ STATUS_STYLE = {
 
 def studies_table(rows: Sequence[StudyOverview]) -> Table:
     table = Table(title="Studies", title_justify="left")
-    for column in ("study", "mode", "queued", "running", "completed", "infeasible", "failed",
+    for column in ("study", "mode", "to run", "running", "completed", "infeasible", "failed",
                    "best", "created"):
         table.add_column(column, justify="right" if column not in ("study", "mode") else "left")
     for row in rows:
         best_text = esc(f"{fmt(row.best)} ({row.objective.metric}, {row.objective.goal[:3]})")
-        table.add_row(esc(row.study.name), row.mode,
-                      *(str(row.counts[s]) for s in (TrialStatus.QUEUED, TrialStatus.RUNNING,
+        table.add_row(esc(row.study.name), row.mode, str(row.to_run),
+                      *(str(row.counts[s]) for s in (TrialStatus.RUNNING,
                                                      TrialStatus.COMPLETED,
                                                      TrialStatus.INFEASIBLE, TrialStatus.FAILED)),
                       best_text if row.best is not None else "-", when(row.study.created_at))
