@@ -32,7 +32,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tunebook._spec_derive import Derivation
 from tunebook.errors import SpecError, StudyNotFound, TunebookError
 from tunebook.records import DecisionRecord, DecisionState
 from tunebook.spec import (
@@ -40,9 +39,9 @@ from tunebook.spec import (
     StudySpec,
     changed_fields,
     spec_from_snapshot,
-    study_spec,
 )
 from tunebook.store import Store
+from tunebook.workflows._pilot_act import act
 from tunebook.workflows._pilot_budget import plan_budget, time_worth
 from tunebook.workflows._pilot_steps import (
     ASKING,
@@ -56,12 +55,9 @@ from tunebook.workflows._pilot_steps import (
     steps_of,
 )
 from tunebook.workflows._pilot_verdict import decide, done, round2, settle
-from tunebook.workflows._run import RunOptions, run
-from tunebook.workflows.launch import DEFAULT_BASELINE, gather, launch, set_baseline
-from tunebook.workflows.rerun import create_child
-from tunebook.workflows.round2 import round2_study
+from tunebook.workflows._run import RunOptions
+from tunebook.workflows.launch import DEFAULT_BASELINE
 
-AUTHOR = "tunebook autopilot"
 OnDecision = Callable[[DecisionRecord], None]
 
 
@@ -214,7 +210,7 @@ def resume(store: Store, name: str, *, options: RunOptions | None = None,
         ctx = _context(store, timeline)
         if last.state.acted and last.action in ASKING and last.id not in acted:
             acted.add(last.id)
-            stopped = _act(ctx, last, options)
+            stopped = act(ctx, last, options)
             if stopped is not None:
                 return Pilot(name, timeline, stopped)
             continue
@@ -322,45 +318,6 @@ def _record(store: Store, name: str, seq: int, step: Step, spent: float, budget:
     if on_decision is not None:
         on_decision(record)
     return record
-
-
-def _act(ctx: Context, record: DecisionRecord, options: RunOptions) -> str | None:
-    """Do what ``record`` decided (again, after an interruption: every act resumes)."""
-    stats, store, name = record.stats, ctx.store, record.study or ctx.name
-    if record.action == "launch":
-        _launch(ctx, record)
-        return None
-    if record.action == "run":
-        spec = spec_from_snapshot(stats["spec"], name)
-    elif record.phase == "round2":
-        spec = round2_study(store, stats["parent"], steps_factor=float(stats["factor"]),
-                            top=1, child=name).spec
-    else:
-        parent = store.get_study(stats["parent"])
-        trials = [(int(i), dict(p), int(s)) for i, p, s in stats["trials"]]
-        spec = create_child(store, parent, trials, Derivation(
-            name=name, description=stats["description"]))[1]
-    return run(spec, store, options).stopped_by
-
-
-def _launch(ctx: Context, record: DecisionRecord) -> None:
-    """Adopt the decided value (or, with no scientific question, the best configuration)
-    into the baseline, once: a resumed autopilot finds the version it added."""
-    store, study = ctx.store, record.study or ""
-    why = f"autopilot {ctx.name}: {record.why}"
-    if "value" in record.stats:
-        if any(b.study == study for b in store.baselines(ctx.baseline)):
-            return
-        evidence = gather(store, study, str(record.stats["value"]), baseline=ctx.baseline)
-        launch(store, evidence, baseline=ctx.baseline, why=why, author=AUTHOR)
-        return
-    spec = study_spec(store.get_study(study))
-    length = {"max_steps": spec.model.max_steps} if spec.model.max_steps else {}
-    old = store.baseline(ctx.baseline)
-    set_baseline(store, {**(old.config if old else {}), **spec.space.fixed,
-                         **record.stats["config"], **length},
-                 source=f"autopilot {ctx.name}: best configuration", baseline=ctx.baseline,
-                 why=why, author=AUTHOR)
 
 
 def _question(spec: StudySpec) -> str:
