@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -68,6 +69,10 @@ def _open_error(url: str, exc: sa.exc.DatabaseError) -> str:
                 "run it where the file is writable, or copy the file")
     return (f"{url} is not a tunebook database ({exc.orig}); pass another --db path, or "
             "move the file away")
+
+
+#: Tries to add a baseline version while other writers take the same number.
+BASELINE_ATTEMPTS = 200
 
 
 class SQLStore(Store):
@@ -579,7 +584,7 @@ class SQLStore(Store):
         row = {"name": name, "config": config, "created_at": time.time(), "author": author,
                "why": why, "source": source, "study": study, "evidence": evidence,
                "forced": forced}
-        for _ in range(20):
+        for attempt in range(BASELINE_ATTEMPTS):
             try:
                 with self._write() as conn:
                     top = conn.execute(sa.select(sa.func.max(baselines.c.version))
@@ -587,10 +592,14 @@ class SQLStore(Store):
                     row["version"] = int(top or 0) + 1
                     key = conn.execute(baselines.insert().values(**row)).inserted_primary_key
             except IntegrityError:
+                # Another writer took this version: back off a random moment, so that
+                # writers that keep colliding on a loaded machine spread out.
+                time.sleep(random.uniform(0.0, 0.002 * min(attempt + 1, 50)))
                 continue
             assert key is not None
             return self._baseline_from_row({**row, "id": key[0]})
-        raise StoreError(f"could not add a version of baseline {name!r}: 20 writers at once")
+        raise StoreError(f"could not add a version of baseline {name!r}: "
+                         f"{BASELINE_ATTEMPTS} collisions with other writers in a row")
 
     @retry
     def baselines(self, name: str | None = None) -> list[BaselineRecord]:
