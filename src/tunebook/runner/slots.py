@@ -375,7 +375,9 @@ def keep_alive(store: Store, slots: Sequence[Slot]) -> None:
 
 @contextlib.contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
-    """While the loop runs, SIGTERM stops it the way Ctrl-C does (trials re-queued)."""
+    """While the loop runs, SIGTERM stops it the way Ctrl-C does (trials re-queued), and
+    SIGINT does stop it: a shell starts a background job with SIGINT ignored (and Python
+    then installs no handler), yet `kill -INT` or Ctrl-C after `fg` means stop."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -384,10 +386,12 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         raise Terminated()
 
     previous = signal.signal(signal.SIGTERM, raise_terminated)
+    interrupt = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, interrupt)
 
 
 def describe_duration(seconds: float) -> str:
