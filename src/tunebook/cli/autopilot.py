@@ -130,12 +130,7 @@ def status(name: str, db: str | None, fmt: str) -> None:
 @_pilot_options
 def approve_cmd(name: str, why: str, **run: Any) -> None:
     """Approve the step autopilot NAME proposed, and go on."""
-    from tunebook.workflows import approve, resume
-
-    store = open_db(run.pop("db"))
-    approve(store, name, why)
-    _drive(store, name, run, lambda options, show: resume(
-        store, name, options=options, on_decision=show))
+    _resolve_and_go(name, why, run, approve=True)
 
 
 @autopilot.command(name="reject")
@@ -144,10 +139,16 @@ def approve_cmd(name: str, why: str, **run: Any) -> None:
 @_pilot_options
 def reject_cmd(name: str, why: str, **run: Any) -> None:
     """Reject the step autopilot NAME proposed; it takes the next best action."""
+    _resolve_and_go(name, why, run, approve=False)
+
+
+def _resolve_and_go(name: str, why: str, run: dict[str, Any], *, approve: bool) -> None:
+    """Approve or reject the proposed step, then resume the autopilot."""
+    from tunebook.workflows import approve as approved
     from tunebook.workflows import reject, resume
 
     store = open_db(run.pop("db"))
-    reject(store, name, why)
+    (approved if approve else reject)(store, name, why)
     _drive(store, name, run, lambda options, show: resume(
         store, name, options=options, on_decision=show))
 
