@@ -52,7 +52,8 @@ def _data(name: str) -> tuple[Any, Any, Any, Any]:
         x, y = datasets.load_diabetes(return_X_y=True)
         y = (y - y.mean()) / y.std()
     else:
-        loader = {"digits": datasets.load_digits, "wine": datasets.load_wine}[name]
+        loader = {"digits": datasets.load_digits, "wine": datasets.load_wine,
+                  "breast_cancer": datasets.load_breast_cancer}[name]
         x, y = loader(return_X_y=True)
     x = (x - x.mean(axis=0)) / (x.std(axis=0) + 1e-8)
     order = np.random.default_rng(0).permutation(len(x))

@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
@@ -69,19 +69,34 @@ def _record(index: int, params: Params, value: float | None) -> TrialRecord:
                        status=status, value=value)
 
 
+#: One training of a configuration: its value, or None when it diverged.
+Evaluate = Callable[[Params], "float | None"]
+
+
 def _tunebook(name: str, workload: Workload, seed: int, trials: int) -> Run:
-    sampler = BayesSampler(seed) if name == "tb-bayes" else QuasiRandomSampler(seed)
+    values, latency = ask_tell(name, workload.space, lambda p: workload.train(p, seed), seed,
+                               trials)
+    return Run(workload.name, name, seed, values, latency, _share_none(values))
+
+
+def ask_tell(name: str, space: Space, evaluate: Evaluate, seed: int, trials: int,
+             ) -> tuple[list[float | None], list[float]]:
+    """Run sampler ``name`` (tb-* or optuna-*) for ``trials`` trials: values, latencies."""
+    if name.startswith("optuna-"):
+        return _optuna_loop(name, space, evaluate, seed, trials)
+    sampler = BayesSampler(seed) if name == "tb-bayes" else (
+        RandomSampler(seed) if name == "tb-random" else QuasiRandomSampler(seed))
     history: list[TrialRecord] = []
     values, latency = [], []
     for index in range(trials):
         started = time.perf_counter()
-        params = sampler.suggest(Ask(workload.space, [], index, Objective("loss"),
+        params = sampler.suggest(Ask(space, [], index, Objective("loss"),
                                      history=list(history)))
         latency.append(time.perf_counter() - started)
-        value = workload.train(params, seed)
+        value = evaluate(params)
         values.append(value)
         history.append(_record(index, params, value))
-    return Run(workload.name, name, seed, values, latency, _share_none(values))
+    return values, latency
 
 
 def _share_none(values: Sequence[float | None]) -> float:
@@ -163,23 +178,30 @@ def _optuna_sampler(name: str, seed: int) -> Any:
 
 
 def _optuna(name: str, workload: Workload, seed: int, trials: int) -> Run:
+    values, latency = _optuna_loop(name, workload.space, lambda p: workload.train(p, seed),
+                                   seed, trials)
+    return Run(workload.name, name, seed, values, latency, _share_none(values))
+
+
+def _optuna_loop(name: str, space: Space, evaluate: Evaluate, seed: int, trials: int,
+                 ) -> tuple[list[float | None], list[float]]:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=_optuna_sampler(name, seed))
-    dists = _distributions(workload.space)
+    dists = _distributions(space)
     values, latency = [], []
     for _ in range(trials):
         started = time.perf_counter()
         trial = study.ask(dists)
         latency.append(time.perf_counter() - started)
-        value = workload.train(dict(trial.params), seed)
+        value = evaluate(dict(trial.params))
         values.append(value)
         if value is None:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
         else:
             study.tell(trial, value)
-    return Run(workload.name, name, seed, values, latency, _share_none(values))
+    return values, latency
 
 
 def _one(task: tuple[str, str, int, int]) -> Run:

@@ -14,7 +14,16 @@ from tunebook import SpecError, TrialStatus, load_spec, open_store, run_study
 from tunebook.records import Objective, TrialRecord
 from tunebook.samplers import Ask, QuasiRandomSampler
 from tunebook.samplers.bayes import BayesSampler, start_size
-from tunebook.space import ChoiceDomain, Dimension, FloatDomain, Params, Role, Scale, Space
+from tunebook.space import (
+    ChoiceDomain,
+    Dimension,
+    FloatDomain,
+    IntDomain,
+    Params,
+    Role,
+    Scale,
+    Space,
+)
 
 SPACE = Space(nuisance=(Dimension("lr", FloatDomain(1e-4, 1.0, Scale.LOG)),
                         Dimension("wd", FloatDomain(0.0, 0.1)),
@@ -199,3 +208,76 @@ def test_a_narrowed_space_warm_starts_from_the_trials_inside_it(tmp_path: Path,
                                   sampler={"type": "bayes", "warm_start": "explore"}))
     with pytest.raises(SpecError, match="over the same ranges or wider ones"):
         run_study(wider, store)
+
+
+def _best(trials: list[TrialRecord]) -> float:
+    return min(t.value for t in trials if t.value is not None)
+
+
+def _quasi(seed: int) -> Callable[[Ask], Params]:
+    return lambda a: QuasiRandomSampler(seed=seed).suggest(a)
+
+
+FLAT_OPTIMIZER = Space(nuisance=(Dimension("opt", ChoiceDomain(("sgd", "adam"))),
+                                 Dimension("lr", FloatDomain(1e-4, 1.0, Scale.LOG)),
+                                 Dimension("momentum", FloatDomain(0.0, 1.0)),
+                                 Dimension("beta1", FloatDomain(0.0, 1.0))))
+
+
+def optimizer_choice(params: Params) -> Outcome:
+    """Adam is better; momentum matters only under SGD, beta1 only under Adam (a flat space
+    samples both whatever the optimizer, as a study file without conditionals does)."""
+    lr = math.log10(float(params["lr"]))
+    if params["opt"] == "sgd":
+        return TrialStatus.COMPLETED, 1.0 + (lr + 2) ** 2 + 4 * (params["momentum"] - 0.9) ** 2
+    return TrialStatus.COMPLETED, (lr + 3) ** 2 + 4 * (params["beta1"] - 0.8) ** 2
+
+
+def test_it_learns_the_better_category_and_tunes_what_matters_there() -> None:
+    late: list[TrialRecord] = []
+    for seed in range(4):
+        trials = _run(BayesSampler(seed=seed).suggest, 36, FLAT_OPTIMIZER, optimizer_choice)
+        late += trials[20:]
+        best = min(trials, key=lambda t: t.value or 0.0)
+        assert best.params["opt"] == "adam" and abs(best.params["beta1"] - 0.8) < 0.15
+    adam = [t for t in late if t.params["opt"] == "adam"]
+    assert len(adam) > 0.7 * len(late)
+    # beta1 is tuned where it matters (uniform draws would sit 0.34 from 0.8 on average)
+    assert np.mean([abs(t.params["beta1"] - 0.8) for t in adam]) < 0.15
+
+
+INT_SPACE = Space(nuisance=(Dimension("width", IntDomain(1, 64)),
+                            Dimension("lr", FloatDomain(1e-4, 1.0, Scale.LOG))))
+
+
+def width_bowl(params: Params) -> Outcome:
+    return TrialStatus.COMPLETED, ((params["width"] - 17) / 8) ** 2 + (
+        math.log10(float(params["lr"])) + 2) ** 2
+
+
+def test_an_integer_dimension_gets_integers_and_its_optimum() -> None:
+    runs = [_run(BayesSampler(seed=s).suggest, 25, INT_SPACE, width_bowl) for s in range(4)]
+    widths = [t.params["width"] for run in runs for t in run]
+    assert all(isinstance(w, int) and 1 <= w <= 64 for w in widths)
+    near = [abs(min(run, key=lambda t: t.value or 0.0).params["width"] - 17) <= 3
+            for run in runs]
+    assert sum(near) >= 3, near
+    quasi = [_best(_run(_quasi(s), 25, INT_SPACE, width_bowl)) for s in range(4)]
+    assert np.mean([_best(r) for r in runs]) < 0.5 * np.mean(quasi)
+
+
+TEN = Space(nuisance=tuple(Dimension(f"x{i}", FloatDomain(0.0, 1.0)) for i in range(10)))
+
+
+def ten_dims(params: Params) -> Outcome:
+    """Three inputs matter a lot, the other seven a little."""
+    x = np.array([params[f"x{i}"] for i in range(10)])
+    return TrialStatus.COMPLETED, float(np.sum((x[:3] - 0.3) ** 2)
+                                        + 0.05 * np.sum((x[3:] - 0.6) ** 2))
+
+
+def test_ten_dimensions_beat_quasi_random_at_equal_trials() -> None:
+    bo = [_best(_run(BayesSampler(seed=s).suggest, 36, TEN, ten_dims)) for s in range(4)]
+    qr = [_best(_run(_quasi(s), 36, TEN, ten_dims)) for s in range(4)]
+    assert np.mean(bo) < 0.6 * np.mean(qr), (bo, qr)
+    assert sum(b < q for b, q in zip(bo, qr, strict=True)) >= 3

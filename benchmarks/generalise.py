@@ -1,0 +1,209 @@
+"""Does ``bayes`` win on workloads it was not tuned on? (issue 23)
+
+Ten small real trainings (``_workloads.py`` and ``_workloads_wide.py``) split in two:
+every default of ``bayes`` is chosen on the **tuning** half; the **held-out** half is only
+reported. Two tiers:
+
+* ``surrogate`` (default): each workload replaced by its fitted surrogate
+  (``benchmarks/surrogates.py``: extra trees on a few hundred real evaluations, a
+  divergence classifier, the measured seed noise), so 50+ seeds per sampler run in
+  minutes. Regret is read on the surrogate's noise-free mean of the configuration a user
+  would pick (the best observed value so far): what the pick is worth, not its luck.
+* ``real``: the trainings themselves, fewer seeds, to confirm; regret of the best observed.
+
+Regret is normalised per workload on a fixed pool of random configurations (0 = the pool's
+best, 1 = its median). Printed: mean regret per sampler at each budget for both halves,
+the ratio bayes / TPE, paired differences bayes − peer with their standard errors (pooled
+and per held-out workload), and the diverged share of trials.
+
+Usage: ``python -m benchmarks.generalise [--tier surrogate|real] [--seeds 50]
+[--trials 40] [--half held-out|tuning|both] [--samplers tb-bayes,optuna-tpe,...]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from benchmarks.samplers import ask_tell
+from benchmarks.surrogates import ALL, surrogate
+from tunebook.samplers import RandomSampler
+
+TUNING = ("digits-mlp", "diabetes-mlp", "wine-mlp", "digits-cnn", "wine-opt", "digits-norm")
+HELD_OUT = ("digits-opt", "diabetes-deep", "cancer-linear", "charlm")
+SAMPLERS = ("tb-bayes", "optuna-tpe", "optuna-random", "tb-quasi_random")
+BUDGETS = (10, 20, 40)
+POOL = 4096
+REAL_POOL = 128
+
+
+@dataclass(frozen=True)
+class Run:
+    """One sampler's run: per trial, the observed value (None: diverged) and the value
+    the benchmark scores (the true mean on the surrogate tier, the observation on real)."""
+
+    workload: str
+    sampler: str
+    seed: int
+    observed: list[float | None]
+    scored: list[float | None]
+
+
+def _variant(name: str) -> str:
+    """``tb-bayes+key=value+...``: set bayes's module defaults for this process (how the
+    defaults were chosen on the tuning half); returns the plain sampler name."""
+    import tunebook.samplers._gp as gp
+    import tunebook.samplers.bayes as bayes
+
+    for (module, key), value in _DEFAULTS.items():  # a pool process runs many tasks
+        setattr(module, key, value)
+    base, *changes = name.split("+")
+    for change in changes:
+        key, _, value = change.partition("=")
+        module = gp if hasattr(gp, key) else bayes
+        if not hasattr(module, key):
+            raise SystemExit(f"unknown bayes setting {key!r} in {name!r}")
+        _DEFAULTS.setdefault((module, key), getattr(module, key))
+        setattr(module, key, type(getattr(module, key))(value))
+    return base
+
+
+_DEFAULTS: dict[tuple[object, str], object] = {}
+
+
+def _one(task: tuple[str, str, int, int, str]) -> Run:
+    import torch
+
+    torch.set_num_threads(1)
+    workload, sampler, seed, trials, tier = task
+    scored: list[float | None] = []
+    if tier == "real":
+        def evaluate(params: dict) -> float | None:
+            value = ALL[workload].train(params, seed)
+            scored.append(value)
+            return value
+    else:
+        model, rng = surrogate(workload), np.random.default_rng([seed, 23])
+
+        def evaluate(params: dict) -> float | None:
+            observed, mean = model.train(params, rng)
+            scored.append(mean if observed is not None else None)
+            return observed
+    observed, _ = ask_tell(_variant(sampler), ALL[workload].space, evaluate, seed, trials)
+    return Run(workload, sampler, seed, observed, scored)
+
+
+def pool(task: tuple[str, str]) -> tuple[float, float]:
+    """(best, median) of the workload's reference pool of random configurations."""
+    import torch
+
+    torch.set_num_threads(1)
+    workload, tier = task
+    space = ALL[workload].space
+    if tier == "real":
+        rows = RandomSampler(seed=12345).params_at(space, [], range(REAL_POOL))
+        values = [v for p in rows if (v := ALL[workload].train(p, 0)) is not None]
+    else:
+        model = surrogate(workload)
+        rows = RandomSampler(seed=12345).params_at(space, [], range(POOL))
+        keep = model.diverges(rows) < 0.5
+        values = list(np.exp(model.mean(rows))[keep])
+    return float(min(values)), float(statistics.median(values))
+
+
+def regret(run: Run, budget: int, ref: tuple[float, float]) -> float:
+    """Scored value of the best observed trial among the first ``budget``, normalised."""
+    best, median = ref
+    seen = [(o, s) for o, s in zip(run.observed[:budget], run.scored[:budget], strict=True)
+            if o is not None and s is not None]
+    found = min(seen)[1] if seen else median
+    return (found - best) / (median - best)
+
+
+def _paired(runs: list[Run], refs: dict[str, tuple[float, float]], a: str, b: str,
+            budget: int, workloads: Sequence[str]) -> np.ndarray:
+    """regret(a) − regret(b) per (workload, seed) where both ran."""
+    by = {(r.workload, r.sampler, r.seed): r for r in runs}
+    return np.array([regret(by[w, a, s], budget, refs[w]) - regret(by[w, b, s], budget,
+                                                                   refs[w])
+                     for (w, smp, s) in by if smp == a and w in workloads
+                     and (w, b, s) in by])
+
+
+def _mean_se(d: np.ndarray) -> str:
+    return f"{d.mean():+.3f} ± {d.std(ddof=1) / np.sqrt(len(d)):.3f}" if len(d) > 1 else "-"
+
+
+def report(runs: list[Run], refs: dict[str, tuple[float, float]], trials: int) -> None:
+    samplers = list(dict.fromkeys(r.sampler for r in runs))
+    budgets = [b for b in BUDGETS if b <= trials]
+    for half, names in (("tuning", TUNING), ("held-out", HELD_OUT)):
+        mine = [r for r in runs if r.workload in names]
+        if not mine:
+            continue
+        print(f"\n{half} half ({', '.join(n for n in names if n in refs)}):")
+        print(f"  {'sampler':18s}" + "".join(f"  regret@{b:<3d}" for b in budgets)
+              + "  diverged")
+        for s in samplers:
+            rs = [r for r in mine if r.sampler == s]
+            cells = [np.mean([regret(r, b, refs[r.workload]) for r in rs]) for b in budgets]
+            div = np.mean([sum(v is None for v in r.observed) / len(r.observed) for r in rs])
+            print(f"  {s:18s}" + "".join(f"  {c:10.3f}" for c in cells) + f"  {div:8.1%}")
+        for me in (s for s in samplers if s.startswith("tb-bayes")):
+            _compare(runs, refs, me, [s for s in samplers if s != me], budgets, names)
+
+
+def _compare(runs: list[Run], refs: dict[str, tuple[float, float]], me: str,
+             peers: list[str], budgets: list[int], names: Sequence[str]) -> None:
+    """Paired differences of ``me`` against each peer, pooled and per workload."""
+    mine = [r for r in runs if r.workload in names]
+    for peer in peers:
+        for b in budgets[1:]:
+            d = _paired(runs, refs, me, peer, b, names)
+            ratio = (np.mean([regret(r, b, refs[r.workload]) for r in mine if r.sampler == me])
+                     / np.mean([regret(r, b, refs[r.workload]) for r in mine
+                                if r.sampler == peer]))
+            print(f"  {me} − {peer} at {b}: {_mean_se(d)} (ratio {ratio:.3f}, {len(d)} pairs)")
+    print(f"  per workload, {me} − peer at {budgets[-1]} trials (mean ± SE):")
+    for w in (n for n in names if n in refs):
+        cells = [f"{peer} {_mean_se(_paired(runs, refs, me, peer, budgets[-1], [w]))}"
+                 for peer in peers if not peer.startswith("tb-bayes")]
+        print(f"    {w:16s} " + "; ".join(cells))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tier", choices=("surrogate", "real"), default="surrogate")
+    parser.add_argument("--seeds", type=int, default=None, help="50 surrogate, 5 real")
+    parser.add_argument("--trials", type=int, default=40)
+    parser.add_argument("--half", choices=("held-out", "tuning", "both"), default="both")
+    parser.add_argument("--samplers", default=",".join(SAMPLERS))
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    seeds = args.seeds or (50 if args.tier == "surrogate" else 5)
+    names = {"held-out": HELD_OUT, "tuning": TUNING, "both": TUNING + HELD_OUT}[args.half]
+    samplers = [s for s in args.samplers.split(",") if s]
+    tasks = [(w, s, seed, args.trials, args.tier) for w in names for seed in range(seeds)
+             for s in samplers]
+    started = time.perf_counter()
+    with ProcessPoolExecutor(args.workers) as ex:
+        refs = dict(zip(names, ex.map(pool, [(w, args.tier) for w in names]), strict=True))
+        runs = []
+        for i, run in enumerate(ex.map(_one, tasks, chunksize=4), 1):
+            runs.append(run)
+            if i % max(1, len(tasks) // 10) == 0:
+                print(f"  {i}/{len(tasks)} runs ({time.perf_counter() - started:.0f} s)",
+                      flush=True)
+    print(f"{args.tier} tier: {len(names)} workloads x {seeds} seeds x {args.trials} trials "
+          f"({time.perf_counter() - started:.0f} s)")
+    report(runs, refs, args.trials)
+
+
+if __name__ == "__main__":
+    main()
