@@ -99,6 +99,16 @@ def _one(task: tuple[str, str, int, int, str]) -> Run:
     return Run(workload, sampler, seed, observed, scored)
 
 
+def _one_thread() -> None:
+    """One BLAS and one torch thread per worker process: two processes with two BLAS
+    threads each on two cores ran 5x slower than this."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(1)
+    threadpool_limits(1)
+
+
 def pool(task: tuple[str, str]) -> tuple[float, float]:
     """(best, median) of the workload's reference pool of random configurations."""
     import torch
@@ -192,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     tasks = [(w, s, seed, args.trials, args.tier) for w in names for seed in range(seeds)
              for s in samplers]
     started = time.perf_counter()
-    with ProcessPoolExecutor(args.workers) as ex:
+    with ProcessPoolExecutor(args.workers, initializer=_one_thread) as ex:
         refs = dict(zip(names, ex.map(pool, [(w, args.tier) for w in names]), strict=True))
         runs = []
         for i, run in enumerate(ex.map(_one, tasks, chunksize=4), 1):
