@@ -58,7 +58,7 @@ def test_the_marginal_likelihood_matches_gpytorch() -> None:
     theta = np.concatenate([np.log(LS), [math.log(SIGNAL), math.log(NOISE)]])
     dist = (x.T[:, :, None] - x.T[:, None, :]) ** 2
     mine, _grad = _gp._neg_log_posterior(theta, dist, y)
-    mu, sd = _gp.LS_PRIOR
+    mu, sd = _gp.LS_MEAN, _gp.LS_SD
     mine -= 0.5 * float(np.sum(((theta[:3] - mu) / sd) ** 2))  # the prior is ours alone
     model = _botorch(x, y)
     model.train()

@@ -71,6 +71,10 @@ def start_size(space: Space) -> int:
 
 
 START_FLOOR, START_EXTRA, START_CAP = 4, 2, 12
+#: Random starts of the GP fit beyond the prior's mean (below 100 trials).
+RESTARTS = 1
+#: Candidates are also drawn around the TOP_CENTRES best trials at two spreads.
+TOP_CENTRES, LOCAL_NARROW, LOCAL_WIDE = 5, 0.02, 0.08
 
 
 @dataclass(frozen=True)
@@ -192,7 +196,7 @@ def _objective_model(encoder: Encoder, feasible: list[TrialRecord], ask: Ask,
     y = _warp(np.array([float(t.value or 0.0) for t in chosen]), ask.objective.minimize)
     y = (y - y.mean()) / (y.std() or 1.0)
     return _gp.fit(encoder.encode_all([t.params for t in chosen]), y, rng,
-                   restarts=1 if len(chosen) < 100 else 0)
+                   restarts=RESTARTS if len(chosen) < 100 else 0)
 
 
 def _training_set(feasible: list[TrialRecord], minimize: bool) -> list[TrialRecord]:
@@ -302,10 +306,10 @@ def _candidates(ask: Ask, feasible: list[TrialRecord], rng: np.random.Generator,
     units = list(rng.random((RANDOM_CANDIDATES, dims)))
     sign = 1.0 if ask.objective.minimize else -1.0
     same = [t for t in feasible if all(t.params.get(k) == v for k, v in ask.combo.items())]
-    top = sorted(same or feasible, key=lambda t: sign * float(t.value or 0.0))[:5]
+    top = sorted(same or feasible, key=lambda t: sign * float(t.value or 0.0))[:TOP_CENTRES]
     for trial in top:
         centre = _unit_of(ask.space, trial.params, rng)
-        for scale in (0.02, 0.08):
+        for scale in (LOCAL_NARROW, LOCAL_WIDE):
             jitter = rng.normal(0.0, scale, (LOCAL_CANDIDATES // 10, dims))
             units += list(np.clip(centre + jitter, 0.0, 1.0))
     return np.array(units).reshape(len(units), dims)
