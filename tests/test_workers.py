@@ -76,7 +76,13 @@ def test_workers_share_a_queue_and_run_each_trial_once(tmp_path: Path, store_url
 def test_killed_workers_trials_finish_later_with_two_attempts(tmp_path: Path,
                                                             store_url: str) -> None:
     env, marks = _setup(tmp_path, store_url, budget=6)
-    workers = [_worker(store_url, env, tmp_path, "--heartbeat-timeout", "3") for _ in range(3)]
+    # A killed worker on this host is known dead from its pid, at the next sweep: no
+    # heartbeat timeout is involved. A short one (this test once used 3 s) lets a loaded
+    # machine's late heartbeat count as silence, and a live trial is then re-run: stopped,
+    # never recorded (test_a_live_trial_judged_lost_runs_once_to_its_end), but attempted
+    # twice, which this test counts.
+    workers = [_worker(store_url, env, tmp_path, "--heartbeat-timeout", "30")
+               for _ in range(3)]
     _wait_marks(marks, "start-", 3)
     time.sleep(0.5)  # some metrics are in
     for w in workers[:2]:
@@ -84,7 +90,7 @@ def test_killed_workers_trials_finish_later_with_two_attempts(tmp_path: Path,
         w.wait()
     _, err = workers[2].communicate(timeout=300)
     assert workers[2].returncode == 0, err
-    late = _worker(store_url, env, tmp_path, "--heartbeat-timeout", "3")
+    late = _worker(store_url, env, tmp_path, "--heartbeat-timeout", "30")
     _, err = late.communicate(timeout=300)
     assert late.returncode == 0, err
     store = open_store(store_url)
@@ -105,6 +111,32 @@ def test_killed_workers_trials_finish_later_with_two_attempts(tmp_path: Path,
         assert steps == [1, 2, 3, 4]  # no duplicate and no missing step
         if t.attempts == 2:
             assert t.warnings and "died" in t.warnings[0]
+
+
+def test_a_live_trial_judged_lost_runs_once_to_its_end(tmp_path: Path, store_url: str) -> None:
+    """A worker whose heartbeat came late (a loaded machine, a slow database) has its live
+    trial re-queued by another worker's sweep: its first execution must stop at once and
+    record nothing (no metric, no result), and the trial must run again exactly once."""
+    env, marks = _setup(tmp_path, store_url, budget=1, STEPS="60", PAUSE="0.1")
+    worker = _worker(store_url, env, tmp_path)
+    _wait_marks(marks, "start-", 1)
+    time.sleep(1.0)  # some metrics of the first execution are in
+    store = open_store(store_url)
+    study = store.get_study("toy").id
+    # another worker's sweep that finds the heartbeat older than its cutoff
+    assert len(store.requeue_stale([study], timeout_s=-5.0)) == 1
+    _, err = worker.communicate(timeout=300)
+    assert worker.returncode == 0, err
+    (trial,) = store.trials([study])
+    assert trial.status is TrialStatus.COMPLETED and trial.attempts == 2
+    assert trial.warnings and "went silent" in trial.warnings[0]
+    starts = sorted(p.name for p in marks.glob("start-0-*"))
+    dones = sorted(p.name for p in marks.glob("done-0-*"))
+    assert len(starts) == 2 and len(dones) == 1  # the first execution never finished
+    second = dones[0].split("-")[-1]
+    assert f"start-0-{second}" in starts
+    for name in ("loss", "other"):
+        assert [p.step for p in store.metric_history(trial.id, name)] == list(range(1, 61))
 
 
 def test_workers_survive_a_postgresql_restart(tmp_path: Path, postgres_url: str) -> None:
