@@ -70,3 +70,57 @@ def test_a_database_on_a_read_only_mount(tmp_path: Path,
                         str(view / "runs"), cwd=tmp_path)
     assert runs.returncode == 1 and "--runs-dir" in runs.stderr, runs.stderr
     assert "Traceback" not in write.stderr + runs.stderr
+
+
+@pytest.fixture
+def open_folder() -> Iterator[Path]:
+    """A folder any user can read (pytest's own tmp_path is private to its user)."""
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="tunebook-ro-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_write_commands_on_a_file_this_user_cannot_write(open_folder: Path) -> None:
+    """Another user's database (or a chmod 444 one): every write command says read-only,
+    with no traceback, and the file is left as it was."""
+    import os
+    import shutil
+    import sys
+
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # root writes anyway: run the commands as nobody
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("!!! running as root without setpriv: read-only file test SKIPPED")
+        as_user = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+    path = write_study(open_folder / "study", QUADRATIC, budget=2)
+    for part in (path.parent, path):
+        part.chmod(0o755 if part.is_dir() else 0o644)
+    db = open_folder / "t.db"
+    made = tunebook_cli("run", str(path), "--db", str(db), cwd=open_folder)
+    assert made.returncode == 0, made.stderr
+    db.chmod(0o444)
+    before = db.read_bytes()
+    other = write_study(open_folder / "other", QUADRATIC, name="other", budget=1)
+    for part in (other.parent, other):
+        part.chmod(0o755 if part.is_dir() else 0o644)
+    home = open_folder / "home"
+    home.mkdir(mode=0o777)
+    home.chmod(0o777)
+    config = open_folder / "base.yaml"
+    config.write_text("lr: 0.1\n")
+    config.chmod(0o644)
+    env = {**os.environ, "HOME": str(home), "COLUMNS": "200"}
+    env.pop("TUNEBOOK_DB", None)
+    for command in (["retry", "toy"], ["delete", "toy", "--yes"], ["rerun", "toy"],
+                    ["run", str(other)], ["baseline", "set", str(config)]):
+        done = subprocess.run([*as_user, sys.executable, "-m", "tunebook.cli", *command,
+                               "--db", str(db)], cwd=home, env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 1 and "read-only" in done.stderr, (command, done.stderr)
+        assert "Traceback" not in done.stderr, (command, done.stderr)
+    assert db.read_bytes() == before
