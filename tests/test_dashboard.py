@@ -370,3 +370,17 @@ def test_long_texts_stay_in_their_cells_and_a_study_is_titled_once(db: str) -> N
     empty = c.get("/study", params={"name": "empty-study"}).text
     assert "No conclusion yet: no trial has finished." in empty
     assert "Look at the failures" not in empty
+
+
+def test_per_value_trials_say_which_sub_study_they_belong_to(tmp_path: Path,
+                                                             db_path: str) -> None:
+    spec = load_spec(write_study(tmp_path, QUADRATIC, name="pv", budget=4, mode="per_value",
+                                 scientific={"opt": ["adam", "sgd"]}))
+    run_study(spec, open_store(db_path))
+    page = client(db_path).get("/api/study/trials", params={"name": "pv"}).json()
+    assert page["split"] is True
+    rows = [(r["sub_study"], r["index"]) for r in page["rows"]]
+    assert sorted(rows) == [("opt=adam", 0), ("opt=adam", 1), ("opt=sgd", 0), ("opt=sgd", 1)]
+    assert len(set(rows)) == 4  # indices repeat across sub-studies, the pairs do not
+    joint = client(db_path).get("/api/study/trials", params={"name": "pv[opt=adam]"}).json()
+    assert joint["split"] is False and joint["rows"][0]["sub_study"] is None

@@ -16,13 +16,13 @@ from tunebook.analysis.overview import overview
 from tunebook.analysis.tracking import reproduce_command
 from tunebook.dashboard.cache import StudyCache
 from tunebook.records import StudyTree, TrialRecord, TrialStatus
-from tunebook.space import ChoiceDomain
+from tunebook.space import ChoiceDomain, combo_label
 from tunebook.spec import StudySpec, study_spec
 from tunebook.store import Store
 
 PAGE_MAX = 500
 CURVE_POINTS = 600
-SORTS = ("index", "status", "value", "started", "finished")
+SORTS = ("index", "study", "status", "value", "started", "finished")
 
 
 def _num(value: float | None) -> float | None:
@@ -86,9 +86,11 @@ def trial_page(cache: StudyCache, name: str, *, sort: str = "index", desc: bool 
     names = tree.names
     space = study_spec(tree.root).space
     keys = [d.key for d in (*space.scientific, *space.nuisance)]
+    labels = {leaf.id: combo_label(leaf.combo or {}) for leaf in tree.leaves}
     return {"total": len(rows), "offset": offset, "limit": limit, "columns": keys,
-            "metric": objective.metric,
+            "metric": objective.metric, "split": tree.split,
             "rows": [{"study": names.get(t.study_id, tree.root.name), "index": t.index,
+                      "sub_study": labels.get(t.study_id, "") if tree.split else None,
                       "status": t.status.value, "value": _num(t.value),
                       "params": {k: t.params.get(k) for k in keys}, "reason": t.reason,
                       "started": t.started_at, "finished": t.finished_at}

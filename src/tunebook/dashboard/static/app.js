@@ -69,7 +69,9 @@
     return getJSON(url).then(function (data) {
       table.total = data.total;
       var head = document.querySelector("#trials-table thead");
-      var heads = [["", null], ["trial", "index"], ["status", "status"], [data.metric, "value"]]
+      /* per-value trials are numbered within their sub-study: say which one */
+      var heads = [["", null]].concat(data.split ? [["sub-study", "study"]] : [])
+        .concat([["trial", "index"], ["status", "status"], [data.metric, "value"]])
         .concat(data.columns.map(function (c) { return [c, null]; }))
         .concat([["reason", null]]);
       var tr = document.createElement("tr");
@@ -105,6 +107,7 @@
         var first = document.createElement("td");
         first.appendChild(box);
         row.appendChild(first);
+        if (data.split) cell(row, r.sub_study);
         cell(row, r.index, "/trial?study=" + q(r.study) + "&index=" + r.index);
         cell(row, r.status).className = r.status;
         cell(row, r.value);
