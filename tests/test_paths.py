@@ -84,19 +84,39 @@ def open_folder() -> Iterator[Path]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_write_commands_on_a_file_this_user_cannot_write(open_folder: Path) -> None:
-    """Another user's database (or a chmod 444 one): every write command says read-only,
-    with no traceback, and the file is left as it was."""
+@pytest.fixture
+def as_user() -> list[str]:
+    """The command prefix that runs a command as a user without write access to files
+    the tests make: nothing, or under root (which writes anyway) setpriv to nobody."""
     import os
     import shutil
+
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("!!! running as root without setpriv: unwritable-path tests SKIPPED")
+    return [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def _run_as(as_user: list[str], folder: Path, *command: str,
+            ) -> subprocess.CompletedProcess[str]:
+    import os
     import sys
 
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # root writes anyway: run the commands as nobody
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            pytest.skip("!!! running as root without setpriv: read-only file test SKIPPED")
-        as_user = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+    home = folder / "home"
+    home.mkdir(mode=0o777, exist_ok=True)
+    home.chmod(0o777)
+    env = {**os.environ, "HOME": str(home), "COLUMNS": "200"}
+    env.pop("TUNEBOOK_DB", None)
+    return subprocess.run([*as_user, sys.executable, "-m", "tunebook.cli", *command], cwd=home,
+                          env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_write_commands_on_a_file_this_user_cannot_write(open_folder: Path,
+                                                         as_user: list[str]) -> None:
+    """Another user's database (or a chmod 444 one): every write command says read-only,
+    with no traceback, and the file is left as it was."""
     path = write_study(open_folder / "study", QUADRATIC, budget=2)
     for part in (path.parent, path):
         part.chmod(0o755 if part.is_dir() else 0o644)
@@ -108,19 +128,35 @@ def test_write_commands_on_a_file_this_user_cannot_write(open_folder: Path) -> N
     other = write_study(open_folder / "other", QUADRATIC, name="other", budget=1)
     for part in (other.parent, other):
         part.chmod(0o755 if part.is_dir() else 0o644)
-    home = open_folder / "home"
-    home.mkdir(mode=0o777)
-    home.chmod(0o777)
     config = open_folder / "base.yaml"
     config.write_text("lr: 0.1\n")
     config.chmod(0o644)
-    env = {**os.environ, "HOME": str(home), "COLUMNS": "200"}
-    env.pop("TUNEBOOK_DB", None)
     for command in (["retry", "toy"], ["delete", "toy", "--yes"], ["rerun", "toy"],
                     ["run", str(other)], ["baseline", "set", str(config)]):
-        done = subprocess.run([*as_user, sys.executable, "-m", "tunebook.cli", *command,
-                               "--db", str(db)], cwd=home, env=env, capture_output=True,
-                              text=True, timeout=300)
+        done = _run_as(as_user, open_folder, *command, "--db", str(db))
         assert done.returncode == 1 and "read-only" in done.stderr, (command, done.stderr)
         assert "Traceback" not in done.stderr, (command, done.stderr)
     assert db.read_bytes() == before
+
+
+def test_files_written_into_a_folder_this_user_cannot_write(open_folder: Path,
+                                                            as_user: list[str]) -> None:
+    """init and next into a folder the user cannot write: one line naming the folder and
+    the way out, no traceback."""
+    path = write_study(open_folder / "study", QUADRATIC, budget=6)
+    path.parent.chmod(0o755)
+    path.chmod(0o644)
+    db = open_folder / "t.db"
+    made = tunebook_cli("run", str(path), "--db", str(db), cwd=open_folder)
+    assert made.returncode == 0, made.stderr
+    db.chmod(0o644)
+    cases = {("init", str(open_folder / "new")): "cannot create",
+             ("init", str(open_folder)): "is not writable",
+             ("next", "toy", "--db", str(db)): "pass -o PATH",
+             ("next", "toy", "--db", str(db), "-o", str(open_folder / "n.yaml")):
+                 "is not writable"}
+    for command, says in cases.items():
+        done = _run_as(as_user, open_folder, *command)
+        assert done.returncode == 1 and says in done.stderr, (command, done.stderr)
+        assert "Traceback" not in done.stderr, (command, done.stderr)
+    assert not (open_folder / "new").exists() and not (open_folder / "study.yaml").exists()

@@ -9,6 +9,7 @@ import click
 from rich.markup import escape
 
 from tunebook.cli._common import (
+    check_output_file,
     console,
     db_option,
     duration,
@@ -258,8 +259,9 @@ def init(directory: Path, force: bool, optimizer: str | None, budget: int) -> No
     26, beta2 beyond 50 (§5.4), each line saying why.
     """
     from tunebook._templates import TRAIN_PY, study_yaml
+    from tunebook.runner.slots import check_writable_dir
 
-    directory.mkdir(parents=True, exist_ok=True)
+    check_writable_dir(directory, "DIRECTORY")
     try:
         text = study_yaml(optimizer, budget)
     except ValueError as exc:
@@ -268,6 +270,8 @@ def init(directory: Path, force: bool, optimizer: str | None, budget: int) -> No
     existing = [str(p) for p in targets if p.exists()]
     if existing and not force:
         raise TunebookError(f"{', '.join(existing)} already exist; pass --force to overwrite")
+    for path in targets:
+        check_output_file(path, "DIRECTORY")
     for path, text in targets.items():
         path.write_text(text)
     console.print(f"wrote {directory / 'study.yaml'} and {directory / 'train.py'}; try: "

@@ -23,6 +23,7 @@ from tunebook.cli._common import (
     run_options,
     runs_dir_option,
 )
+from tunebook.errors import TunebookError
 
 
 @click.command()
@@ -230,7 +231,13 @@ def next_study(study: str, output: Path | None, db: str | None) -> None:
     """
     from tunebook.workflows import next_study as design_next
 
-    made = design_next(open_db(db, read_only=True), study, output=output)
+    if output is not None:
+        check_output_file(output, "-o/--output")
+    try:
+        made = design_next(open_db(db, read_only=True), study, output=output)
+    except PermissionError as exc:  # the default path, beside the study's file
+        raise TunebookError(f"cannot write {exc.filename} ({exc.strerror}); pass -o PATH in "
+                            "a folder you can write to") from None
     for change in made.changes:
         if change.reason:
             console.print(f"  • {escape(change.where)}: {escape(change.reason)}",
