@@ -195,6 +195,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--half", choices=("held-out", "tuning", "both"), default="both")
     parser.add_argument("--samplers", default=",".join(SAMPLERS))
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--save", default="", help="pickle the runs here for analysis")
     args = parser.parse_args(argv)
     seeds = args.seeds or (50 if args.tier == "surrogate" else 5)
     names = {"held-out": HELD_OUT, "tuning": TUNING, "both": TUNING + HELD_OUT}[args.half]
@@ -213,6 +214,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"{args.tier} tier: {len(names)} workloads x {seeds} seeds x {args.trials} trials "
           f"({time.perf_counter() - started:.0f} s)")
     report(runs, refs, args.trials)
+    if args.save:
+        import pickle
+
+        with open(args.save, "wb") as f:
+            pickle.dump({"runs": runs, "refs": refs}, f)
 
 
 if __name__ == "__main__":
