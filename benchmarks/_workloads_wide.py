@@ -235,12 +235,12 @@ def charlm(params: Params, seed: int, monitor: Any = None) -> float | None:
         return windows(torch.randint(0, cut - CONTEXT - 1, (32,), generator=gen), text)
 
     held = torch.arange(cut, len(text) - CONTEXT - 1, (len(text) - cut) // 128)[:128]
-    return _train(model, params, seed, 120, batch, loss_fn,
-                  lambda: float(loss_fn(*_pair(model, windows(held, text)))))
 
+    def validate() -> float:
+        x, y = windows(held, text)
+        return float(loss_fn(model(x), y))
 
-def _pair(model: Any, xy: tuple[Any, Any]) -> tuple[Any, Any]:
-    return model(xy[0]), xy[1]
+    return _train(model, params, seed, 120, batch, loss_fn, validate)
 
 
 LM_SPACE = Space(nuisance=(

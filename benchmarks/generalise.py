@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from benchmarks.samplers import ask_tell
-from benchmarks.surrogates import ALL, surrogate
+from benchmarks.surrogates import ALL, one_thread, surrogate
 from tunebook.samplers import RandomSampler
 
 TUNING = ("digits-mlp", "diabetes-mlp", "wine-mlp", "digits-cnn", "wine-opt", "digits-norm")
@@ -78,9 +78,6 @@ _DEFAULTS: dict[tuple[object, str], object] = {}
 
 
 def _one(task: tuple[str, str, int, int, str]) -> Run:
-    import torch
-
-    torch.set_num_threads(1)
     workload, sampler, seed, trials, tier = task
     scored: list[float | None] = []
     if tier == "real":
@@ -99,21 +96,8 @@ def _one(task: tuple[str, str, int, int, str]) -> Run:
     return Run(workload, sampler, seed, observed, scored)
 
 
-def _one_thread() -> None:
-    """One BLAS and one torch thread per worker process: two processes with two BLAS
-    threads each on two cores ran 5x slower than this."""
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    torch.set_num_threads(1)
-    threadpool_limits(1)
-
-
 def pool(task: tuple[str, str]) -> tuple[float, float]:
     """(best, median) of the workload's reference pool of random configurations."""
-    import torch
-
-    torch.set_num_threads(1)
     workload, tier = task
     space = ALL[workload].space
     if tier == "real":
@@ -203,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     tasks = [(w, s, seed, args.trials, args.tier) for w in names for seed in range(seeds)
              for s in samplers]
     started = time.perf_counter()
-    with ProcessPoolExecutor(args.workers, initializer=_one_thread) as ex:
+    with ProcessPoolExecutor(args.workers, initializer=one_thread) as ex:
         refs = dict(zip(names, ex.map(pool, [(w, args.tier) for w in names]), strict=True))
         runs = []
         for i, run in enumerate(ex.map(_one, tasks, chunksize=4), 1):

@@ -32,7 +32,7 @@ import numpy as np
 from benchmarks._workloads import WORKLOADS, Workload
 from benchmarks._workloads_wide import WIDE
 from tunebook.samplers import RandomSampler
-from tunebook.space import ChoiceDomain, Params, Space
+from tunebook.space import ChoiceDomain, IntDomain, Params, Space
 
 ALL: dict[str, Workload] = {**WORKLOADS, **WIDE}
 DATA = Path(__file__).parent / "data"
@@ -52,10 +52,17 @@ def features(space: Space, rows: Sequence[Params]) -> np.ndarray:
     return out
 
 
-def _train_rows(task: tuple[str, list[tuple[int, Params]]]) -> list[tuple[int, float | None]]:
+def one_thread() -> None:
+    """One BLAS and one torch thread per worker process (the pools' initializer): two
+    processes with two BLAS threads each on two cores ran 5x slower than this."""
     import torch
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(1)
+    threadpool_limits(1)
+
+
+def _train_rows(task: tuple[str, list[tuple[int, Params]]]) -> list[tuple[int, float | None]]:
     name, rows = task
     return [(seed, ALL[name].train(params, seed)) for seed, params in rows]
 
@@ -69,7 +76,7 @@ def collect(name: str, evals: int = EVALS, workers: int = 2) -> Path:
              for r in range(1, REPEATS + 1)]
     chunks = [(name, [(seed, p) for _, seed, p in jobs[k::workers * 4]])
               for k in range(workers * 4)]
-    with ProcessPoolExecutor(workers) as pool:
+    with ProcessPoolExecutor(workers, initializer=one_thread) as pool:
         done = [r for part in pool.map(_train_rows, chunks) for r in part]
     value_of = dict(done)
     DATA.mkdir(exist_ok=True)
@@ -107,7 +114,7 @@ def _parse(dim: Any, text: str) -> Any:
     d = dim.domain
     if isinstance(d, ChoiceDomain):
         return next(v for v in d.values if str(v) == text)
-    return int(text) if type(d).__name__ == "IntDomain" else float(text)
+    return int(text) if isinstance(d, IntDomain) else float(text)
 
 
 class Surrogate:
@@ -130,20 +137,27 @@ class Surrogate:
 
     def mean(self, rows: Sequence[Params]) -> np.ndarray:
         """The noise-free log loss at each configuration."""
-        return _forest(self.regressor, features(self.space, rows))[:, 0]
+        return self._mean(features(self.space, rows))
 
     def diverges(self, rows: Sequence[Params]) -> np.ndarray:
         """P(training diverges) at each configuration."""
+        return self._diverges(features(self.space, rows))
+
+    def _mean(self, x: np.ndarray) -> np.ndarray:
+        return _forest(self.regressor, x)[:, 0]
+
+    def _diverges(self, x: np.ndarray) -> np.ndarray:
         if self.classifier is None:
-            return np.zeros(len(rows))
-        proba = _forest(self.classifier, features(self.space, rows))
+            return np.zeros(len(x))
+        proba = _forest(self.classifier, x)
         proba /= proba.sum(axis=1, keepdims=True)
         return np.asarray(1.0 - proba[:, list(self.classifier.classes_).index(True)])
 
     def train(self, params: Params, rng: np.random.Generator) -> tuple[float | None, float]:
         """One noisy "training": (observed loss or None when diverged, its true mean)."""
-        log_mean = float(self.mean([params])[0])
-        if rng.random() < float(self.diverges([params])[0]):
+        x = features(self.space, [params])
+        log_mean = float(self._mean(x)[0])
+        if rng.random() < float(self._diverges(x)[0]):
             return None, math.exp(log_mean)
         return math.exp(log_mean + rng.normal(0.0, self.noise)), math.exp(log_mean)
 

@@ -163,12 +163,12 @@ def worker(db: str | None, studies: tuple[str, ...], workers: int, devices: str,
 
 
 def _left_to_run(store: Any, names: list[str]) -> int:
-    """Trials the studies (all, without names) still have to run, created or not."""
-    from tunebook.store import tally
+    """Trials the studies (all, without names) still have to run, created or not: the
+    figure `tunebook status` shows in its "to run" column."""
+    from tunebook.analysis.overview import overview
 
     trees = [store.tree(n) for n in names] if names else store.trees()
-    return sum(max(t.total - t.done, 0) for t in (tally(store, tree, "minimize")
-                                                  for tree in trees))
+    return sum(overview(store, tree).to_run for tree in trees)
 
 
 @click.command()

@@ -158,9 +158,7 @@ class Encoder:
             if not dim.active_for(combo):
                 columns.append(np.tile(self._one(dim, {}), (n, 1)))
             elif isinstance(domain, ChoiceDomain) and not domain.ordered:
-                k = len(domain.values)
-                index = np.minimum((np.clip(units[:, j], 0.0, 1.0) * k).astype(int), k - 1)
-                columns.append(np.eye(k)[index])
+                columns.append(np.eye(len(domain.values))[_bins(domain, units[:, j])])
             elif isinstance(domain, FloatDomain):
                 columns.append(np.clip(units[:, j], 0.0, 1.0)[:, None])
             else:  # integers and ordered choices sit at their value's centre
@@ -168,12 +166,16 @@ class Encoder:
         return np.hstack(columns) if columns else np.zeros((n, 0))
 
 
+def _bins(domain: ChoiceDomain, u: np.ndarray) -> np.ndarray:
+    """``domain.index(domain.from_unit(u))`` elementwise: which value's bin u falls in."""
+    k = len(domain.values)
+    return np.asarray(np.minimum((np.clip(u, 0.0, 1.0) * k).astype(int), k - 1))
+
+
 def _centres(domain: IntDomain | ChoiceDomain, u: np.ndarray) -> np.ndarray:
     """``domain.to_unit(domain.from_unit(u))`` elementwise: the centre of u's value."""
     if isinstance(domain, ChoiceDomain):
-        k = len(domain.values)
-        index = np.minimum((np.clip(u, 0.0, 1.0) * k).astype(int), k - 1)
-        return np.asarray((index + 0.5) / k)
+        return np.asarray((_bins(domain, u) + 0.5) / len(domain.values))
     log = domain.scale is Scale.LOG
     lo, hi = (np.log(domain.low), np.log(domain.high + 1)) if log else (
         float(domain.low), float(domain.high + 1))
