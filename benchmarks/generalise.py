@@ -147,7 +147,8 @@ def _mean_se(d: np.ndarray) -> str:
     return f"{d.mean():+.3f} ± {d.std(ddof=1) / np.sqrt(len(d)):.3f}" if len(d) > 1 else "-"
 
 
-def report(runs: list[Run], refs: dict[str, tuple[float, float]], trials: int) -> None:
+def report(runs: list[Run], refs: dict[str, tuple[float, float]], trials: int,
+           tier: str = "surrogate") -> None:
     samplers = list(dict.fromkeys(r.sampler for r in runs))
     budgets = [b for b in BUDGETS if b <= trials]
     for half, names in (("tuning", TUNING), ("held-out", HELD_OUT)):
@@ -156,14 +157,14 @@ def report(runs: list[Run], refs: dict[str, tuple[float, float]], trials: int) -
             continue
         print(f"\n{half} half ({', '.join(n for n in names if n in refs)}):")
         print(f"  {'sampler':18s}" + "".join(f"  regret@{b:<3d}" for b in budgets)
-              + "  diverged" + f"  best tried@{budgets[-1]}")
+              + "  diverged" + (f"  best tried@{budgets[-1]}" if tier == "surrogate" else ""))
         for s in samplers:
             rs = [r for r in mine if r.sampler == s]
             cells = [np.mean([regret(r, b, refs[r.workload]) for r in rs]) for b in budgets]
             div = np.mean([sum(v is None for v in r.observed) / len(r.observed) for r in rs])
             tried = np.mean([regret(r, budgets[-1], refs[r.workload], True) for r in rs])
             print(f"  {s:18s}" + "".join(f"  {c:10.3f}" for c in cells) + f"  {div:8.1%}"
-                  + f"  {tried:13.3f}")
+                  + (f"  {tried:13.3f}" if tier == "surrogate" else ""))
         for me in (s for s in samplers if s.startswith("tb-bayes")):
             _compare(runs, refs, me, [s for s in samplers if s != me], budgets, names)
 
@@ -212,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                       flush=True)
     print(f"{args.tier} tier: {len(names)} workloads x {seeds} seeds x {args.trials} trials "
           f"({time.perf_counter() - started:.0f} s)")
-    report(runs, refs, args.trials)
+    report(runs, refs, args.trials, args.tier)
     if args.save:
         import pickle
 

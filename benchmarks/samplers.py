@@ -236,7 +236,7 @@ def regret(values: Sequence[float | None], budget: int, pool: Sequence[float]) -
     return (found - best) / (median - best)
 
 
-def _latency(n: int, space: Space, repeats: int = 3) -> tuple[float, float | None]:
+def _latency(n: int, space: Space, repeats: int = 5) -> tuple[float, float | None]:
     """Median suggestion time of bayes and of Optuna's GPSampler on an n-trial history."""
     import optuna
 
