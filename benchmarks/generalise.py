@@ -29,7 +29,7 @@ import statistics
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -151,20 +151,25 @@ def report(runs: list[Run], refs: dict[str, tuple[float, float]], trials: int,
            tier: str = "surrogate") -> None:
     samplers = list(dict.fromkeys(r.sampler for r in runs))
     budgets = [b for b in BUDGETS if b <= trials]
+    # on the real tier the scored value is the observation: "best tried" would repeat it
+    show_tried = tier == "surrogate"
     for half, names in (("tuning", TUNING), ("held-out", HELD_OUT)):
         mine = [r for r in runs if r.workload in names]
         if not mine:
             continue
         print(f"\n{half} half ({', '.join(n for n in names if n in refs)}):")
         print(f"  {'sampler':18s}" + "".join(f"  regret@{b:<3d}" for b in budgets)
-              + "  diverged" + (f"  best tried@{budgets[-1]}" if tier == "surrogate" else ""))
+              + "  diverged" + (f"  best tried@{budgets[-1]}" if show_tried else ""))
         for s in samplers:
             rs = [r for r in mine if r.sampler == s]
             cells = [np.mean([regret(r, b, refs[r.workload]) for r in rs]) for b in budgets]
             div = np.mean([sum(v is None for v in r.observed) / len(r.observed) for r in rs])
-            tried = np.mean([regret(r, budgets[-1], refs[r.workload], True) for r in rs])
+            tried = ""
+            if show_tried:
+                best_tried = [regret(r, budgets[-1], refs[r.workload], True) for r in rs]
+                tried = f"  {np.mean(best_tried):13.3f}"
             print(f"  {s:18s}" + "".join(f"  {c:10.3f}" for c in cells) + f"  {div:8.1%}"
-                  + (f"  {tried:13.3f}" if tier == "surrogate" else ""))
+                  + tried)
         for me in (s for s in samplers if s.startswith("tb-bayes")):
             _compare(runs, refs, me, [s for s in samplers if s != me], budgets, names)
 
@@ -195,7 +200,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--half", choices=("held-out", "tuning", "both"), default="both")
     parser.add_argument("--samplers", default=",".join(SAMPLERS))
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--save", default="", help="pickle the runs here for analysis")
+    parser.add_argument("--save", default="", help="pickle the runs here for analysis "
+                        "(plain dicts, so loading needs no import of this module)")
     args = parser.parse_args(argv)
     seeds = args.seeds or (50 if args.tier == "surrogate" else 5)
     names = {"held-out": HELD_OUT, "tuning": TUNING, "both": TUNING + HELD_OUT}[args.half]
@@ -218,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         import pickle
 
         with open(args.save, "wb") as f:
-            pickle.dump({"runs": runs, "refs": refs}, f)
+            pickle.dump({"runs": [asdict(r) for r in runs], "refs": refs}, f)
 
 
 if __name__ == "__main__":
