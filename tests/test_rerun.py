@@ -9,7 +9,8 @@ import pytest
 from tests.conftest import tunebook_cli, write_study
 from tunebook import SpecError, TrialStatus, load_spec, open_store, run_study
 from tunebook.analysis.data import load_study
-from tunebook.analysis.isolation import isolation
+from tunebook.analysis.isolation import best_config, isolation
+from tunebook.records import TrialRecord
 from tunebook.workflows.rerun import rerun_study
 
 NOISY = """
@@ -91,3 +92,28 @@ def test_a_rerun_child_is_its_own_study_beside_its_parent(tmp_path: Path,
                           cwd=tmp_path)
     assert worker.returncode == 0, worker.stderr
     assert {t.status for t in store.trials([made.study.id])} == {TrialStatus.COMPLETED}
+
+
+def _trial(i: int, lr: float, value: float) -> TrialRecord:
+    return TrialRecord(id=i, study_id=1, index=i, params={"lr": lr}, seed=i,
+                       status=TrialStatus.COMPLETED, value=value)
+
+
+def test_re_runs_are_compared_by_their_mean_not_their_luckiest_draw() -> None:
+    # rerun --top 2 --seeds 3: lr 0.1 holds the single best draw, lr 0.01 the best mean
+    trials = [_trial(0, 0.1, 1.0), _trial(1, 0.1, 5.0), _trial(2, 0.1, 5.0),
+              _trial(3, 0.01, 2.0), _trial(4, 0.01, 2.1), _trial(5, 0.01, 1.9)]
+    ranked = sorted(trials, key=lambda t: t.value or 0.0)
+    chosen = best_config(ranked, sign=1.0)
+    assert {t.params["lr"] for t in chosen} == {0.01} and len(chosen) == 3
+    assert chosen[0].value == 1.9  # best first within the configuration
+    assert {t.params["lr"] for t in best_config(ranked[::-1], sign=-1.0)} == {0.1}
+
+
+def test_a_sampled_study_stands_for_a_value_by_its_best_trial() -> None:
+    # one configuration happens to repeat; the others ran once: not a study of re-runs
+    trials = [_trial(0, 0.1, 1.0), _trial(1, 0.01, 2.0), _trial(2, 0.01, 2.0),
+              _trial(3, 0.3, 3.0), _trial(4, 0.5, 4.0)]
+    chosen = best_config(sorted(trials, key=lambda t: t.value or 0.0), sign=1.0)
+    assert [t.params["lr"] for t in chosen] == [0.1]
+    assert best_config([], sign=1.0) == []

@@ -10,11 +10,18 @@ top-k trials (which mixes seed noise with the nuisance settings' effect).
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tunebook.analysis.data import StudyData, load_study
-from tunebook.records import StudyTree, TrialRecord, TrialStatus, distinct_configs
+from tunebook.records import (
+    StudyTree,
+    TrialRecord,
+    TrialStatus,
+    config_key,
+    distinct_configs,
+)
 from tunebook.space import Params, combo_label
 from tunebook.store import Store
 
@@ -79,15 +86,34 @@ def isolation(data: StudyData, k: int = TOP_K) -> list[ValueBest]:
     for combo in data.combos():
         mine = data.of_combo(combo)
         ranked = data.completed(mine)
+        seeds = best_config(ranked, data.objective.sign())
         rows.append(ValueBest(
             combo=combo, trials=len(mine), completed=len(ranked),
             infeasible=sum(t.status is TrialStatus.INFEASIBLE for t in mine),
             failed=sum(t.status is TrialStatus.FAILED for t in mine),
-            best=ranked[0] if ranked else None,
+            best=seeds[0] if seeds else None,
             top_values=tuple(float(t.value or 0.0) for t in distinct_configs(ranked)[:k]),
-            seed_values=tuple(float(t.value or 0.0) for t in ranked
-                              if ranked[0].params == t.params)))
+            seed_values=tuple(float(t.value or 0.0) for t in seeds)))
     return rows
+
+
+def best_config(ranked: Sequence[TrialRecord], sign: float) -> list[TrialRecord]:
+    """The trials (best first) of the configuration that stands for a scientific value.
+
+    In a sampled study, the best trial's configuration. In a study of re-runs over seeds
+    (at least half of its configurations trained twice or more, as ``tunebook rerun``
+    makes them), the configuration with the best **mean** over its seeds: taking the one
+    that holds the single best draw would bring back the luck the re-runs are there to
+    remove (``rerun --top 3``: the luckiest of nine draws, not the best of three means).
+    """
+    groups: dict[str, list[TrialRecord]] = {}
+    for t in ranked:
+        groups.setdefault(config_key(t.params), []).append(t)
+    repeated = [g for g in groups.values() if len(g) >= 2]
+    if not ranked or 2 * len(repeated) < len(groups):
+        return groups[config_key(ranked[0].params)] if ranked else []
+    return min(repeated, key=lambda g: sign * statistics.fmean(float(t.value or 0.0)
+                                                               for t in g))
 
 
 def ranked(rows: Sequence[ValueBest], minimize: bool) -> list[ValueBest]:

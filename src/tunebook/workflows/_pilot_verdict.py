@@ -19,7 +19,6 @@ from tunebook.analysis.rounds import compare_rounds
 from tunebook.records import (
     DecisionRecord,
     TrialStatus,
-    config_key,
     distinct_configs,
     trial_seed,
 )
@@ -91,7 +90,11 @@ def decide(ctx: Context) -> Step:
     if not leader.combo:  # no scientific question: the best configuration
         failing = [f.question for f in report.findings if f.verdict.value == "fail"]
         if settled and not failing:
-            config, mean, values = best_mean(report.data.completed(), ctx.spec.objective.sign())
+            # the isolation row already holds the configuration with the best mean over
+            # its seeds (a settled study is one of re-runs)
+            assert leader.best is not None and leader.center is not None
+            config, mean = dict(leader.best.params), leader.center
+            values = list(leader.seed_values)
             return Step("decide", "launch", f"adopt the best configuration into baseline "
                         f"{ctx.baseline}", f"the best mean {report.data.metric} over seeds "
                         f"of the configurations settled: {mean:.4g} ({len(values)} seeds, "
@@ -112,15 +115,6 @@ def decide(ctx: Context) -> Step:
     return Step("decide", "not_yet", f"not yet: {leader.label} leads, but the evidence "
                 "does not hold", " | ".join(evidence.blockers) + (f" | {more}" if more else ""),
                 {**stats, "value": leader.label}, study)
-
-
-def best_mean(trials: list[Any], sign: float) -> tuple[Params, float, list[float]]:
-    """The configuration whose mean over its seeds is best, that mean, and its values."""
-    by: dict[str, tuple[Params, list[float]]] = {}
-    for t in trials:
-        by.setdefault(config_key(t.params), (dict(t.params), []))[1].append(float(t.value))
-    config, values = min(by.values(), key=lambda cv: sign * statistics.fmean(cv[1]))
-    return config, statistics.fmean(values), values
 
 
 def _gap_stats(rows: list[ValueBest]) -> dict[str, Any]:
