@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from benchmarks.samplers import ask_tell
+from benchmarks.samplers import ask_tell, random_trainings
 from benchmarks.surrogates import ALL, Surrogate, one_thread, surrogate
 from tunebook.samplers import RandomSampler
 from tunebook.space import Params
@@ -138,8 +138,7 @@ def pool(task: tuple[str, str]) -> tuple[float, float]:
     workload, tier = task
     space = ALL[workload].space
     if tier == "real":
-        rows = RandomSampler(seed=12345).params_at(space, [], range(REAL_POOL))
-        values = [v for p in rows if (v := ALL[workload].train(p, 0)) is not None]
+        values = random_trainings(ALL[workload], REAL_POOL)
     else:
         model = surrogate(workload)
         rows = RandomSampler(seed=12345).params_at(space, [], range(POOL))

@@ -220,11 +220,15 @@ def _one(task: tuple[str, str, int, int]) -> Run:
 
 def _pool(workload_name: str) -> list[float]:
     """The fixed reference pool: random trainings of the workload (feasible values)."""
+    return random_trainings(WORKLOADS[workload_name])
+
+
+def random_trainings(workload: Workload, size: int = POOL) -> list[float]:
+    """Feasible values of ``size`` random trainings (a fixed seed): a regret reference."""
     import torch
 
     torch.set_num_threads(1)
-    workload = WORKLOADS[workload_name]
-    rows = RandomSampler(seed=12345).params_at(workload.space, [], range(POOL))
+    rows = RandomSampler(seed=12345).params_at(workload.space, [], range(size))
     return [v for p in rows if (v := workload.train(p, 0)) is not None]
 
 
