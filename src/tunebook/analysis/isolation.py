@@ -106,12 +106,14 @@ def best_config(ranked: Sequence[TrialRecord], sign: float) -> list[TrialRecord]
     that holds the single best draw would bring back the luck the re-runs are there to
     remove (``rerun --top 3``: the luckiest of nine draws, not the best of three means).
     """
+    if not ranked:
+        return []
     groups: dict[str, list[TrialRecord]] = {}
     for t in ranked:
         groups.setdefault(config_key(t.params), []).append(t)
     repeated = [g for g in groups.values() if len(g) >= 2]
-    if not ranked or 2 * len(repeated) < len(groups):
-        return groups[config_key(ranked[0].params)] if ranked else []
+    if 2 * len(repeated) < len(groups):  # a sampled study
+        return groups[config_key(ranked[0].params)]
     return min(repeated, key=lambda g: sign * statistics.fmean(float(t.value or 0.0)
                                                                for t in g))
 
