@@ -117,3 +117,19 @@ def test_a_sampled_study_stands_for_a_value_by_its_best_trial() -> None:
     chosen = best_config(sorted(trials, key=lambda t: t.value or 0.0), sign=1.0)
     assert [t.params["lr"] for t in chosen] == [0.1]
     assert best_config([], sign=1.0) == []
+
+
+def test_without_scientific_values_it_re_runs_the_best_three(tmp_path: Path,
+                                                              db_path: str) -> None:
+    # re-running only the best configuration could confirm it, never change the pick
+    trainer = NOISY.replace('params["act"]', 'params.get("act", "gelu")')
+    run_study(load_spec(write_study(tmp_path / "p", trainer, budget=8)), open_store(db_path))
+    store = open_store(db_path)
+    made = rerun_study(store, "toy", seeds=2)
+    assert len(made.configs) == 3 and len({str(c) for c in made.configs}) == 3
+    run_study(made.spec, store)
+    [row] = isolation(load_study(store, "toy-seeds"))
+    means = {str(c): sum(t.value or 0.0 for t in store.trials([made.study.id])
+                         if t.params == c) / 2 for c in made.configs}
+    assert row.center == pytest.approx(min(means.values()))
+    assert row.best is not None and means[str(row.best.params)] == row.center

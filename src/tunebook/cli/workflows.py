@@ -28,8 +28,10 @@ from tunebook.errors import TunebookError
 
 @click.command()
 @click.argument("study")
-@click.option("--top", default=1, show_default=True,
-              help="Re-run the K best distinct configurations of each scientific value.")
+@click.option("--top", type=int, default=None,
+              help="Re-run the K best distinct configurations of each scientific value "
+              "[default: 1 per value; 3 when the study has no scientific values, so the "
+              "re-runs choose among them].")
 @click.option("--seeds", default=3, show_default=True, help="New seeds per configuration.")
 @click.option("--name", "child", default=None, help="The child study's name "
               "[default: STUDY-seeds].")
@@ -37,14 +39,16 @@ from tunebook.errors import TunebookError
 @db_option
 @runs_dir_option
 @no_progress_option
-def rerun(study: str, top: int, seeds: int, child: str | None, workers: int, db: str | None,
+def rerun(study: str, top: int | None, seeds: int, child: str | None, workers: int, db: str | None,
           runs_dir: Path | None, no_progress: bool) -> None:
     """Train STUDY's best configurations again with new seeds, in a child study.
 
     The playbook judges a difference against trial-to-trial variance: a best trial is the
     luckiest of many draws. The child study's report compares scientific values by their
-    mean over seeds and the spread over seeds. Running the command again finishes what is
-    left of the same child study.
+    mean over seeds and the spread over seeds. Without scientific values it re-runs the
+    best three and names the one with the best mean: on a noisy objective that pick is
+    worth more than the choice of sampler (docs/samplers.md). Running the command again
+    finishes what is left of the same child study.
 
     \b
       tunebook rerun my-study --seeds 5        # best config of each value, 5 seeds
