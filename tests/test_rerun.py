@@ -10,6 +10,7 @@ from tests.conftest import tunebook_cli, write_study
 from tunebook import SpecError, TrialStatus, load_spec, open_store, run_study
 from tunebook.analysis.data import load_study
 from tunebook.analysis.isolation import best_config, isolation
+from tunebook.analysis.summary import margin
 from tunebook.records import TrialRecord
 from tunebook.workflows.rerun import rerun_study
 
@@ -133,3 +134,10 @@ def test_without_scientific_values_it_re_runs_the_best_three(tmp_path: Path,
                          if t.params == c) / 2 for c in made.configs}
     assert row.center == pytest.approx(min(means.values()))
     assert row.best is not None and means[str(row.best.params)] == row.center
+
+
+def test_means_equal_but_for_rounding_are_a_tie() -> None:
+    # the same seed values summed in another order: "a margin of 1.1e-16" would mislead
+    assert margin((0.1 + 0.2) + 0.3, 0.1 + (0.2 + 0.3)) == 0.0
+    assert margin(0.010, 0.011) == pytest.approx(0.001)
+    assert margin(1e-7, 2e-7) == pytest.approx(1e-7)  # small values, a real gap

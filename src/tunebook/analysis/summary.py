@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -41,7 +42,7 @@ def conclude(data: StudyData, rows: Sequence[ValueBest], findings: Sequence[Find
                           if winner.combo else "") + ". There is no second value to "
                           "compare with.")
     runner = ranked[1]
-    gap = abs((winner.center or 0.0) - (runner.center or 0.0))
+    gap = margin(winner.center or 0.0, runner.center or 0.0)
     noise, ruler = _noise(winner, runner)
     if failed:
         return Conclusion(False, f"Not yet: {winner.label} leads with {best_text}, but the "
@@ -58,6 +59,12 @@ def conclude(data: StudyData, rows: Sequence[ValueBest], findings: Sequence[Find
     caveat = f" Caveats: {'; '.join(warned)}" if warned else ""
     return Conclusion(True, f"{winner.label} is best: {best_text}, ahead of {runner.label} by "
                       f"{gap:.3g}, more than {ruler} ({noise:.3g}).{caveat}")
+
+
+def margin(a: float, b: float) -> float:
+    """|a − b|, and 0 for a tie: means of the same values summed in another order differ
+    in the last bits, and "a margin of 2.33e-10" would read as a real one."""
+    return 0.0 if math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-15) else abs(a - b)
 
 
 def _best_text(data: StudyData, row: ValueBest) -> str:

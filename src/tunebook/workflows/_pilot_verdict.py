@@ -16,6 +16,7 @@ from tunebook.analysis.data import load_study
 from tunebook.analysis.isolation import ValueBest, ranked
 from tunebook.analysis.report import study_report
 from tunebook.analysis.rounds import compare_rounds
+from tunebook.analysis.summary import margin
 from tunebook.records import (
     DecisionRecord,
     TrialStatus,
@@ -121,7 +122,7 @@ def _gap_stats(rows: list[ValueBest]) -> dict[str, Any]:
     out: dict[str, Any] = {"leader": rows[0].label, "center": rows[0].center,
                            "seeds": len(rows[0].seed_values)}
     if len(rows) > 1:
-        gap = abs((rows[0].center or 0.0) - (rows[1].center or 0.0))
+        gap = margin(rows[0].center or 0.0, rows[1].center or 0.0)
         spread = max(r.spread or 0.0 for r in rows[:2])
         out |= {"runner_up": rows[1].label, "gap": gap, "spread": spread,
                 "gap_in_spreads": gap / spread if spread else None}
@@ -138,7 +139,7 @@ def _more_seeds(rows: list[ValueBest], values: int) -> str:
     k = min(len(a.seed_values), len(b.seed_values))
     sd = math.sqrt((statistics.variance(a.seed_values) + statistics.variance(b.seed_values))
                    / 2)
-    gap = abs((a.center or 0.0) - (b.center or 0.0))
+    gap = margin(a.center or 0.0, b.center or 0.0)
     spread = max(a.spread or 0.0, b.spread or 0.0)
     if sd == 0 or spread == 0:
         return ""
