@@ -52,6 +52,9 @@ def conclude(data: StudyData, rows: Sequence[ValueBest], findings: Sequence[Find
                 if "seeds" in (winner.spread_source, runner.spread_source) else
                 f"Re-run the best configurations with several seeds (tunebook rerun "
                 f"{data.study.name} --seeds 5), or sample more.")
+        if gap == 0.0:
+            return Conclusion(False, f"Not yet: {winner.label} and {runner.label} tie at "
+                              f"{best_text}. {step}")
         return Conclusion(False, f"Not yet: {winner.label} leads with {best_text}, but its "
                           f"margin over {runner.label} ({gap:.3g}) is within {ruler} "
                           f"({noise:.3g}). {step}")
@@ -62,9 +65,10 @@ def conclude(data: StudyData, rows: Sequence[ValueBest], findings: Sequence[Find
 
 
 def margin(a: float, b: float) -> float:
-    """|a − b|, and 0 for a tie: means of the same values summed in another order differ
-    in the last bits, and "a margin of 2.33e-10" would read as a real one."""
-    return 0.0 if math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-15) else abs(a - b)
+    """|a − b|, and 0 for a tie: metrics computed in float32 (as most training loops
+    report them) carry about 7 significant digits, so two means of the same error rate
+    differ in the 8th ("a margin of 2.33e-10" on 0.0111 read as a real one)."""
+    return 0.0 if math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-15) else abs(a - b)
 
 
 def _best_text(data: StudyData, row: ValueBest) -> str:
