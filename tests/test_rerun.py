@@ -80,6 +80,12 @@ def test_the_rerun_command_concludes_from_the_seeds(tmp_path: Path, db_path: str
     assert "re-ran 2 configuration(s) of toy × 3 seeds as toy-seeds" in out.stdout
     assert "act=gelu is best" in out.stdout and "mean of 3 seeds" in out.stdout
     assert "spread over seeds" in out.stdout
+    assert "(3 seeds)" in out.stdout  # the isolation table's mean over seeds
+    html = tmp_path / "seeds.html"
+    report = tunebook_cli("report", "toy-seeds", "--db", db_path, "-o", str(html),
+                          cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    assert "<th>mean loss over seeds</th>" in html.read_text()
 
 
 def test_a_rerun_child_is_its_own_study_beside_its_parent(tmp_path: Path,

@@ -7,9 +7,10 @@ import html
 import math
 from typing import Any
 
+from tunebook.analysis.isolation import ValueBest
 from tunebook.space import combo_label
 
-__all__ = ["combo_label", "esc", "first_line", "fmt", "when"]
+__all__ = ["combo_label", "esc", "first_line", "fmt", "seed_mean", "when"]
 
 
 def fmt(value: Any, digits: int = 4) -> str:
@@ -19,6 +20,14 @@ def fmt(value: Any, digits: int = 4) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}g}" if math.isfinite(value) else str(value)
     return str(value)
+
+
+def seed_mean(row: ValueBest) -> str:
+    """A value's mean over the seeds of its configuration, and how many ("-" without
+    re-runs): what a study of re-runs compares values by."""
+    if row.spread_source != "seeds":
+        return "-"
+    return f"{fmt(row.center)} ({len(row.seed_values)} seeds)"
 
 
 def when(stamp: float | None) -> str:
