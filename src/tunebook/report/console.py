@@ -25,7 +25,7 @@ from rich.table import Table
 
 from tunebook.analysis import StudyOverview, ValueBest
 from tunebook.records import MetricPoint, TrialRecord, TrialStatus
-from tunebook.report.text import first_line, fmt, seed_mean, when
+from tunebook.report.text import first_line, fmt, seed_mean, seeded, when
 from tunebook.runner.progress import Progress as RunState
 
 STATUS_STYLE = {
@@ -111,9 +111,8 @@ def per_value_table(rows: Sequence[ValueBest], metric: str, goal: str) -> Table:
     for column in ("done", "infeasible", "failed"):
         table.add_column(column, justify="right", overflow="fold")
     table.add_column(esc(f"best {metric}"), justify="right", no_wrap=True, min_width=8)
-    # a study of re-runs compares values by the mean over seeds: show it beside the best
-    seeded = any(r.spread_source == "seeds" for r in rows)
-    if seeded:
+    with_means = seeded(rows)
+    if with_means:
         table.add_column("mean over seeds", justify="right", no_wrap=True)
     table.add_column("trial", justify="right")
     for column in nuisance:
@@ -123,7 +122,7 @@ def per_value_table(rows: Sequence[ValueBest], metric: str, goal: str) -> Table:
         label = ", ".join(str(v) for v in row.combo.values()) or "(all)"
         cells = [str(row.completed), str(row.infeasible), str(row.failed),
                  fmt(best.value) if best else "-",
-                 *([esc(seed_mean(row))] if seeded else []), str(best.index) if best else "-"]
+                 *([esc(seed_mean(row))] if with_means else []), str(best.index) if best else "-"]
         cells += [esc(fmt(best.params.get(k) if best else None, digits=3)) for k in nuisance]
         table.add_row(esc(label), *cells)
     return table

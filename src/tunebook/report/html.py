@@ -18,7 +18,7 @@ from tunebook.analysis.tracking import TrackingRow, tracking_rows
 from tunebook.records import DecisionRecord
 from tunebook.report import figures as plot
 from tunebook.report.figures import figure_div
-from tunebook.report.text import esc, fmt, seed_mean
+from tunebook.report.text import esc, fmt, seed_mean, seeded
 from tunebook.report.timeline import html_section, timeline_for
 from tunebook.store import Store
 
@@ -60,11 +60,10 @@ def table(head: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 def _summary(r: StudyReport, anchor: str) -> str:
     spec = r.data.spec.model
     counts = ", ".join(f"{n} {s}" for s, n in r.counts.items() if n) or "no trials"
-    # a study of re-runs compares values by the mean over seeds: show it beside the best
-    seeded = any(row.spread_source == "seeds" for row in r.isolation)
+    with_means = seeded(r.isolation)
     rows = [(row.label, row.trials, row.completed, row.infeasible, row.failed,
              fmt(row.best.value if row.best else None),
-             *([seed_mean(row)] if seeded else []),
+             *([seed_mean(row)] if with_means else []),
              r.data.label(row.best) if row.best else "-",
              f"{fmt(row.spread)} ({row.spread_source})") for row in r.isolation]
     return (f'<section id="{anchor}-summary"><h2>Summary</h2>'
@@ -76,7 +75,7 @@ def _summary(r: StudyReport, anchor: str) -> str:
             f"{esc(counts)}.</p>"
             + table(["scientific value", "trials", "completed", "infeasible", "failed",
                       f"best {r.data.metric}",
-                      *([f"mean {r.data.metric} over seeds"] if seeded else []),
+                      *([f"mean {r.data.metric} over seeds"] if with_means else []),
                       "best trial", "spread (over)"], rows)
             + f'<p class="conclusion">{esc(r.conclusion.text)}</p></section>')
 

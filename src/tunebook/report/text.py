@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import html
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from tunebook.analysis.isolation import ValueBest
 from tunebook.space import combo_label
 
-__all__ = ["combo_label", "esc", "first_line", "fmt", "seed_mean", "when"]
+__all__ = ["combo_label", "esc", "first_line", "fmt", "seed_mean", "seeded", "when"]
 
 
 def fmt(value: Any, digits: int = 4) -> str:
@@ -20,6 +21,12 @@ def fmt(value: Any, digits: int = 4) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}g}" if math.isfinite(value) else str(value)
     return str(value)
+
+
+def seeded(rows: Sequence[ValueBest]) -> bool:
+    """Whether any value was re-run over seeds: it is then compared by its mean over seeds,
+    which the isolation tables show beside its best trial."""
+    return any(row.spread_source == "seeds" for row in rows)
 
 
 def seed_mean(row: ValueBest) -> str:

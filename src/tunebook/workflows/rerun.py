@@ -78,12 +78,13 @@ def rerun_study(store: Store, name: str, *, top: int | None = None, seeds: int =
         raise SpecError("re-runs need --top ≥ 1 and --seeds ≥ 2 (one seed has no spread)",
                         field="rerun")
     parent = store.get_study(name)
-    top = default_top(study_spec(parent)) if top is None else top
+    parent_spec = study_spec(parent)
+    top = default_top(parent_spec) if top is None else top
     configs = best_configs(store, parent, top)
     if not configs:
         raise SpecError(f"study {name!r} has no completed trial to re-run; run it (or fix "
                         "its failures) first", field="rerun")
-    salt = study_spec(parent).model.sampler.seed + RERUN_SALT
+    salt = parent_spec.model.sampler.seed + RERUN_SALT
     trials = [(i, config, trial_seed(salt, i))
               for i, config in enumerate(c for c in configs for _ in range(seeds))]
     record, spec = create_child(store, parent, trials, Derivation(
