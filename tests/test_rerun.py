@@ -11,6 +11,7 @@ from tests.conftest import tunebook_cli, write_study
 from tunebook import SpecError, TrialStatus, load_spec, open_store, run_study
 from tunebook.analysis.data import StudyData, load_study
 from tunebook.analysis.isolation import best_config, isolation
+from tunebook.analysis.report import study_report
 from tunebook.analysis.summary import conclude, margin
 from tunebook.records import TrialRecord
 from tunebook.workflows.rerun import rerun_study
@@ -141,6 +142,8 @@ def test_without_scientific_values_it_re_runs_the_best_three(tmp_path: Path,
                          if t.params == c) / 2 for c in made.configs}
     assert row.center == pytest.approx(min(means.values()))
     assert row.best is not None and means[str(row.best.params)] == row.center
+    text = study_report(store, "toy-seeds").conclusion.text
+    assert "the best mean over seeds of the 3 configurations re-run" in text
 
 
 def test_means_equal_but_for_rounding_are_a_tie() -> None:

@@ -10,6 +10,7 @@ from tunebook.analysis.checklist import Finding, Verdict
 from tunebook.analysis.data import StudyData
 from tunebook.analysis.isolation import ValueBest
 from tunebook.analysis.isolation import ranked as ranked_values
+from tunebook.records import distinct_configs
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,11 @@ def conclude(data: StudyData, rows: Sequence[ValueBest], findings: Sequence[Find
     winner = ranked[0]
     best_text = _best_text(data, winner)
     if len(ranked) == 1:
+        configs = len(distinct_configs(data.completed()))
+        if not winner.combo and winner.spread_source == "seeds" and configs > 1:
+            # re-runs without a scientific question: they chose among configurations
+            return Conclusion(not failed, f"Best {best_text}: the best mean over seeds of "
+                              f"the {configs} configurations re-run.")
         return Conclusion(not failed, f"Best {best_text}" + (f" with {winner.label}"
                           if winner.combo else "") + ". There is no second value to "
                           "compare with.")
