@@ -154,7 +154,7 @@ def test_bad_input_gets_a_clear_error(tmp_path: Path, db_path: str) -> None:
     broken = load_spec(_study(tmp_path / "b", broken=True)).derive(Derivation(name="bad"))
     pilot = autopilot(broken, store, budget=30, options=RunOptions(workers=2))
     assert [d.action for d in pilot.timeline] == ["start", "run", "stop"]
-    assert "the data loader is broken" in pilot.last.why and pilot.finished
+    assert "the data loader is broken" in pilot.last.why and pilot.halted
 
 
 def test_a_spent_budget_on_resume_is_refused_with_the_way_on(tmp_path: Path,

@@ -87,7 +87,7 @@ def test_a_failing_checklist_item_blocks_the_launch(tmp_path: Path, db_path: str
     run_study(rerun_study(store, "toy", seeds=3).spec, store, workers=2)
     evidence = gather(store, "toy-seeds", "gelu")
     assert any("toy: the checklist fails on 'Is the search space big enough?'" in b
-               for b in evidence.blockers), evidence.blockers
+               for b in evidence.texts), evidence.texts
     with pytest.raises(LaunchRefused, match="search space"):
         launch(store, evidence)
 

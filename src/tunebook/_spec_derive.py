@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Literal
+from typing import Any, Literal, assert_never
 
 from pydantic import ValidationError
 
@@ -100,6 +100,8 @@ class Change:
         target: the parameter (``widen``/``cut``/``fix``).
         edge: which bound (``widen``/``cut``).
         statistic: the numbers behind the decision, by name.
+        thin: (``budget``) more trials because the study sampled its space too thinly to
+            be read (the sampling check), not because the search still pays off.
     """
 
     kind: ChangeKind
@@ -108,6 +110,13 @@ class Change:
     target: ParamRef | None = None
     edge: Edge | None = None
     statistic: Mapping[str, float] = field(default_factory=dict)
+    thin: bool = False
+
+    @property
+    def searching(self) -> bool:
+        """More trials asked because the search still pays off: that is exploitation's
+        work, not a fault of the space."""
+        return self.kind is ChangeKind.BUDGET and not self.thin
 
     @property
     def where(self) -> str:
@@ -134,7 +143,7 @@ def from_changes(changes: Iterable[Change], **words: Any) -> Derivation:
     fixed: dict[str | ParamRef, Scalar] = {}
     scalars: dict[str, Any] = {}
     for change in changes:
-        if change.kind in (ChangeKind.WIDEN, ChangeKind.CUT):
+        if change.kind is ChangeKind.WIDEN or change.kind is ChangeKind.CUT:
             if change.target is None or change.edge is None:
                 raise ValueError(f"a {change.kind.value} change needs a target and an edge")
             bounds.setdefault(change.target, {})[change.edge] = float(change.value)
@@ -147,8 +156,10 @@ def from_changes(changes: Iterable[Change], **words: Any) -> Derivation:
             scalars["budget"] = int(change.value)
         elif change.kind is ChangeKind.STEPS:
             scalars["max_steps"] = int(change.value)
-        else:
+        elif change.kind is ChangeKind.SAMPLER:
             scalars["sampler"] = change.value
+        else:
+            assert_never(change.kind)
     return Derivation(fixed=fixed, bounds=bounds, **scalars, **words)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, assert_never
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -58,11 +58,12 @@ def dump_study(data: dict[str, Any]) -> str:
 
 def _apply(doc: CommentedMap, change: Change, where: str) -> None:
     kind = change.kind
-    if kind in (ChangeKind.WIDEN, ChangeKind.CUT):
+    if kind is ChangeKind.WIDEN or kind is ChangeKind.CUT:
         assert change.target is not None and change.edge is not None  # built by from_changes
         parent, key = _param(doc, change.target, where)
         parent[key][change.edge] = change.value
-        _note(doc, parent, key, change.reason)
+        _note(doc, parent, key, change.reason + (": widened" if kind is ChangeKind.WIDEN
+                                                 else ""))
     elif kind is ChangeKind.FIX:
         assert change.target is not None
         _fix(doc, change.target, change.value, change.reason, where)
@@ -76,10 +77,12 @@ def _apply(doc: CommentedMap, change: Change, where: str) -> None:
     elif kind is ChangeKind.STEPS:
         doc["max_steps"] = change.value
         _note(doc, doc, "max_steps", change.reason)
-    else:
+    elif kind is ChangeKind.SAMPLER:
         sampler = change.value.model_dump(mode="json", exclude_defaults=True)
         doc["sampler"] = _flow(sampler)
         _note(doc, doc, "sampler", change.reason)
+    else:
+        assert_never(kind)
 
 
 def _flow(data: dict[str, Any]) -> CommentedMap:

@@ -180,6 +180,63 @@ class DecisionState(str, Enum):
         return self in (DecisionState.MADE, DecisionState.APPROVED)
 
 
+#: The key of a decision's ``stats`` that holds what acting on it needs (a spec snapshot,
+#: the trials to enqueue, the settings), apart from the evidence a person reads.
+MACHINERY = "machinery"
+#: The machinery's keys in decisions stored before it had a key of its own.
+_LEGACY_MACHINERY = {"spec", "description", "parent", "approve", "baseline", "round2",
+                     "budget", "seconds", "workers", "factor", "config", "reasons"}
+
+
+class Phase(str, Enum):
+    """Where an autopilot is in the playbook's loop (persisted by value; add-only).
+
+    The transitions between phases are one table,
+    :data:`tunebook.workflows._pilot_machine.TRANSITIONS`; a stop keeps the phase it
+    stopped in.
+    """
+
+    START = "start"
+    EXPLORE = "explore"
+    FIX = "fix"
+    EXPLOIT = "exploit"
+    SETTLE = "settle"
+    DECIDE = "decide"
+    ROUND2 = "round2"
+    DONE = "done"
+    STOP = "stop"
+
+
+class Action(str, Enum):
+    """What an autopilot decision does (persisted by value; add-only).
+
+    ``start`` and ``budget`` record the settings; ``run`` runs (or resumes, or extends) a
+    study, ``child`` makes and runs a child study (seed re-runs, round 2), ``launch``
+    changes the baseline; ``skip`` and ``not_yet`` do nothing but say why; ``stop`` halts
+    the autopilot until its cause is fixed; ``done`` ends it.
+    """
+
+    START = "start"
+    BUDGET = "budget"
+    RUN = "run"
+    CHILD = "child"
+    SKIP = "skip"
+    LAUNCH = "launch"
+    NOT_YET = "not_yet"
+    STOP = "stop"
+    DONE = "done"
+
+    @property
+    def asks(self) -> bool:
+        """It spends budget or changes the baseline: ``--approve`` asks first."""
+        return self in (Action.RUN, Action.CHILD, Action.LAUNCH)
+
+    @property
+    def settings(self) -> bool:
+        """It records the autopilot's settings, not a step of the loop."""
+        return self in (Action.START, Action.BUDGET)
+
+
 @dataclass(frozen=True)
 class DecisionRecord:
     """One decision of an autopilot, as stored: the timeline ``autopilot status`` shows.
@@ -188,9 +245,8 @@ class DecisionRecord:
         pilot: the autopilot's name (its study file's study name).
         seq: its place in the timeline, from 0; unique per pilot, so two autopilots
             driving one study cannot both write the next decision.
-        phase: ``explore``, ``fix``, ``exploit``, ``settle``, ``decide``, ``round2``.
-        action: what it does: ``start``, ``run``, ``hold``, ``skip``, ``launch``,
-            ``not_yet``, ``stop``, ``done``.
+        phase: see :class:`Phase`.
+        action: what it does, see :class:`Action`.
         summary: what, in a line; why: the reason, in words.
         stats: the statistic behind it (plain JSON numbers and words).
         study: the study it runs or reads, if any.
@@ -201,8 +257,8 @@ class DecisionRecord:
     id: int
     pilot: str
     seq: int
-    phase: str
-    action: str
+    phase: Phase
+    action: Action
     summary: str
     why: str
     stats: dict[str, Any]
@@ -216,6 +272,13 @@ class DecisionRecord:
     @property
     def left(self) -> float:
         return self.budget - self.spent
+
+    @property
+    def evidence(self) -> dict[str, Any]:
+        """The statistic a person reads: ``stats`` without the machinery acting on the
+        decision needs (kept under :data:`MACHINERY`)."""
+        drop = {MACHINERY} if MACHINERY in self.stats else _LEGACY_MACHINERY
+        return {k: v for k, v in self.stats.items() if k not in drop}
 
 
 @dataclass(frozen=True)

@@ -117,7 +117,7 @@ def _bounds(findings: Sequence[Finding]) -> list[Change]:
             continue  # both: handled below as an instability wall
         out.append(Change(ChangeKind.WIDEN, float(f"{c.widen_to:.3g}"),
                           f"{c.hits} of the {c.best} best trials sit at the {c.edge} edge "
-                          f"(p = {c.p:.2g} by chance): widened", c.param, _bound(c.edge),
+                          f"(p = {c.p:.2g} by chance)", c.param, _bound(c.edge),
                           {"best_at_edge": c.hits, "best": c.best, "p": c.p,
                            "trend_p": c.trend_p}))
     pushing = {(c.param, c.edge) for c in crowded}
@@ -180,7 +180,7 @@ def _budget(findings: Sequence[Finding]) -> list[Change]:
         return []
     return [Change(ChangeKind.BUDGET, wanted[0].budget, found.next_step.rstrip("."),
                    statistic={"budget": wanted[0].budget,
-                              "too_few_points": float(wanted[0].short)})]
+                              "too_few_points": float(wanted[0].short)}, thin=True)]
 
 
 def _steps(findings: Sequence[Finding], data: StudyData, noise: Noise | None,

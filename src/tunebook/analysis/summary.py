@@ -49,7 +49,7 @@ def conclude(data: StudyData, rows: Sequence[ValueBest], findings: Sequence[Find
                           "compare with.")
     runner = ranked[1]
     gap = margin(winner.center or 0.0, runner.center or 0.0)
-    noise, ruler = _noise(winner, runner)
+    noise, ruler = value_noise(winner, runner)
     if failed:
         return Conclusion(False, f"Not yet: {winner.label} leads with {best_text}, but the "
                           f"checklist fails on: {'; '.join(failed)}.")
@@ -85,7 +85,7 @@ def _best_text(data: StudyData, row: ValueBest) -> str:
     return f"{data.metric} = {row.center:.4g} ({trial})"
 
 
-def _noise(*rows: ValueBest) -> tuple[float, str]:
+def value_noise(*rows: ValueBest) -> tuple[float, str]:
     """The larger spread of two values' results, and what it was measured over."""
     top = max((r.top_spread or 0.0) for r in rows)
     if not any(r.spread_source == "seeds" for r in rows):

@@ -3,6 +3,7 @@ and ``reject`` read and steer it."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -60,8 +61,10 @@ def autopilot() -> None:
 
 def _pilot_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed((
-            click.option("-w", "--workers", default=1, show_default=True,
-                         help="Trials at the same time, each in its own process."),
+            click.option("-w", "--workers", type=int, default=None,
+                         help="Trials at the same time, each in its own process [default: "
+                         "1 for a new autopilot; on resume, approve and reject, the "
+                         "number it last ran with]."),
             db_option, runs_dir_option,
             click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
                          show_default=True, help="As for `tunebook run`."),
@@ -102,6 +105,8 @@ def run(spec_file: Path, budget: str, approve: bool, round2: float | None, basel
 
     spec = load_spec(spec_file)
     store = open_db(run.pop("db"))
+    if run["workers"] is None and not store.decisions(spec.name):
+        run["workers"] = 1
     _drive(store, spec.name, run, lambda options, show: drive(
         spec, store, budget=budget, round2=round2, approve=approve, baseline=baseline,
         options=options, on_decision=show))
@@ -156,15 +161,35 @@ def _resolve_and_go(name: str, why: str, run: dict[str, Any], *, approve: bool) 
 def _drive(store: Any, name: str, run: dict[str, Any], go: Callable[..., Any]) -> None:
     """Run the autopilot with a progress bar, printing each decision as it is made."""
     from tunebook.report.console import ProgressBar
-    from tunebook.workflows import RunOptions
+    from tunebook.workflows import RunOptions, settings_of
+
+    before = store.decisions(name)
+    if before:
+        last = before[-1]
+        err_console.print(f"resuming autopilot {escape(name)} at #{last.seq} "
+                          f"{escape(last.phase.value)}: {escape(last.summary)}",
+                          highlight=False)
+    workers = run["workers"] or (settings_of(before).workers if before else 1)
+    made: list[Any] = []
+
+    def show(d: Any) -> None:
+        made.append(d)
+        _show(d)
 
     with ProgressBar(console, enabled=not run["no_progress"]) as bar:
-        options = RunOptions(workers=run["workers"], runs_dir=run["runs_dir"],
+        options = RunOptions(workers=workers, runs_dir=run["runs_dir"],
                              on_progress=bar.update, executor=run["executor"],
                              ray_address=run["address"])
-        pilot = go(options, _show)
+        pilot = go(options, show)
     exit_if_stopped(pilot.stopped_by)
+    if pilot.finished and not made:
+        err_console.print(f"autopilot {escape(name)} finished already: "
+                          f"{escape(pilot.outcome)}. Run it with a larger --budget than "
+                          f"{pilot.last.budget:g} to go on (more seeds of the settled "
+                          "configurations, then the decision again)", highlight=False)
     _next_step(name, pilot.last)
+    if pilot.halted:
+        sys.exit(1)
 
 
 def _show(d: Any) -> None:
@@ -182,7 +207,10 @@ def _next_step(name: str, last: Any) -> None:
         err_console.print(f"[yellow]waiting for approval:[/] {escape(last.summary)}. Go on "
                           f"with `tunebook autopilot approve {escape(name)}` or `tunebook "
                           f"autopilot reject {escape(name)} --why \"...\"`", highlight=False)
-    elif last.action not in ("done", "stop"):
+    elif last.action.value == "stop":
+        err_console.print(f"[red]autopilot {escape(name)} stopped:[/] {escape(last.why)}",
+                          highlight=False)
+    elif last.action.value != "done":
         err_console.print(f"autopilot {escape(name)} has not finished; run it again to go "
                           "on", highlight=False)
 

@@ -171,6 +171,21 @@ def _left_to_run(store: Any, names: list[str]) -> int:
     return sum(overview(store, tree).to_run for tree in trees)
 
 
+def _other_finished(store: Any, study: str, wanted: list[str]) -> str:
+    """How to re-queue the unsuccessful trials ``--status`` left out (an infeasible trial
+    is not a failed one: a fixed trainer may make it feasible)."""
+    from tunebook.records import TrialStatus
+
+    counts = store.counts(store.tree(study).ids)
+    other = {s.value: n for s in (TrialStatus.FAILED, TrialStatus.INFEASIBLE)
+             if s.value not in wanted and (n := counts.get(s, 0))}
+    if not other:
+        return ""
+    said = ", ".join(f"{n} {s}" for s, n in other.items())
+    return (f" It has {said}: re-queue them with `tunebook retry {study} --status "
+            f"{','.join([*wanted, *other])}`.")
+
+
 @click.command()
 @click.argument("study")
 @click.option("--status", "statuses", default="failed", show_default=True,
@@ -200,7 +215,8 @@ def retry(study: str, statuses: str, indices: tuple[int, ...], db: str | None) -
     store = open_db(db, create=False)
     again = retry_study(store, study, [allowed[s] for s in wanted], list(indices) or None)
     if not again:
-        console.print(f"no {'/'.join(wanted)} trials to re-queue in {escape(study)}.")
+        console.print(f"no {'/'.join(wanted)} trials to re-queue in {escape(study)}."
+                      + _other_finished(store, study, wanted), highlight=False)
         return
     console.print(f"re-queued {len(again)} trials of [bold]{escape(study)}[/] "
                   f"({', '.join(str(t.index) for t in again[:20])}"

@@ -17,18 +17,14 @@ from rich.table import Table
 from tunebook.records import DecisionRecord
 from tunebook.report.text import esc, fmt
 
-#: Stats that are the decision's machinery (a spec snapshot, the trials to enqueue), not
-#: its evidence.
-_MACHINERY = {"spec", "trials", "description", "parent", "held", "changes", "plan",
-              "reasons", "approve", "baseline", "round2"}
+#: Evidence drawn in a form of its own below (not as ``name=value``).
+_DRAWN = {"held", "changes", "plan"}
 
 
 def statistic(stats: Mapping[str, Any]) -> str:
-    """The numbers behind a decision, as ``name=value`` pairs."""
+    """The numbers behind a decision (its evidence), as ``name=value`` pairs."""
     parts = [f"{k}={fmt(v) if isinstance(v, float) else v}" for k, v in stats.items()
-             if k not in _MACHINERY and isinstance(v, (int, float, str)) and v is not None]
-    if isinstance(stats.get("trials"), int):
-        parts.insert(0, f"trials={stats['trials']}")
+             if k not in _DRAWN and isinstance(v, (int, float, str)) and v is not None]
     for change in stats.get("changes") or []:
         numbers = [f"{k}={fmt(v)}" for k, v in change.items()
                    if isinstance(v, float) and k != "to"]
@@ -52,7 +48,7 @@ def held(decision: DecisionRecord) -> list[str]:
 def rows(timeline: Sequence[DecisionRecord]) -> list[dict[str, Any]]:
     """The timeline as plain rows (for CSV/JSON, and the tables below)."""
     return [{"seq": d.seq, "phase": d.phase, "action": d.action, "state": d.state.value,
-             "decision": d.summary, "why": d.why, "statistic": statistic(d.stats),
+             "decision": d.summary, "why": d.why, "statistic": statistic(d.evidence),
              "held": held(d), "study": d.study or "", "spent": d.spent,
              "left": d.left if d.budget >= 0 else None,
              "note": d.note} for d in timeline]

@@ -16,11 +16,13 @@ from typing import Any
 
 from tunebook.errors import StaleClaim, StudyExists, StudyNotFound
 from tunebook.records import (
+    Action,
     BaselineRecord,
     CheckpointRecord,
     DecisionRecord,
     DecisionState,
     MetricPoint,
+    Phase,
     StudyRecord,
     TrialRecord,
     TrialStatus,
@@ -364,7 +366,8 @@ class MemoryStore(Store):
             if any(d.pilot == pilot and d.seq == seq for d in self._decisions):
                 raise StaleClaim(f"decision {seq} of autopilot {pilot!r} was written by "
                                  "another autopilot")
-            record = DecisionRecord(next(self._ids), pilot, seq, phase, action, summary, why,
+            record = DecisionRecord(next(self._ids), pilot, seq, Phase(phase), Action(action),
+                                    summary, why,
                                     dict(stats), study, spent, budget, state, "",
                                     time.time())
             self._decisions.append(record)

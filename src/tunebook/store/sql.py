@@ -15,11 +15,13 @@ from sqlalchemy.exc import IntegrityError
 
 from tunebook.errors import StaleClaim, StoreError, StudyExists, StudyNotFound
 from tunebook.records import (
+    Action,
     BaselineRecord,
     CheckpointRecord,
     DecisionRecord,
     DecisionState,
     MetricPoint,
+    Phase,
     StudyRecord,
     TrialRecord,
     TrialStatus,
@@ -660,7 +662,7 @@ class SQLStore(Store):
     @staticmethod
     def _decision_from_row(row: Any) -> DecisionRecord:
         return DecisionRecord(id=row["id"], pilot=row["pilot"], seq=row["seq"],
-                              phase=row["phase"], action=row["action"],
+                              phase=Phase(row["phase"]), action=Action(row["action"]),
                               summary=row["summary"], why=row["why"], stats=row["stats"],
                               study=row["study"], spent=row["spent"], budget=row["budget"],
                               state=DecisionState(row["state"]), note=row["note"] or "",

@@ -12,7 +12,15 @@ Each workflow makes its studies through the one derivation
 """
 
 from tunebook.workflows._run import RunOptions
-from tunebook.workflows.autopilot import Pilot, approve, autopilot, reject, resume, timeline_of
+from tunebook.workflows.autopilot import (
+    Pilot,
+    approve,
+    autopilot,
+    reject,
+    resume,
+    settings_of,
+    timeline_of,
+)
 from tunebook.workflows.batchsize import BatchSizeProbe, batch_size_probe
 from tunebook.workflows.launch import Evidence, gather, launch
 from tunebook.workflows.lrsweep import LrSweep, lr_sweep
@@ -42,6 +50,7 @@ __all__ = [
     "rerun",
     "resume",
     "round2",
+    "settings_of",
     "timeline_of",
     "warmup_sweep",
 ]

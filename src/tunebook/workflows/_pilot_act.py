@@ -4,12 +4,22 @@ run again after an interruption, it finishes what is left and adds nothing twice
 
 from __future__ import annotations
 
+from typing import assert_never
+
 from tunebook._spec_derive import Derivation
 from tunebook.records import DecisionRecord
-from tunebook.spec import spec_from_snapshot, study_spec
+from tunebook.spec import spec_from_snapshot
+from tunebook.workflows._pilot_payload import (
+    Adopt,
+    LongerRun,
+    RunStudy,
+    SeedRuns,
+    Settings,
+    payload_of,
+)
 from tunebook.workflows._pilot_steps import Context
 from tunebook.workflows._run import RunOptions, run
-from tunebook.workflows.launch import gather, launch, set_baseline
+from tunebook.workflows.launch import gather, launch, launch_config, set_baseline
 from tunebook.workflows.rerun import create_child
 from tunebook.workflows.round2 import round2_study
 
@@ -17,39 +27,39 @@ AUTHOR = "tunebook autopilot"
 
 
 def act(ctx: Context, record: DecisionRecord, options: RunOptions) -> str | None:
-    """Do what ``record`` decided (again, after an interruption: every act resumes)."""
-    stats, store, name = record.stats, ctx.store, record.study or ctx.name
-    if record.action == "launch":
-        _launch(ctx, record)
+    """Do what ``record`` decided (again, after an interruption: every act resumes);
+    the signal that stopped a run, if one did."""
+    store, name = ctx.store, record.study or ctx.name
+    payload = payload_of(record)
+    if payload is None or isinstance(payload, Settings):
         return None
-    if record.action == "run":
-        spec = spec_from_snapshot(stats["spec"], name)
-    elif record.phase == "round2":
-        spec = round2_study(store, stats["parent"], steps_factor=float(stats["factor"]),
-                            top=1, child=name).spec
+    if isinstance(payload, Adopt):
+        _launch(ctx, record, payload)
+        return None
+    if isinstance(payload, RunStudy):
+        spec = spec_from_snapshot(payload.spec, name)
+    elif isinstance(payload, LongerRun):
+        spec = round2_study(store, payload.parent, steps_factor=payload.factor, top=1,
+                            child=name).spec
+    elif isinstance(payload, SeedRuns):
+        spec = create_child(store, store.get_study(payload.parent), payload.trials,
+                            Derivation(name=name, description=payload.description))[1]
     else:
-        parent = store.get_study(stats["parent"])
-        trials = [(int(i), dict(p), int(s)) for i, p, s in stats["trials"]]
-        spec = create_child(store, parent, trials, Derivation(
-            name=name, description=stats["description"]))[1]
+        assert_never(payload)
     return run(spec, store, options).stopped_by
 
 
-def _launch(ctx: Context, record: DecisionRecord) -> None:
+def _launch(ctx: Context, record: DecisionRecord, adopt: Adopt) -> None:
     """Adopt the decided value (or, with no scientific question, the best configuration)
     into the baseline, once: a resumed autopilot finds the version it added."""
     store, study = ctx.store, record.study or ""
     why = f"autopilot {ctx.name}: {record.why}"
-    if "value" in record.stats:
+    if adopt.value is not None:
         if any(b.study == study for b in store.baselines(ctx.baseline)):
             return
-        evidence = gather(store, study, str(record.stats["value"]), baseline=ctx.baseline)
+        evidence = gather(store, study, adopt.value, baseline=ctx.baseline)
         launch(store, evidence, baseline=ctx.baseline, why=why, author=AUTHOR)
         return
-    spec = study_spec(store.get_study(study))
-    length = {"max_steps": spec.model.max_steps} if spec.model.max_steps else {}
-    old = store.baseline(ctx.baseline)
-    set_baseline(store, {**(old.config if old else {}), **spec.space.fixed,
-                         **record.stats["config"], **length},
-                 source=f"autopilot {ctx.name}: best configuration", baseline=ctx.baseline,
-                 why=why, author=AUTHOR)
+    config = launch_config(store, store.get_study(study), adopt.config or {}, ctx.baseline)
+    set_baseline(store, config, source=f"autopilot {ctx.name}: best configuration",
+                 baseline=ctx.baseline, why=why, author=AUTHOR)

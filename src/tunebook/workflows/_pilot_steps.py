@@ -1,9 +1,12 @@
-"""The autopilot's decisions while it searches: explore, fix the space, exploit.
+"""The autopilot's decisions while it searches: explore, fix the space, exploit, stop.
 
-Each decision is a function of the timeline so far and the studies it ran, so a resumed
-autopilot decides exactly what it would have decided without the interruption. A
-decision is a :class:`Step`: what to do, why, and the statistic behind it; the studies it
-runs are carried as spec snapshots, so acting on a recorded step needs nothing else.
+Each phase has a *judge*, which reads what its last decision led to (an
+:class:`~tunebook.workflows._pilot_machine.Outcome`), and a *planner*, which builds the
+next decision of its phase from a judgement; which phase comes next is chosen only by
+:data:`~tunebook.workflows._pilot_machine.TRANSITIONS`. Both read only the timeline and
+the studies it ran, so a resumed autopilot decides exactly what it would have decided
+without the interruption. A decision is a :class:`Step`: what to do, why, the evidence
+behind it and, typed, what acting on it needs.
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ from typing import Any
 from tunebook._spec_derive import Change, ChangeKind, Derivation, from_changes
 from tunebook._spec_model import SamplerModel
 from tunebook.analysis.nextstudy import next_name, plan_next
-from tunebook.analysis.report import StudyReport, study_report
-from tunebook.records import DecisionRecord, DecisionState
+from tunebook.analysis.report import study_report
+from tunebook.records import Action, DecisionRecord, DecisionState, Phase, TrialStatus
 from tunebook.spec import StudySpec, study_spec
 from tunebook.store import Store
 from tunebook.workflows._pilot_budget import BudgetPlan, Spent, spent
+from tunebook.workflows._pilot_machine import Held, Judgement, Outcome
+from tunebook.workflows._pilot_payload import Payload, RunStudy, as_stats
 
 #: The changes the autopilot makes to the space before exploiting it; training length
 #: (``steps``) is left to round 2, and ``sampler`` is the exploitation itself.
@@ -33,26 +38,27 @@ MAX_FIX_ROUNDS = 3
 #: With a time budget, the share of what is left that one exploitation step may take:
 #: the pace is measured again after each, so a slower phase cannot overrun the time.
 TIMED_CHUNK = 0.3
-#: Actions that spend the budget or change the baseline: ``--approve`` asks first.
-ASKING = ("run", "child", "launch")
-#: Actions after which the autopilot has nothing more to do.
-FINAL = ("stop", "done")
+#: Phases whose studies sample the space (a round's checklist reads them).
+ROUNDS = (Phase.EXPLORE, Phase.FIX)
 
 
 @dataclass(frozen=True)
 class Step:
-    """One decision before it is recorded (see :class:`~tunebook.records.DecisionRecord`)."""
+    """One decision before it is recorded (see :class:`~tunebook.records.DecisionRecord`):
+    ``evidence`` is what the timeline shows, ``payload`` what acting on it needs."""
 
-    phase: str
-    action: str
+    phase: Phase
+    action: Action
     summary: str
     why: str
-    stats: dict[str, Any] = field(default_factory=dict)
+    evidence: dict[str, Any] = field(default_factory=dict)
     study: str | None = None
+    payload: Payload | None = None
 
     @property
-    def asks(self) -> bool:
-        return self.action in ASKING
+    def stats(self) -> dict[str, Any]:
+        """The decision's ``stats`` as stored."""
+        return as_stats(self.evidence, self.payload)
 
 
 @dataclass(frozen=True)
@@ -72,11 +78,11 @@ class Context:
     def name(self) -> str:
         return self.spec.name
 
-    def studies(self, *phases: str) -> list[str]:
+    def studies(self, *phases: Phase) -> list[str]:
         """The studies the autopilot ran (in these phases), in order."""
         return ran(self.timeline, *phases)
 
-    def spent(self, *phases: str) -> Spent:
+    def spent(self, *phases: Phase) -> Spent:
         return spent(self.store, self.studies(*phases), self.spec.model.max_steps)
 
     @property
@@ -89,31 +95,120 @@ class Context:
         """What settling (and round 2) will need once the search is over."""
         return self.plan.settle + self.plan.round2
 
+    @property
+    def spare(self) -> int:
+        """Trainings the search may still spend beside what settling needs."""
+        return math.floor(self.left - self.reserved)
 
-def ran(timeline: Sequence[DecisionRecord], *phases: str) -> list[str]:
+
+def ran(timeline: Sequence[DecisionRecord], *phases: Phase) -> list[str]:
     """The studies a timeline ran (in these phases), in order."""
     return [d.study for d in timeline if d.study and d.state.acted
-            and d.action in ("run", "child") and (not phases or d.phase in phases)]
+            and d.action in (Action.RUN, Action.CHILD) and (not phases or d.phase in phases)]
 
 
 def steps_of(timeline: Sequence[DecisionRecord]) -> list[DecisionRecord]:
     """The decisions that move the autopilot along (not its start and budget notes)."""
-    return [d for d in timeline if d.action not in ("start", "budget")]
+    return [d for d in timeline if not Action(d.action).settings]
 
 
-def run_step(phase: str, spec: StudySpec, summary: str, why: str, **stats: Any) -> Step:
+def run_step(phase: Phase, spec: StudySpec, summary: str, why: str, **evidence: Any) -> Step:
     """A decision to run (or resume, or extend) the study ``spec``."""
-    return Step(phase, "run", summary, why, {"spec": spec.snapshot(),
-                                             "trials": spec.model.budget.trials, **stats},
-                spec.name)
+    return Step(phase, Action.RUN, summary, why,
+                {"trials": spec.model.budget.trials, **evidence}, spec.name,
+                RunStudy(spec.snapshot()))
 
 
-def explore(ctx: Context) -> Step:
-    """Phase 1: the study as written, with the first share of the exploration budget."""
+# -- judges: what the last decision led to ---------------------------------------------
+
+
+def judge_start(ctx: Context, last: DecisionRecord) -> Judgement:
+    return Judgement(Outcome.BEGUN)
+
+
+def judge_round(ctx: Context, last: DecisionRecord) -> Judgement:
+    """An exploration or fix round: does its checklist still fail on the space?"""
+    if last.state is DecisionState.REJECTED:
+        what = "exploration" if last.phase is Phase.EXPLORE else "fix round"
+        return Judgement(Outcome.REJECTED, f"the {what} was rejected" + _note(last))
+    study = last.study or ""
+    report = study_report(ctx.store, study)
+    if not report.data.completed():
+        return Judgement(Outcome.ALL_FAILED, study=study)
+    plan = plan_next(report.data, report.findings, report.noise)
+    space = tuple(c for c in plan.changes if c.kind in SPACE_CHANGES and not c.searching)
+    held = tuple([Held(f"{h.kind.value} {h.target}", h.reason) for h in plan.held]
+                 + [Held(c.where, f"{c.reason}: not made here; --round2 trains longer")
+                    for c in plan.changes if c.kind is ChangeKind.STEPS]
+                 + [Held("more trials", f"{c.reason}: left to the exploitation, which "
+                         "searches where the model expects the best")
+                    for c in plan.changes if c.searching])
+    if not space:
+        return Judgement(Outcome.SPACE_SETTLED, f"every space and sampling check of {study} "
+                         "passes: the space is settled", study, held=held)
+    narrow = tuple(c for c in space if c.kind in NARROWING)
+    if narrow and all(c.kind in (*NARROWING, ChangeKind.BUDGET) for c in space):
+        # More points asked beside a cut or a fix: exploitation adds them, inside the
+        # narrowed space, where the round's infeasible trials no longer count against it.
+        return Judgement(Outcome.SPACE_NARROWED, "the checklist narrows the space: "
+                         + "; ".join(f"{c.kind.value} {c.where} ({c.reason})" for c in narrow)
+                         + ". What was learned still holds inside a narrower space, so "
+                         "exploitation starts there, warm-started from the trials inside it",
+                         study, narrow, held)
+    fixes = len(ctx.studies(Phase.FIX))
+    asked = "; ".join(f"{c.kind.value} {c.where} ({c.reason})" if c.target is not None
+                      else c.reason for c in space)
+    if fixes >= MAX_FIX_ROUNDS:
+        return Judgement(Outcome.FIXES_SPENT, f"after {fixes} fix rounds the checklist still "
+                         f"asks: {asked}. Exploiting the space as it is; the launch weighs "
+                         "what still fails", study, space, held)
+    if ctx.spare < ctx.plan.round_size:
+        return Judgement(Outcome.NO_ROOM, f"the checklist asks: {asked}; but a round of "
+                         f"{ctx.plan.round_size} would leave too little to settle the "
+                         f"question ({ctx.spare:g} trainings to spare): exploiting the space "
+                         "as it is", study, space, held)
+    return Judgement(Outcome.SPACE_WRONG, asked, study, space, held)
+
+
+def judge_stop(ctx: Context, last: DecisionRecord) -> Judgement:
+    """A stopped autopilot goes on once the stopped round has trials to run or results
+    (``tunebook retry`` re-queues them after the cause is fixed)."""
+    study = ctx.store.find_study(last.study) if last.study else None
+    if study is None:
+        return Judgement(Outcome.STOPPED, last.why)
+    counts = ctx.store.counts(ctx.store.tree(study).ids)
+    if counts.get(TrialStatus.QUEUED, 0) or counts.get(TrialStatus.COMPLETED, 0):
+        return Judgement(Outcome.RETRIED, study=study.name,
+                         evidence={"queued": counts.get(TrialStatus.QUEUED, 0)})
+    return Judgement(Outcome.STOPPED, last.why, study.name)
+
+
+def judge_exploit(ctx: Context, last: DecisionRecord) -> Judgement:
+    """Exploitation: with a time budget, another slice while the pace allows one."""
+    if last.state is DecisionState.REJECTED:
+        return Judgement(Outcome.REJECTED, "the exploitation was rejected" + _note(last))
+    if ctx.timed and last.action is Action.RUN and last.state.acted and last.study \
+            and ctx.spare >= 2 * ctx.plan.values:
+        return Judgement(Outcome.TIME_LEFT, study=last.study)
+    return Judgement(Outcome.SEARCHED)
+
+
+# -- planners: the next decision of a phase --------------------------------------------
+
+
+def explore(ctx: Context, judged: Judgement) -> Step:
+    """Phase 1: the study as written, with the first share of the exploration budget;
+    after a stop whose trials were re-queued, that round again."""
+    if judged.outcome is Outcome.RETRIED:
+        spec = study_spec(ctx.store.get_study(judged.study or ""))
+        return run_step(Phase.EXPLORE, spec, f"resume {spec.name} after the stop: "
+                        f"{judged.evidence.get('queued', 0)} trial(s) queued again",
+                        "the stopped round has trials to run again (tunebook retry): the "
+                        "autopilot goes on from it", **judged.evidence)
     size = ctx.plan.first_round
     spec = ctx.spec.derive(Derivation(budget=size))
     sampler = spec.model.sampler.type.replace("_", "-")
-    return run_step("explore", spec, f"explore {spec.name} as written: {size} trials, "
+    return run_step(Phase.EXPLORE, spec, f"explore {spec.name} as written: {size} trials, "
                     f"{sampler} search", (
                         "the playbook explores before it exploits (§2.2): a space-filling "
                         "search over the nuisance parameters, each scientific value its "
@@ -124,99 +219,66 @@ def explore(ctx: Context) -> Step:
                         + ", exploiting the rest"), plan=ctx.plan.as_json())
 
 
-def after_round(ctx: Context, last: DecisionRecord) -> Step:
-    """Phase 2: read the round's checklist; fix the space while it fails there."""
-    if last.state is DecisionState.REJECTED:
-        if last.phase == "explore":
-            return Step("explore", "stop", "stopped: the exploration was rejected",
-                        "without exploring there is nothing to tune from" + _note(last))
-        return exploit(ctx, "the fix round was rejected" + _note(last))
-    assert last.study is not None  # a run decision names its study
-    report = study_report(ctx.store, last.study)
-    if not report.data.completed():
-        return _all_failed(report, last.phase)
-    plan = plan_next(report.data, report.findings, report.noise)
-    space = [c for c in plan.changes if c.kind in SPACE_CHANGES and not _searching_on(c)]
-    held = [{"what": f"{h.kind.value} {h.target}", "why": h.reason} for h in plan.held]
-    held += [{"what": c.where, "why": f"{c.reason}: not made here; --round2 trains longer"}
-             for c in plan.changes if c.kind is ChangeKind.STEPS]
-    held += [{"what": "more trials", "why": f"{c.reason}: left to the exploitation, "
-              "which searches where the model expects the best"}
-             for c in plan.changes if _searching_on(c)]
-    if not space:
-        return exploit(ctx, f"every space and sampling check of {last.study} passes: the "
-                       "space is settled",
-                       held=held)
-    narrow = [c for c in space if c.kind in NARROWING]
-    if narrow and all(c.kind in (*NARROWING, ChangeKind.BUDGET) for c in space):
-        # More points asked beside a cut or a fix: exploitation adds them, inside the
-        # narrowed space, where the round's infeasible trials no longer count against it.
-        return exploit(ctx, "the checklist narrows the space: "
-                       + "; ".join(f"{c.kind.value} {c.where} ({c.reason})" for c in narrow)
-                       + ". What was learned still holds inside a narrower space, so "
-                       "exploitation starts there, warm-started from the trials inside it",
-                       held=held, narrow=narrow)
-    fixes = len(ctx.studies("fix"))
-    asked = "; ".join(f"{c.kind.value} {c.where} ({c.reason.removesuffix(': widened')})"
-                      if c.target is not None else c.reason for c in space)
-    if fixes >= MAX_FIX_ROUNDS:
-        return exploit(ctx, f"after {fixes} fix rounds the checklist still asks: {asked}. "
-                       "Exploiting the space as it is; the launch weighs what still fails",
-                       held=held)
-    explored = ctx.spent("explore", "fix").committed
-    size = max(ctx.plan.round_size, math.ceil(ctx.plan.explore - explored))
-    affordable = math.floor(ctx.left - ctx.reserved)
-    if affordable < ctx.plan.round_size:
-        return exploit(ctx, f"the checklist asks: {asked}; but a round of "
-                       f"{ctx.plan.round_size} would leave too little to settle the "
-                       f"question ({affordable:g} trainings to spare): exploiting the space "
-                       "as it is",
-                       held=held)
-    size = min(size, affordable)
-    return _fix_round(ctx, last, report, space, size, held)
-
-
-def _fix_round(ctx: Context, last: DecisionRecord, report: StudyReport,
-               space: Sequence[Any], size: int, held: list[dict[str, str]]) -> Step:
-    old = study_spec(report.data.study)
-    changes = [c for c in space if c.kind is not ChangeKind.BUDGET]
-    stats = {"changes": _changes_json(space), "held": held}
+def fix(ctx: Context, judged: Judgement) -> Step:
+    """Phase 2: a round in the space the checklist asks for (or the same space, sampled
+    up to what it asks)."""
+    explored = ctx.spent(*ROUNDS).committed
+    size = min(max(ctx.plan.round_size, math.ceil(ctx.plan.explore - explored)), ctx.spare)
+    old = study_spec(ctx.store.get_study(judged.study or ""))
+    changes = [c for c in judged.changes if c.kind is not ChangeKind.BUDGET]
+    evidence = {"changes": _changes_json(judged.changes), **_held(judged)}
     if not changes:  # only "too few points": sample the same space up to what it asks
-        wanted = int(space[0].value) - old.model.budget.trials
+        wanted = int(judged.changes[0].value) - old.model.budget.trials
         size = min(size, max(wanted, 2 * ctx.plan.values))
         total = old.model.budget.trials + size
         spec = old.derive(Derivation(budget=total))
-        return run_step("fix", spec, f"{size} more trials of {spec.name} ({total} in all)",
-                        space[0].reason, **stats)
-    spec = old.derive(from_changes(changes, name=next_name(last.study or ctx.name),
-                                   budget=size))
+        return run_step(Phase.FIX, spec, f"{size} more trials of {spec.name} ({total} in "
+                        "all)", judged.changes[0].reason, **evidence)
+    spec = old.derive(from_changes(changes, name=next_name(old.name), budget=size))
     what = ", ".join(f"{c.kind.value} {c.where}" + (f" to {_plain(c.value)}"
                                                    if c.kind is not ChangeKind.FIX else "")
                      for c in changes)
-    return run_step("fix", spec, f"{spec.name}: {what}; {size} trials",
-                    "; ".join(c.reason for c in changes), **stats)
+    return run_step(Phase.FIX, spec, f"{spec.name}: {what}; {size} trials",
+                    "; ".join(c.reason for c in changes), **evidence)
 
 
-def _searching_on(change: Any) -> bool:
-    """More trials asked for because the search still pays off, not because the space
-    was sampled too thinly to read: that is exploitation's work, not the space's."""
-    return change.kind is ChangeKind.BUDGET and not change.statistic.get("too_few_points", 1)
+def stop(ctx: Context, judged: Judgement) -> Step:
+    """The autopilot halts: a round with no completed trial (resumable once its trials
+    are re-queued), or a rejected exploration."""
+    if judged.outcome is Outcome.REJECTED:
+        return Step(Phase.STOP, Action.STOP, "stopped: the exploration was rejected",
+                    f"{judged.why}: without exploring there is nothing to tune from")
+    name = judged.study or ""
+    trials = ctx.store.trials(ctx.store.tree(name).ids)
+    bad = [t for t in trials if t.status.finished]
+    reasons = list(dict.fromkeys((t.reason or t.status.value).strip().splitlines()[-1][:300]
+                                 for t in bad))[:3]
+    return Step(Phase.STOP, Action.STOP, f"stopped: no trial of {name} completed",
+                f"all {len(bad)} finished trials failed or were infeasible; the first "
+                f"reasons: {' | '.join(reasons)}. Fix the trainer (or the space), then "
+                f"`tunebook retry {name} --status failed,infeasible` and run the autopilot "
+                "again: it "
+                "goes on from this round", {"failed": len(bad), "reasons": reasons}, name)
 
 
-def exploit(ctx: Context, why: str, held: list[dict[str, str]] | None = None,
-            narrow: Sequence[Change] = ()) -> Step:
+def exploit(ctx: Context, judged: Judgement) -> Step:
     """Phase 3: Bayesian optimisation warm-started from the last exploration round (in
-    the space ``narrow`` cuts or fixes, when the round asked only for that)."""
-    rounds = ctx.studies("explore", "fix")
-    size = math.floor(ctx.left - ctx.reserved)
-    extra = {"held": held} if held else {}
+    the space the round's cuts and fixes narrow, when it asked only for that); with a
+    time budget, the next slice of it."""
+    if judged.outcome is Outcome.TIME_LEFT:
+        return _exploit_more(ctx, judged.study or "")
+    narrow = judged.changes if judged.outcome is Outcome.SPACE_NARROWED else ()
+    rounds = ctx.studies(*ROUNDS)
+    size, why = ctx.spare, judged.why
+    evidence: dict[str, Any] = _held(judged)
     if not rounds:
-        return Step("exploit", "skip", "no exploitation: nothing was explored", why, extra)
+        return Step(Phase.EXPLOIT, Action.SKIP, "no exploitation: nothing was explored", why,
+                    evidence)
     source = rounds[-1]
     if size < 2 * ctx.plan.values:
-        return Step("exploit", "skip", "no exploitation: the budget is needed to settle",
-                    f"{why}; {max(size, 0):g} trainings to spare after keeping "
-                    f"{ctx.reserved:g} for settling", {**extra, "left": ctx.left})
+        return Step(Phase.EXPLOIT, Action.SKIP, "no exploitation: the budget is needed to "
+                    "settle", f"{why}; {max(size, 0):g} trainings to spare after keeping "
+                    f"{ctx.reserved:g} for settling", {**evidence, "left": ctx.left})
     size = _chunk(ctx, size)
     old = study_spec(ctx.store.get_study(source))
     sampler = SamplerModel(type="bayes", warm_start=source, seed=old.model.sampler.seed)
@@ -225,27 +287,23 @@ def exploit(ctx: Context, why: str, held: list[dict[str, str]] | None = None,
     where = (" in the space narrowed by " + ", ".join(f"{c.kind.value} {c.where}"
                                                     for c in narrow)) if narrow else ""
     if narrow:
-        extra["changes"] = _changes_json(narrow)
-    return run_step("exploit", spec, f"exploit with Bayesian optimisation: {size} trials, "
-                    f"warm-started from {source}{where}", f"{why}. The rest of the search "
-                    "budget goes where the model expects the best (§2.2: exploitation once "
-                    "exploration is done)", **extra)
+        evidence["changes"] = _changes_json(narrow)
+    return run_step(Phase.EXPLOIT, spec, f"exploit with Bayesian optimisation: {size} "
+                    f"trials, warm-started from {source}{where}", f"{why}. The rest of the "
+                    "search budget goes where the model expects the best (§2.2: "
+                    "exploitation once exploration is done)", **evidence)
 
 
-def exploit_more(ctx: Context, last: DecisionRecord) -> Step | None:
+def _exploit_more(ctx: Context, study: str) -> Step:
     """With a time budget: another slice of exploitation while the time (at the pace just
-    measured) allows one beside settling; None when it does not."""
-    size = math.floor(ctx.left - ctx.reserved)
-    if not ctx.timed or last.action != "run" or not last.state.acted or last.study is None \
-            or size < 2 * ctx.plan.values:
-        return None
-    size = _chunk(ctx, size)
-    old = study_spec(ctx.store.get_study(last.study))
+    measured) allows one beside settling."""
+    size = _chunk(ctx, ctx.spare)
+    old = study_spec(ctx.store.get_study(study))
     total = old.model.budget.trials + size
     spec = old.derive(Derivation(budget=total))
-    return run_step("exploit", spec, f"{size} more trials of {spec.name} ({total} in all)",
-                    f"time is left beside settling: {ctx.left:g} trainings at the pace of "
-                    "the last step", left=ctx.left)
+    return run_step(Phase.EXPLOIT, spec, f"{size} more trials of {spec.name} ({total} in "
+                    f"all)", f"time is left beside settling: {ctx.left:g} trainings at the "
+                    "pace of the last step", left=ctx.left)
 
 
 def _chunk(ctx: Context, size: int) -> int:
@@ -259,22 +317,15 @@ def _changes_json(changes: Sequence[Change]) -> list[dict[str, Any]]:
              **{k: float(v) for k, v in c.statistic.items()}} for c in changes]
 
 
-def _all_failed(report: StudyReport, phase: str) -> Step:
-    bad = [t for t in report.data.trials if t.status.finished]
-    reasons = list(dict.fromkeys((t.reason or t.status.value).strip().splitlines()[-1][:300]
-                                 for t in bad))[:3]
-    name = report.data.study.name
-    return Step(phase, "stop", f"stopped: no trial of {name} completed",
-                f"all {len(bad)} finished trials failed or were infeasible; the first "
-                f"reasons: {' | '.join(reasons)}. Fix the trainer, then `tunebook retry "
-                f"{name}` and run the autopilot again", {"reasons": reasons}, name)
-
-
 def _total(ctx: Context) -> str:
     if math.isfinite(ctx.plan.total):
         return f"{ctx.plan.total:g} trainings"
     return ("a time, worth a number of trainings once this round shows how long one takes "
             "(so this round is the smallest that can be read)")
+
+
+def _held(judged: Judgement) -> dict[str, Any]:
+    return {"held": [h.as_json() for h in judged.held]} if judged.held else {}
 
 
 def _note(record: DecisionRecord) -> str:

@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import assert_never
 
 from tunebook.errors import SpecError, StudyNotFound, TunebookError
-from tunebook.records import DecisionRecord, DecisionState
+from tunebook.records import Action, DecisionRecord, DecisionState, Phase
 from tunebook.spec import (
     MUTABLE_FIELDS,
     StudySpec,
@@ -41,24 +41,19 @@ from tunebook.spec import (
     spec_from_snapshot,
 )
 from tunebook.store import Store
+from tunebook.workflows import _pilot_steps as steps
+from tunebook.workflows import _pilot_verdict as verdict
 from tunebook.workflows._pilot_act import act
 from tunebook.workflows._pilot_budget import plan_budget, time_worth
-from tunebook.workflows._pilot_steps import (
-    ASKING,
-    FINAL,
-    Context,
-    Step,
-    after_round,
-    exploit_more,
-    explore,
-    ran,
-    steps_of,
-)
-from tunebook.workflows._pilot_verdict import decide, done, round2, settle
+from tunebook.workflows._pilot_machine import Judgement, next_phase
+from tunebook.workflows._pilot_payload import Settings, payload_of
+from tunebook.workflows._pilot_steps import ROUNDS, Context, Step, ran, steps_of
 from tunebook.workflows._run import RunOptions
 from tunebook.workflows.launch import DEFAULT_BASELINE
 
 OnDecision = Callable[[DecisionRecord], None]
+Judge = Callable[[Context, DecisionRecord], Judgement]
+Planner = Callable[[Context, Judgement], Step]
 
 
 @dataclass(frozen=True)
@@ -82,7 +77,14 @@ class Pilot:
 
     @property
     def finished(self) -> bool:
-        return self.last.action in FINAL
+        """It decided and ended (a larger budget can still make it go on)."""
+        return self.last.action is Action.DONE
+
+    @property
+    def halted(self) -> bool:
+        """It stopped on a cause to fix (every trial of a round failed, or the
+        exploration was rejected); fixed and re-queued, it goes on."""
+        return self.last.action is Action.STOP
 
     @property
     def waiting(self) -> DecisionRecord | None:
@@ -105,39 +107,42 @@ def autopilot(spec: StudySpec, store: Store, *, budget: float | str,
     autopilot may train for with ``options.workers`` at once, turned into trainings once
     the first round shows how long one takes. A second call with the same study resumes
     it; a different budget, ``round2`` or ``approve`` is recorded as a decision and applies
-    from there on.
+    from there on. A finished autopilot given a larger budget goes on: more seeds of the
+    settled configurations, then the decision again.
 
     Raises:
         SpecError: the budget cannot answer the study (the message gives the minimum), or
             it is spent and the autopilot still needs trainings.
     """
     workers = (options or RunOptions()).workers
-    settings = {**parse_budget(budget), "workers": workers, "round2": round2,
-                "approve": approve, "baseline": baseline}
-    if settings["budget"] is not None:  # a time is checked once it is worth trainings
-        plan_budget(spec, float(settings["budget"]), round2)
+    trainings, seconds = parse_budget(budget)
+    settings = Settings(trainings, seconds, workers=workers, round2=round2, approve=approve,
+                        baseline=baseline)
+    if settings.budget is not None:  # a time is checked once it is worth trainings
+        plan_budget(spec, float(settings.budget), round2)
     timeline = store.decisions(spec.name)
     if not timeline:
         _record(store, spec.name, 0, Step(
-            "start", "start", f"autopilot for {spec.name}: {_budget_text(settings)}",
-            _question(spec), {"spec": spec.snapshot(), **settings}),
-            0.0, float(settings["budget"] or -1.0), DecisionState.MADE, on_decision)
+            Phase.START, Action.START, f"autopilot for {spec.name}: {_budget_text(settings)}",
+            _question(spec), payload=replace(settings, spec=spec.snapshot())),
+            0.0, settings.budget or -1.0, DecisionState.MADE, on_decision)
     else:
         _same_study(spec, timeline[0])
-    if timeline and _changed(_settings(timeline), settings) \
-            and not Pilot(spec.name, timeline).finished:
+    if timeline and _changed(settings_of(timeline), settings) \
+            and (not Pilot(spec.name, timeline).finished or _grew(timeline, settings)):
         ctx = _context(store, timeline)
         _record(store, spec.name, len(timeline), Step(
-            ctx.timeline[-1].phase, "budget", f"settings changed: {_budget_text(settings)}"
+            timeline[-1].phase, Action.BUDGET,
+            f"settings changed: {_budget_text(settings)}"
             + (f", round 2 ×{round2:g}" if round2 else "") + (", approve" if approve else ""),
-            "given on resume", settings), ctx.spent().done, _total(ctx.plan.total),
+            "given on resume", payload=settings), ctx.spent().done, _total(ctx.plan.total),
             DecisionState.MADE, on_decision)
     return resume(store, spec.name, options=options, on_decision=on_decision)
 
 
 def _same_study(spec: StudySpec, start: DecisionRecord) -> None:
     """An autopilot resumes the study it started on: an edited study file is refused."""
-    began = spec_from_snapshot(start.stats["spec"], start.pilot)
+    began = spec_from_snapshot(_start_spec(start), start.pilot)
     differs = [f for f in changed_fields(began.config(), spec.config())
                if f.split(".")[0] not in MUTABLE_FIELDS]  # the budget is the autopilot's
     if differs:
@@ -147,14 +152,29 @@ def _same_study(spec: StudySpec, start: DecisionRecord) -> None:
                         path=str(spec.path) if spec.path else None, field="name")
 
 
-def _changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
+def _start_spec(start: DecisionRecord) -> dict[str, object]:
+    settings = payload_of(start)
+    assert isinstance(settings, Settings) and settings.spec is not None  # the start's
+    return settings.spec
+
+
+def _changed(old: Settings, new: Settings) -> bool:
     """Settings given on resume differ (the worker count does not count: it only sets the
     pace, which a time budget measures anyway)."""
-    return any(old.get(k) != new.get(k) for k in new if k != "workers")
+    return replace(old, workers=0, spec=None) != replace(new, workers=0, spec=None)
 
 
-def parse_budget(budget: float | str) -> dict[str, float | None]:
-    """``40`` → 40 trainings; ``"6h"``, ``"90m"`` → that many seconds of training.
+def _grew(timeline: Sequence[DecisionRecord], new: Settings) -> bool:
+    """``new`` gives a finished autopilot more to spend (trainings, or time)."""
+    old = settings_of(timeline)
+    if new.budget is not None and old.budget is not None:
+        return new.budget > old.budget
+    return new.seconds is not None and old.seconds is not None and new.seconds > old.seconds
+
+
+def parse_budget(budget: float | str) -> tuple[float | None, float | None]:
+    """``40`` → (40 trainings, None); ``"6h"``, ``"90m"`` → (None, that many seconds of
+    training).
 
     Raises:
         SpecError: neither a positive number nor a duration.
@@ -170,19 +190,19 @@ def parse_budget(budget: float | str) -> dict[str, float | None]:
         except ValueError as exc:
             raise SpecError(f"{exc}: a budget is a number of trainings (40) or a time "
                             "(6h, 90m)", field="--budget") from None
-        return {"budget": None, "seconds": seconds}
+        return None, seconds
     if not trainings > 0:
         raise SpecError(f"a budget must be positive, got {text}", field="--budget")
-    return {"budget": trainings, "seconds": None}
+    return trainings, None
 
 
-def _budget_text(settings: dict[str, Any]) -> str:
-    if settings["budget"] is not None:
-        return f"{settings['budget']:g} trainings"
-    seconds = float(settings["seconds"])
+def _budget_text(settings: Settings) -> str:
+    if settings.budget is not None:
+        return f"{settings.budget:g} trainings"
+    seconds = float(settings.seconds or 0.0)
     took = (f"{seconds / 3600:.3g} h" if seconds >= 3600 else f"{seconds / 60:.3g} min"
             if seconds >= 60 else f"{seconds:g} s")
-    return f"{took} of training, {settings['workers']} at a time"
+    return f"{took} of training, {settings.workers} at a time"
 
 
 def _total(total: float) -> float:
@@ -192,8 +212,8 @@ def _total(total: float) -> float:
 
 def resume(store: Store, name: str, *, options: RunOptions | None = None,
            on_decision: OnDecision | None = None) -> Pilot:
-    """Go on from the last decision of autopilot ``name`` until it finishes, waits for
-    approval, or is interrupted.
+    """Go on from the last decision of autopilot ``name`` until it finishes, stops, waits
+    for approval, or is interrupted.
 
     Raises:
         StudyNotFound: no autopilot of that name.
@@ -205,18 +225,20 @@ def resume(store: Store, name: str, *, options: RunOptions | None = None,
     while True:
         timeline = timeline_of(store, name)
         last = timeline[-1]
-        if last.action in FINAL or last.state is DecisionState.PROPOSED:
+        if last.state is DecisionState.PROPOSED:
             return Pilot(name, timeline)
         ctx = _context(store, timeline)
-        if last.state.acted and last.action in ASKING and last.id not in acted:
+        if last.state.acted and last.action.asks and last.id not in acted:
             acted.add(last.id)
             stopped = act(ctx, last, options)
             if stopped is not None:
                 return Pilot(name, timeline, stopped)
             continue
-        step = _next(ctx)
-        approve = bool(_settings(timeline)["approve"])
-        state = DecisionState.PROPOSED if approve and step.asks else DecisionState.MADE
+        step = next_step(ctx)
+        if step is None:
+            return Pilot(name, timeline)
+        state = (DecisionState.PROPOSED if settings_of(timeline).approve
+                 and step.action.asks else DecisionState.MADE)
         _record(store, name, len(timeline), step, ctx.spent().done, _total(ctx.plan.total),
                 state, on_decision)
 
@@ -257,62 +279,105 @@ def _resolve(store: Store, name: str, state: DecisionState, why: str) -> Decisio
     return timeline_of(store, name)[-1]
 
 
-def _settings(timeline: Sequence[DecisionRecord]) -> dict[str, Any]:
-    latest = [d for d in timeline if d.action in ("start", "budget")][-1].stats
-    return {k: latest.get(k) for k in ("budget", "seconds", "workers", "round2", "approve",
-                                       "baseline")}
+def settings_of(timeline: Sequence[DecisionRecord]) -> Settings:
+    """The autopilot's settings in force: the last ones recorded."""
+    latest = payload_of([d for d in timeline if d.action.settings][-1])
+    assert isinstance(latest, Settings)  # a settings decision's payload
+    return latest
 
 
 def _context(store: Store, timeline: Sequence[DecisionRecord]) -> Context:
     """What the next decision reads; a time budget is turned into trainings here, at the
     seconds one training has taken so far (re-estimated at every decision)."""
     start = timeline[0]
-    spec = spec_from_snapshot(start.stats["spec"], start.pilot)
-    settings = _settings(timeline)
-    if settings["budget"] is not None:
-        plan = plan_budget(spec, float(settings["budget"]), settings["round2"])
+    spec = spec_from_snapshot(_start_spec(start), start.pilot)
+    settings = settings_of(timeline)
+    if settings.budget is not None:
+        plan = plan_budget(spec, float(settings.budget), settings.round2)
     else:
         total = time_worth(store, ran(timeline), spec.model.max_steps,
-                           float(settings["seconds"]))
+                           float(settings.seconds or 0.0))
         plan = plan_budget(spec, math.floor(total) if math.isfinite(total) else total,
-                           settings["round2"], strict=False)
-    return Context(store, spec, plan, settings["round2"], str(settings["baseline"]), timeline,
-                   timed=settings["budget"] is None)
+                           settings.round2, strict=False)
+    return Context(store, spec, plan, settings.round2, settings.baseline, timeline,
+                   timed=settings.budget is None)
 
 
 def _check_budget(store: Store, timeline: Sequence[DecisionRecord]) -> None:
     ctx = _context(store, timeline)
-    steps = steps_of(timeline)
-    searching = not steps or steps[-1].phase in ("explore", "fix", "exploit")
+    moved = steps_of(timeline)
+    searching = not moved or moved[-1].phase in (*ROUNDS, Phase.EXPLOIT)
     used = ctx.spent().done
-    if searching and steps and steps[-1].action not in FINAL and used >= ctx.plan.total:
+    if searching and moved and moved[-1].action is not Action.STOP \
+            and used >= ctx.plan.total:
         raise SpecError(f"the budget of {ctx.plan.total:g} trainings is spent ({used:g} "
                         f"used) and autopilot {ctx.name} still has to settle its question; "
                         "pass a larger --budget to go on", field="--budget")
 
 
-def _next(ctx: Context) -> Step:
-    """The next decision, from the last one that moved the autopilot along."""
-    steps = steps_of(ctx.timeline)
-    if not steps:
-        return explore(ctx)
-    last = steps[-1]
-    rejected = last.state is DecisionState.REJECTED
-    if last.phase in ("explore", "fix"):
-        return after_round(ctx, last)
-    if last.phase == "exploit":
-        return exploit_more(ctx, last) or settle(
-            ctx, "the exploitation was rejected" if rejected else "")
-    if last.phase == "settle":
-        return decide(ctx)
-    if last.phase == "decide" and ctx.round2:
-        return round2(ctx, ctx.round2)
-    return done(ctx)
+def next_step(ctx: Context) -> Step | None:
+    """The next decision: the last one that moved the autopilot along is judged by its
+    phase, :data:`~tunebook.workflows._pilot_machine.TRANSITIONS` names the next phase,
+    and that phase plans it. None: the autopilot waits (finished, or stopped)."""
+    moved = steps_of(ctx.timeline)
+    last = moved[-1] if moved else ctx.timeline[0]
+    phase = Phase.STOP if last.action is Action.STOP else last.phase
+    judged = judge(phase)(ctx, last)
+    then = next_phase(phase, judged.outcome)
+    return None if then is None else planner(then)(ctx, judged)
+
+
+def judge(phase: Phase) -> Judge:
+    """The function that reads what a decision of ``phase`` led to."""
+    match phase:
+        case Phase.START:
+            return steps.judge_start
+        case Phase.EXPLORE | Phase.FIX:
+            return steps.judge_round
+        case Phase.STOP:
+            return steps.judge_stop
+        case Phase.EXPLOIT:
+            return steps.judge_exploit
+        case Phase.SETTLE:
+            return verdict.judge_settle
+        case Phase.DECIDE:
+            return verdict.judge_decide
+        case Phase.ROUND2:
+            return verdict.judge_round2
+        case Phase.DONE:
+            return verdict.judge_done
+        case _:
+            assert_never(phase)
+
+
+def planner(phase: Phase) -> Planner:
+    """The function that builds the next decision of ``phase``."""
+    match phase:
+        case Phase.START:
+            raise TunebookError("no decision plans the start: autopilot() records it")
+        case Phase.EXPLORE:
+            return steps.explore
+        case Phase.FIX:
+            return steps.fix
+        case Phase.STOP:
+            return steps.stop
+        case Phase.EXPLOIT:
+            return steps.exploit
+        case Phase.SETTLE:
+            return verdict.settle
+        case Phase.DECIDE:
+            return verdict.decide
+        case Phase.ROUND2:
+            return verdict.round2
+        case Phase.DONE:
+            return verdict.done
+        case _:
+            assert_never(phase)
 
 
 def _record(store: Store, name: str, seq: int, step: Step, spent: float, budget: float,
             state: DecisionState, on_decision: OnDecision | None) -> DecisionRecord:
-    record = store.add_decision(name, seq, phase=step.phase, action=step.action,
+    record = store.add_decision(name, seq, phase=step.phase.value, action=step.action.value,
                                 summary=step.summary, why=step.why, stats=step.stats,
                                 study=step.study, spent=spent, budget=budget, state=state)
     if on_decision is not None:

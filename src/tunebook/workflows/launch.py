@@ -16,6 +16,7 @@ from __future__ import annotations
 import getpass
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,26 @@ from tunebook.store import Store
 DEFAULT_BASELINE = "main"
 
 
+class BlockerKind(str, Enum):
+    """Why the evidence does not support a launch (persisted by value with it)."""
+
+    CHECKLIST = "checklist"        # a checklist item of the study or an ancestor fails
+    NO_SEEDS = "no_seeds"          # the best configurations were not re-run over seeds
+    NOT_LEADER = "not_leader"      # another value leads
+    WITHIN_NOISE = "within_noise"  # the gap does not beat the noise
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """One thing that keeps the evidence from supporting a launch: what, in a line."""
+
+    kind: BlockerKind
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
 @dataclass(frozen=True)
 class Evidence:
     """What a launch rests on, as plain data (stored as JSON with the new version)."""
@@ -43,16 +64,24 @@ class Evidence:
     supported: bool
     isolation: list[dict[str, Any]]
     checklist: list[dict[str, str]]
-    blockers: list[str]
+    blockers: list[Blocker]
     config: dict[str, Any]
     changes: dict[str, list[Any]]
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def texts(self) -> list[str]:
+        """The blockers in words."""
+        return [b.text for b in self.blockers]
+
+    def blocked_by(self, kind: BlockerKind) -> bool:
+        return any(b.kind is kind for b in self.blockers)
 
     def as_json(self) -> dict[str, Any]:
         return {"study": self.study, "value": self.value, "metric": self.metric,
                 "goal": self.goal, "conclusion": self.conclusion,
                 "supported": self.supported, "isolation": self.isolation,
-                "checklist": self.checklist, "blockers": self.blockers,
+                "checklist": self.checklist, "blockers": self.texts,
                 "changes": self.changes, "notes": self.notes}
 
 
@@ -95,21 +124,49 @@ def _ancestors(store: Store, study: StudyRecord) -> list[StudyRecord]:
     return out
 
 
+def lineage(store: Store, report: StudyReport) -> list[StudyReport]:
+    """``report`` and the reports of the studies it descends from (see
+    :func:`_ancestors`): a launch weighs every checklist among them."""
+    return [report] + [study_report(store, a.name)
+                       for a in _ancestors(store, report.data.study)]
+
+
+def checklist_blockers(reports: Sequence[StudyReport]) -> list[Blocker]:
+    """Each failing checklist item of ``reports`` (see :func:`lineage`)."""
+    return [Blocker(BlockerKind.CHECKLIST, f"{r.data.study.name}: the checklist fails on "
+                    f"{f.question!r}: {f.summary}")
+            for r in reports for f in r.findings if f.verdict is Verdict.FAIL]
+
+
+def launch_config(store: Store, study: StudyRecord, params: Params,
+                  baseline: str = DEFAULT_BASELINE) -> dict[str, Any]:
+    """The configuration a launch of ``params`` from ``study`` records: the baseline's,
+    with the study's fixed values, the trial's parameters and the training length.
+
+    The training length belongs to the configuration: round 2's decay_steps, say, only
+    means what it did at the length the evidence was gathered at."""
+    current = store.baseline(baseline)
+    spec = study_spec(study)
+    length = {"max_steps": spec.model.max_steps} if spec.model.max_steps else {}
+    return {**(current.config if current else {}), **spec.space.fixed, **params, **length}
+
+
 def _blockers(reports: Sequence[StudyReport], report: StudyReport, row: ValueBest,
-              name: str) -> list[str]:
+              name: str) -> list[Blocker]:
     """Everything that keeps the evidence from supporting a launch of ``row``."""
-    out = [f"{r.data.study.name}: the checklist fails on {f.question!r}: {f.summary}"
-           for r in reports for f in r.findings if f.verdict is Verdict.FAIL]
+    out = checklist_blockers(reports)
     if row.spread_source != "seeds":
-        out.append(f"no seed re-runs of the best configurations: the gap cannot be judged "
-                   f"against trial-to-trial variance. Run `tunebook rerun {name} --seeds 5`"
-                   f" and launch from {name}-seeds")
+        out.append(Blocker(BlockerKind.NO_SEEDS, "no seed re-runs of the best "
+                           "configurations: the gap cannot be judged against trial-to-trial "
+                           f"variance. Run `tunebook rerun {name} --seeds 5` and launch "
+                           f"from {name}-seeds"))
     leader = next(iter(ranked(report.isolation, report.data.minimize)), None)
     if leader is not None and leader.combo != row.combo:
-        out.append(f"{row.label} is not the best value: {leader.label} leads "
-                   f"({report.data.metric} {leader.center:.4g} vs {row.center:.4g})")
+        out.append(Blocker(BlockerKind.NOT_LEADER, f"{row.label} is not the best value: "
+                           f"{leader.label} leads ({report.data.metric} {leader.center:.4g} "
+                           f"vs {row.center:.4g})"))
     elif not report.conclusion.supported and not out:
-        out.append(report.conclusion.text)
+        out.append(Blocker(BlockerKind.WITHIN_NOISE, report.conclusion.text))
     return out
 
 
@@ -136,8 +193,7 @@ def gather(store: Store, name: str, value: str, *,
         SpecError: the study did not test ``value``, or no trial of it completed.
     """
     report = study_report(store, name)
-    reports = [report] + [study_report(store, a.name)
-                          for a in _ancestors(store, report.data.study)]
+    reports = lineage(store, report)
     row = parse_value(value, report.isolation)
     if row.best is None or row.center is None:
         raise SpecError(f"{row.label} has no completed trial in {name!r}: there is nothing "
@@ -145,11 +201,7 @@ def gather(store: Store, name: str, value: str, *,
                         f"{name}) and run it again", field="--value")
     current = store.baseline(baseline)
     old = dict(current.config) if current is not None else {}
-    spec = study_spec(report.data.study)
-    length = {"max_steps": spec.model.max_steps} if spec.model.max_steps else {}
-    # The training length belongs to the configuration: round 2's decay_steps, say, only
-    # means what it did at the length the evidence was gathered at.
-    config = {**old, **spec.space.fixed, **row.best.params, **length}
+    config = launch_config(store, report.data.study, row.best.params, baseline)
     changes = _changes(old, config)
     isolation = [{"value": r.label, "center": r.center, "spread": r.spread,
                   "spread_source": r.spread_source, "seeds": len(r.seed_values),
@@ -182,8 +234,8 @@ def launch(store: Store, evidence: Evidence, *, baseline: str = DEFAULT_BASELINE
     label = combo_label(evidence.value)
     if evidence.blockers and not force:
         raise LaunchRefused(f"not launching {label} from {evidence.study}: "
-                            + " | ".join(evidence.blockers)
-                            + " (override with --force --why \"…\")", evidence.blockers)
+                            + " | ".join(evidence.texts)
+                            + " (override with --force --why \"…\")", evidence.texts)
     return store.add_baseline(baseline, evidence.config, author=author or _user(), why=why,
                               source=f"launch of {label}", study=evidence.study,
                               evidence=evidence.as_json(), forced=bool(evidence.blockers))

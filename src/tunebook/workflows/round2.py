@@ -87,7 +87,7 @@ def round2_study(store: Store, name: str, *, steps_factor: float, top: int = 1,
         raise SpecError(f"study {name!r} is unfinished ({seen.done} of {seen.total} trials "
                         "finished): finish round 1 first (tunebook run …), then start "
                         "round 2", field="round2")
-    configs = best_configs(store, parent, top)
+    configs = best_configs(store, spec, [parent], top)
     if not configs:
         raise SpecError(f"study {name!r} has no completed trial to carry into round 2",
                         field="round2")
