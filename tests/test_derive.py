@@ -21,12 +21,12 @@ from tunebook.workflows import (
     batch_size_probe,
     lr_sweep,
     next_study,
+    read_config,
     rerun,
     round2,
     warmup_sweep,
 )
 from tunebook.workflows.batchsize import probe_spec
-from tunebook.workflows.launch import read_config
 from tunebook.workflows.lrsweep import early_spec, sweep_spec
 from tunebook.workflows.warmup import warmup_spec
 

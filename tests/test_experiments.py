@@ -10,7 +10,7 @@ from tests.conftest import QUADRATIC, tunebook_cli, write_study
 from tunebook import load_spec, open_store, run_study
 from tunebook.dashboard import create_app
 from tunebook.report import write_report
-from tunebook.workflows.rerun import rerun_study
+from tunebook.workflows import rerun_study
 
 SCIENTIFIC = {"act": ["relu", "gelu"]}
 

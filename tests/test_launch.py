@@ -12,8 +12,7 @@ from tests.test_rerun import NOISY
 from tunebook import SpecError, load_spec, open_store, run_study
 from tunebook.errors import LaunchRefused
 from tunebook.store import Store
-from tunebook.workflows.launch import gather, launch, read_config
-from tunebook.workflows.rerun import rerun_study
+from tunebook.workflows import gather, launch, read_config, rerun_study
 
 #: Loss grows with lr: the best trials crowd the lower bound of a range that stops short.
 EDGE = """

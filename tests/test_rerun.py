@@ -14,7 +14,7 @@ from tunebook.analysis.isolation import best_config, isolation
 from tunebook.analysis.report import study_report
 from tunebook.analysis.summary import conclude, margin
 from tunebook.records import TrialRecord
-from tunebook.workflows.rerun import rerun_study
+from tunebook.workflows import rerun_study
 
 NOISY = """
     import math, random

@@ -13,7 +13,7 @@ from tunebook import SpecError, TrialStatus, load_spec, open_store, run_study
 from tunebook.analysis.data import load_study
 from tunebook.analysis.rounds import compare_rounds
 from tunebook.torch.schedules import Schedule, round2_transfer
-from tunebook.workflows.round2 import round2_study, transfer
+from tunebook.workflows import round2_study, transfer
 
 #: Reports the lr its schedule gives at every step (built by the toolkit from the params
 #: and t.max_steps), and a loss that prefers lr near 1e-2 and the cosine schedule.

@@ -93,7 +93,7 @@ def baseline_set(file: Path, name: str, why: str, author: str | None, db: str | 
     FILE is YAML or JSON, one `name: value` per hyperparameter, or a study file (its
     fixed: section). Earlier versions are kept; an unchanged configuration adds nothing.
     """
-    from tunebook.workflows.launch import read_config, set_baseline
+    from tunebook.workflows import read_config, set_baseline
 
     config = read_config(file)
     record = set_baseline(open_db(db), config, source=str(file), baseline=name, why=why,
@@ -111,7 +111,7 @@ def baseline_set(file: Path, name: str, why: str, author: str | None, db: str | 
 @db_option
 def baseline_history(name: str, db: str | None) -> None:
     """Every version of the baseline: when, who, where from, what changed and why."""
-    from tunebook.workflows.launch import baseline_changes
+    from tunebook.workflows import baseline_changes
 
     versions = open_db(db, create=False, read_only=True).baselines(name)
     if not versions:
@@ -152,8 +152,8 @@ def launch(study: str, value: str, name: str, force: bool, why: str, author: str
       tunebook launch act-study-seeds --value gelu
       tunebook launches
     """
-    from tunebook.workflows.launch import gather
-    from tunebook.workflows.launch import launch as adopt
+    from tunebook.workflows import gather
+    from tunebook.workflows import launch as adopt
 
     store = open_db(db)
     evidence = gather(store, study, value, baseline=name)

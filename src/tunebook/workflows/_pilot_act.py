@@ -9,6 +9,7 @@ from typing import assert_never
 from tunebook._spec_derive import Derivation
 from tunebook.records import DecisionRecord
 from tunebook.spec import spec_from_snapshot
+from tunebook.workflows._launch import gather, launch, launch_config, set_baseline
 from tunebook.workflows._pilot_payload import (
     Adopt,
     LongerRun,
@@ -18,10 +19,9 @@ from tunebook.workflows._pilot_payload import (
     payload_of,
 )
 from tunebook.workflows._pilot_steps import Context
+from tunebook.workflows._rerun import create_child
+from tunebook.workflows._round2 import round2_study
 from tunebook.workflows._run import RunOptions, run
-from tunebook.workflows.launch import gather, launch, launch_config, set_baseline
-from tunebook.workflows.rerun import create_child
-from tunebook.workflows.round2 import round2_study
 
 AUTHOR = "tunebook autopilot"
 

@@ -54,6 +54,7 @@ TRANSITIONS: dict[tuple[Phase, Outcome], Phase | None] = {
     (Phase.EXPLORE, Outcome.SPACE_NARROWED): Phase.EXPLOIT,
     (Phase.EXPLORE, Outcome.SPACE_WRONG): Phase.FIX,
     (Phase.EXPLORE, Outcome.NO_ROOM): Phase.EXPLOIT,
+    (Phase.EXPLORE, Outcome.FIXES_SPENT): Phase.EXPLOIT,  # a fix round resumed after a stop
     (Phase.EXPLORE, Outcome.ALL_FAILED): Phase.STOP,
     (Phase.EXPLORE, Outcome.REJECTED): Phase.STOP,
     (Phase.FIX, Outcome.SPACE_SETTLED): Phase.EXPLOIT,
@@ -153,9 +154,33 @@ _MEANING = {
 
 
 def table_markdown() -> str:
-    """The transition table as the Markdown table ``docs/autopilot.md`` shows."""
+    """The transition table as ``docs/autopilot.md`` shows it: a state diagram (Mermaid,
+    which GitHub draws) and the table with what each outcome means."""
+    diagram = ["```mermaid", "stateDiagram-v2"]
+    for (phase, outcome), then in TRANSITIONS.items():
+        source = "[*]" if phase is Phase.START else phase.value
+        if then is not None:
+            diagram.append(f"    {source} --> {then.value}: {outcome.value}")
+    diagram += ["    done --> [*]", "```", ""]
     lines = ["| phase | outcome | means | next phase |", "|---|---|---|---|"]
     for (phase, outcome), then in TRANSITIONS.items():
         target = f"**{then.value}**" if then is not None else "*waits*"
         lines.append(f"| {phase.value} | {outcome.value} | {_MEANING[outcome]} | {target} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(diagram + lines) + "\n"
+
+
+BEGIN, END = "<!-- transitions: generated -->", "<!-- /transitions -->"
+
+
+def with_table(doc: str) -> str:
+    """``doc`` with the text between its :data:`BEGIN` and :data:`END` markers replaced
+    by :func:`table_markdown` (how ``docs/autopilot.md`` is kept true).
+
+    Raises:
+        ValueError: ``doc`` has no such markers.
+    """
+    head, _, rest = doc.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    if BEGIN not in doc or END not in rest:
+        raise ValueError(f"no {BEGIN} … {END} markers to write the table between")
+    return f"{head}{BEGIN}\n{table_markdown()}{END}{tail}"

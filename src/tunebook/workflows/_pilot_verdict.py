@@ -19,11 +19,11 @@ from tunebook.analysis.rounds import compare_rounds
 from tunebook.analysis.summary import margin, value_noise
 from tunebook.records import Action, DecisionRecord, Phase
 from tunebook.spec import study_spec
+from tunebook.workflows._launch import BlockerKind, checklist_blockers, gather, lineage
 from tunebook.workflows._pilot_machine import Judgement, Outcome
 from tunebook.workflows._pilot_payload import Adopt, LongerRun, SeedRuns
 from tunebook.workflows._pilot_steps import ROUNDS, Context, Step
-from tunebook.workflows.launch import BlockerKind, checklist_blockers, gather, lineage
-from tunebook.workflows.rerun import best_configs, seed_trials
+from tunebook.workflows._rerun import best_configs, seed_trials
 
 # -- judges ---------------------------------------------------------------------------
 

@@ -30,8 +30,8 @@ from tunebook.runner.local import RunResult
 from tunebook.space import Params
 from tunebook.spec import StudySpec, study_spec
 from tunebook.store import Store, tally
+from tunebook.workflows._rerun import best_configs, create_child
 from tunebook.workflows._run import RunOptions, run
-from tunebook.workflows.rerun import best_configs, create_child
 
 #: Keeps round-2 seeds apart from round 1's and from the seed re-runs'.
 ROUND2_SALT = 0x2D2

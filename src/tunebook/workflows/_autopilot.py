@@ -43,13 +43,13 @@ from tunebook.spec import (
 from tunebook.store import Store
 from tunebook.workflows import _pilot_steps as steps
 from tunebook.workflows import _pilot_verdict as verdict
+from tunebook.workflows._launch import DEFAULT_BASELINE
 from tunebook.workflows._pilot_act import act
 from tunebook.workflows._pilot_budget import plan_budget, time_worth
 from tunebook.workflows._pilot_machine import Judgement, next_phase
 from tunebook.workflows._pilot_payload import Settings, payload_of
 from tunebook.workflows._pilot_steps import ROUNDS, Context, Step, ran, steps_of
 from tunebook.workflows._run import RunOptions
-from tunebook.workflows.launch import DEFAULT_BASELINE
 
 OnDecision = Callable[[DecisionRecord], None]
 Judge = Callable[[Context, DecisionRecord], Judgement]

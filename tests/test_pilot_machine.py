@@ -1,0 +1,222 @@
+"""The autopilot's state machine, one transition at a time, on small fake contexts: a
+timeline of decisions built by hand over studies built by hand (no training), judged and
+planned exactly as the driver does. Every row of the transition table has a case here."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.synthetic import Fake, make_study
+from tunebook.records import Action, DecisionRecord, DecisionState, Phase, TrialStatus
+from tunebook.spec import spec_from_dict
+from tunebook.store import MemoryStore, Store
+from tunebook.workflows import TRANSITIONS, Outcome
+from tunebook.workflows._autopilot import judge, next_step
+from tunebook.workflows._pilot_budget import plan_budget
+from tunebook.workflows._pilot_machine import UnknownTransition, next_phase, with_table
+from tunebook.workflows._pilot_steps import Context
+
+REPO = Path(__file__).resolve().parents[1]
+NUISANCE = {"learning_rate": {"low": 1e-4, "high": 1.0, "scale": "log"},
+            "wd": {"low": 0.0, "high": 1.0}}
+
+
+def _spec():  # type: ignore[no-untyped-def]
+    return spec_from_dict({"name": "toy", "objective": {"metric": "val_loss",
+                                                         "goal": "minimize"},
+                           "trainer": {"train": "m:f"}, "budget": 10, "max_steps": 8,
+                           "nuisance": NUISANCE})
+
+
+def _trials(kind: str, n: int = 30) -> list[Fake]:
+    """``ok``: optimum inside the range; ``edge``: beyond the upper bound; ``wall``:
+    infeasible above 0.1; ``failed``: every trial fails."""
+    rng = random.Random(0)
+    out = []
+    for _ in range(n):
+        params = {"learning_rate": 10 ** rng.uniform(-4, 0), "wd": rng.uniform(0, 1)}
+        d = math.log10(params["learning_rate"]) - (1 if kind == "edge" else -2)
+        if kind == "failed":
+            out.append(Fake(params, None, TrialStatus.FAILED, reason="the loader broke"))
+        elif kind == "wall" and params["learning_rate"] > 0.1:
+            out.append(Fake(params, None, TrialStatus.INFEASIBLE, reason="diverged"))
+        else:
+            out.append(Fake(params, 1 + d * d + rng.gauss(0, 0.01)))
+    return out
+
+
+class Timeline:
+    """Decisions written by hand, as the store would hold them."""
+
+    def __init__(self, budget: float = 200, **settings: object) -> None:
+        self.records: list[DecisionRecord] = []
+        self.add(Phase.START, Action.START, machinery={
+            "budget": budget, "seconds": None, "workers": 1, "round2": None,
+            "approve": False, "baseline": "main", "spec": _spec().snapshot(), **settings})
+
+    def add(self, phase: Phase, action: Action, study: str | None = None,
+            state: DecisionState = DecisionState.MADE, budget: float = 200,
+            **stats: object) -> Timeline:
+        self.records.append(DecisionRecord(
+            len(self.records) + 1, "toy", len(self.records), phase, action, "", "",
+            dict(stats), study, 0.0, budget, state))
+        return self
+
+    def context(self, store: Store, *, budget: float = 200, round2: float | None = None,
+                timed: bool = False) -> Context:
+        return Context(store, _spec(), plan_budget(_spec(), budget, round2, strict=False),
+                       round2, "main", self.records, timed)
+
+
+def _run(phase: Phase, study: str, **kw: object) -> Timeline:
+    return Timeline().add(phase, Action.RUN, study, **kw)
+
+
+def _round(kind: str, phase: Phase = Phase.EXPLORE, fixes: int = 0,
+           state: DecisionState = DecisionState.MADE) -> Callable[[Store], Timeline]:
+    def build(store: Store) -> Timeline:
+        make_study(store, "toy", _trials(kind), nuisance=NUISANCE)
+        timeline = Timeline()
+        if phase is Phase.FIX:
+            timeline.add(Phase.EXPLORE, Action.RUN, "toy")
+        for i in range(fixes):
+            timeline.add(Phase.FIX, Action.RUN, f"toy-{i + 2}")
+        return timeline.add(phase, Action.RUN, "toy", state)
+    return build
+
+
+def _stopped(queued: bool) -> Callable[[Store], Timeline]:
+    def build(store: Store) -> Timeline:
+        make_study(store, "toy", _trials("failed", 12), nuisance=NUISANCE)
+        if queued:
+            study = store.get_study("toy")
+            store.retry_trials(store.tree(study).ids, [TrialStatus.FAILED], None)
+        return _run(Phase.EXPLORE, "toy").add(Phase.STOP, Action.STOP, "toy")
+    return build
+
+
+def _settled(store: Store) -> Timeline:
+    make_study(store, "toy", _trials("ok"), nuisance=NUISANCE)
+    return _run(Phase.EXPLORE, "toy").add(Phase.SETTLE, Action.SKIP)
+
+
+def _done(more: bool) -> Callable[[Store], Timeline]:
+    def build(store: Store) -> Timeline:
+        timeline = _settled(store).add(Phase.DECIDE, Action.NOT_YET, "toy").add(
+            Phase.DONE, Action.DONE, budget=200)
+        if more:
+            timeline.add(Phase.DONE, Action.BUDGET, machinery={
+                "budget": 260, "seconds": None, "workers": 1, "round2": None,
+                "approve": False, "baseline": "main"})
+        return timeline
+    return build
+
+
+def _exploited(state: DecisionState = DecisionState.MADE) -> Callable[[Store], Timeline]:
+    def build(store: Store) -> Timeline:
+        make_study(store, "toy", _trials("ok"), nuisance=NUISANCE)
+        return _run(Phase.EXPLORE, "toy").add(Phase.EXPLOIT, Action.RUN, "toy", state)
+    return build
+
+
+# (phase, outcome) → (build the timeline, the context's budget, timed, round2, what the
+# next decision must be: phase and action)
+Case = tuple[Callable[[Store], Timeline], float, bool, float | None, Phase | None,
+             Action | None]
+CASES: dict[tuple[Phase, Outcome], Case] = {
+    (Phase.START, Outcome.BEGUN): (lambda s: Timeline(), 200, False, None, Phase.EXPLORE,
+                                   Action.RUN),
+    (Phase.EXPLORE, Outcome.SPACE_SETTLED): (_round("ok"), 200, False, None, Phase.EXPLOIT,
+                                             Action.RUN),
+    (Phase.EXPLORE, Outcome.SPACE_NARROWED): (_round("wall"), 200, False, None,
+                                              Phase.EXPLOIT, Action.RUN),
+    (Phase.EXPLORE, Outcome.SPACE_WRONG): (_round("edge"), 200, False, None, Phase.FIX,
+                                           Action.RUN),
+    (Phase.EXPLORE, Outcome.NO_ROOM): (_round("edge"), 40, False, None, Phase.EXPLOIT,
+                                       Action.SKIP),
+    (Phase.EXPLORE, Outcome.FIXES_SPENT): (_round("edge", fixes=3), 200, False, None,
+                                           Phase.EXPLOIT, Action.RUN),
+    (Phase.EXPLORE, Outcome.ALL_FAILED): (_round("failed"), 200, False, None, Phase.STOP,
+                                          Action.STOP),
+    (Phase.EXPLORE, Outcome.REJECTED): (_round("ok", state=DecisionState.REJECTED), 200,
+                                        False, None, Phase.STOP, Action.STOP),
+    (Phase.FIX, Outcome.SPACE_SETTLED): (_round("ok", Phase.FIX), 200, False, None,
+                                         Phase.EXPLOIT, Action.RUN),
+    (Phase.FIX, Outcome.SPACE_NARROWED): (_round("wall", Phase.FIX), 200, False, None,
+                                          Phase.EXPLOIT, Action.RUN),
+    (Phase.FIX, Outcome.SPACE_WRONG): (_round("edge", Phase.FIX), 200, False, None,
+                                       Phase.FIX, Action.RUN),
+    (Phase.FIX, Outcome.FIXES_SPENT): (_round("edge", Phase.FIX, fixes=2), 200, False, None,
+                                       Phase.EXPLOIT, Action.RUN),
+    (Phase.FIX, Outcome.NO_ROOM): (_round("edge", Phase.FIX), 40, False, None,
+                                   Phase.EXPLOIT, Action.SKIP),
+    (Phase.FIX, Outcome.ALL_FAILED): (_round("failed", Phase.FIX), 200, False, None,
+                                      Phase.STOP, Action.STOP),
+    (Phase.FIX, Outcome.REJECTED): (_round("ok", Phase.FIX, state=DecisionState.REJECTED),
+                                    200, False, None, Phase.EXPLOIT, Action.RUN),
+    (Phase.STOP, Outcome.RETRIED): (_stopped(queued=True), 200, False, None, Phase.EXPLORE,
+                                    Action.RUN),
+    (Phase.STOP, Outcome.STOPPED): (_stopped(queued=False), 200, False, None, None, None),
+    (Phase.EXPLOIT, Outcome.TIME_LEFT): (_exploited(), 200, True, None, Phase.EXPLOIT,
+                                         Action.RUN),
+    (Phase.EXPLOIT, Outcome.SEARCHED): (_exploited(), 200, False, None, Phase.SETTLE,
+                                        Action.CHILD),
+    (Phase.EXPLOIT, Outcome.REJECTED): (_exploited(DecisionState.REJECTED), 200, False, None,
+                                        Phase.SETTLE, Action.CHILD),
+    (Phase.SETTLE, Outcome.SETTLED): (_settled, 200, False, None, Phase.DECIDE,
+                                      Action.NOT_YET),
+    (Phase.DECIDE, Outcome.DECIDED): (
+        lambda s: _settled(s).add(Phase.DECIDE, Action.NOT_YET, "toy"), 200, False, None,
+        Phase.DONE, Action.DONE),
+    (Phase.DECIDE, Outcome.ROUND2_ASKED): (
+        lambda s: _settled(s).add(Phase.DECIDE, Action.NOT_YET, "toy"), 200, False, 2.0,
+        Phase.ROUND2, Action.CHILD),
+    (Phase.ROUND2, Outcome.TRAINED): (
+        lambda s: _settled(s).add(Phase.DECIDE, Action.NOT_YET, "toy").add(
+            Phase.ROUND2, Action.SKIP), 200, False, 2.0, Phase.DONE, Action.DONE),
+    (Phase.DONE, Outcome.FINISHED): (_done(more=False), 200, False, None, None, None),
+    (Phase.DONE, Outcome.MORE_BUDGET): (_done(more=True), 260, False, None, Phase.SETTLE,
+                                        Action.CHILD),
+}
+
+
+def test_every_transition_has_a_case() -> None:
+    assert set(CASES) == set(TRANSITIONS)
+
+
+@pytest.mark.parametrize("row", list(CASES), ids=lambda r: f"{r[0].value}-{r[1].name}")
+def test_a_transition(row: tuple[Phase, Outcome]) -> None:
+    build, budget, timed, round2, phase, action = CASES[row]
+    store = MemoryStore()
+    ctx = build(store).context(store, budget=budget, round2=round2, timed=timed)
+    moved = [d for d in ctx.timeline if not d.action.settings] or [ctx.timeline[0]]
+    judged = judge(row[0])(ctx, moved[-1])
+    assert judged.outcome is row[1], judged.why
+    step = next_step(ctx)
+    got = (step.phase, step.action) if step is not None else (None, None)
+    assert got == (phase, action), step
+
+
+def test_an_unknown_transition_is_an_error_not_a_guess() -> None:
+    with pytest.raises(UnknownTransition, match="no transition from settle"):
+        next_phase(Phase.SETTLE, Outcome.SPACE_WRONG)
+
+
+def test_the_docs_show_the_table_as_generated() -> None:
+    doc = (REPO / "docs" / "autopilot.md").read_text()
+    assert with_table(doc) == doc, "run python scripts/gen-docs.py"
+
+
+def test_a_widened_bound_is_planned_from_the_judged_change() -> None:
+    store = MemoryStore()
+    ctx = _round("edge")(store).context(store)
+    step = next_step(ctx)
+    assert step is not None and step.phase is Phase.FIX
+    changes = step.evidence["changes"]
+    assert changes[0]["what"] == "nuisance.learning_rate.high" and changes[0]["to"] > 1.0
+    assert "widened" not in changes[0]["why"]  # the reason says why, not what was done
