@@ -48,6 +48,12 @@ def test_next_widens_the_crowded_bound_fixes_the_inert_parameter_and_runs(
                        cwd=tmp_path)
     assert out.returncode == 1 and "would not run where it was to be written" in out.stderr
     assert "cannot find module 'trainer'" in out.stderr and not (away / "n.yaml").exists()
+    written.write_text(text + "# my own edit\n")  # the file the user edited and ran
+    out = tunebook_cli("next", "edge", "--db", db_path, cwd=tmp_path)
+    assert out.returncode == 1 and "exists" in out.stderr and "--force" in out.stderr
+    assert written.read_text().endswith("# my own edit\n")  # never overwritten unasked
+    out = tunebook_cli("next", "edge", "--force", "--db", db_path, cwd=tmp_path)
+    assert out.returncode == 0 and written.read_text() == text
 
 
 def test_next_names_rounds_and_refuses_a_study_without_results(tmp_path: Path,

@@ -221,8 +221,10 @@ def batch_size(spec_file: Path, sizes: str, steps: int, key: str, db: str | None
 @click.argument("study")
 @click.option("-o", "--output", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write it [default: NEXT-NAME.yaml beside the study's file].")
+@click.option("--force", is_flag=True, help="Overwrite the file if it exists (it may be one "
+              "you edited and ran).")
 @db_option
-def next_study(study: str, output: Path | None, db: str | None) -> None:
+def next_study(study: str, output: Path | None, force: bool, db: str | None) -> None:
     """Write the next study file from STUDY's checklist, each change with its reason.
 
     Widens a bound the best trials crowd, ends a range where trials turn infeasible, fixes
@@ -238,7 +240,7 @@ def next_study(study: str, output: Path | None, db: str | None) -> None:
     if output is not None:
         check_output_file(output, "-o/--output")
     try:
-        made = design_next(open_db(db, read_only=True), study, output=output)
+        made = design_next(open_db(db, read_only=True), study, output=output, force=force)
     except PermissionError as exc:  # the default path, beside the study's file
         raise TunebookError(f"cannot write {exc.filename} ({exc.strerror}); pass -o PATH in "
                             "a folder you can write to") from None

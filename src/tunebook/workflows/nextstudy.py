@@ -51,16 +51,19 @@ def _source_text(spec: StudySpec) -> tuple[str, bool]:
     return dump_study(spec.model.model_dump(mode="json", exclude_defaults=True)), False
 
 
-def next_study(store: Store, name: str, *, output: Path | None = None) -> NextStudy:
+def next_study(store: Store, name: str, *, output: Path | None = None,
+               force: bool = False) -> NextStudy:
     """Design, write and check the next study of ``name``.
 
     Args:
         store: where the study ran.
         name: the study.
         output: where to write it [default: ``NEXT-NAME.yaml`` beside the study's file].
+        force: overwrite a file that is there (it may be one the user edited and ran).
 
     Raises:
         SpecError: the study has no completed trial.
+        TunebookError: the file exists and ``force`` is not given.
         TunebookError: the written file would not run where it was written (the file is
             removed again).
     """
@@ -72,6 +75,10 @@ def next_study(store: Store, name: str, *, output: Path | None = None) -> NextSt
     derived = spec.derive(from_changes(changes, name=new_name))
     text, edited = _source_text(spec)
     target = output or spec.source_dir / f"{new_name}.yaml"
+    before = target.read_text() if target.is_file() else None
+    if before is not None and not force:
+        raise TunebookError(f"{target} exists (you may have edited or run it): pass --force "
+                            "to overwrite it, or -o PATH to write the next study elsewhere")
     held = [f"not changed: {h.reason}" for h in plan.held]
     target.write_text(edit_study(text, changes, name=new_name, where=str(spec.path), header=[
         f"Written by `tunebook next` from {name}'s checklist: each change below says",
@@ -79,14 +86,22 @@ def next_study(store: Store, name: str, *, output: Path | None = None) -> NextSt
     try:
         written = load_spec(target)  # what it wrote must run as is
     except TunebookError as exc:
-        target.unlink()  # never leave a file behind that `tunebook run` would refuse
+        _undo(target, before)  # never leave a file behind that `tunebook run` would refuse
         raise TunebookError(f"the next study file would not run where it was to be written "
                             f"({exc}); write it beside {spec.source_dir} (the default), or "
                             "put the trainer where that folder finds it") from None
     differs = changed_fields(derived.config(), written.config())
     if differs:
-        target.unlink()
+        _undo(target, before)
         raise TunebookError(f"the edited study file differs from the derived study in "
                             f"{', '.join(differs)}: this is a bug in tunebook next, please "
                             "report it with the study file")
     return NextStudy(derived, changes, plan.held, target, edited)
+
+
+def _undo(target: Path, before: str | None) -> None:
+    """Put back what was at ``target`` before it was written (nothing, or a file)."""
+    if before is None:
+        target.unlink()
+    else:
+        target.write_text(before)
