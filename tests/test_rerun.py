@@ -62,6 +62,33 @@ def test_rerun_trains_each_values_best_config_with_new_seeds(tmp_path: Path,
     assert len(store.trials([child.id])) == 6
 
 
+def test_more_seeds_extend_the_seeds_study_with_the_same_configurations(
+        tmp_path: Path, db_path: str) -> None:
+    _parent(tmp_path, db_path)
+    store = open_store(db_path)
+    run_study(rerun_study(store, "toy", seeds=3).spec, store, workers=2)
+    child = store.get_study("toy-seeds")
+    before = {t.id: (t.params, t.seed, t.value) for t in store.trials([child.id])}
+    out = tunebook_cli("rerun", "toy", "--seeds", "5", "--db", db_path, "--no-progress",
+                       cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "× 5 seeds as toy-seeds (4 new training(s))" in out.stdout
+    trials = store.trials([child.id])
+    assert len(trials) == 10 and {t.status for t in trials} == {TrialStatus.COMPLETED}
+    assert {t.id: (t.params, t.seed, t.value) for t in trials if t.id in before} == before
+    configs = [t.params for t in trials]
+    assert sorted(configs.count(c) for c in {repr(c): c for c in configs}.values()) == [5, 5]
+    assert len({t.seed for t in trials}) == 10  # never a seed twice
+    assert "mean of 5 seeds" in out.stdout
+    wider = tunebook_cli("rerun", "toy", "--top", "2", "--db", db_path, "--no-progress",
+                         cwd=tmp_path)  # other configurations: refused, nothing added
+    assert wider.returncode == 1 and "--name" in wider.stderr, wider.stderr
+    assert "Traceback" not in wider.stderr and len(store.trials([child.id])) == 10
+    named = tunebook_cli("rerun", "toy", "--top", "2", "--name", "toy-top2", "--db", db_path,
+                         "--no-progress", cwd=tmp_path)
+    assert named.returncode == 0 and len(store.trials([store.get_study("toy-top2").id])) == 12
+
+
 def test_rerun_refuses_what_it_cannot_do(tmp_path: Path, db_path: str) -> None:
     spec = load_spec(write_study(tmp_path / "p", NOISY, scientific={"act": ["relu"]},
                                  budget=1))
@@ -78,7 +105,7 @@ def test_the_rerun_command_concludes_from_the_seeds(tmp_path: Path, db_path: str
     out = tunebook_cli("rerun", "toy", "--seeds", "3", "--db", db_path, "--no-progress",
                        cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert "re-ran 2 configuration(s) of toy × 3 seeds as toy-seeds" in out.stdout
+    assert "re-ran 2 configuration(s) of toy × 3 seeds as toy-seeds (6 new" in out.stdout
     assert "act=gelu is best" in out.stdout and "mean of 3 seeds" in out.stdout
     assert "spread over seeds" in out.stdout
     assert "(3 seeds)" in out.stdout  # the isolation table's mean over seeds

@@ -61,7 +61,8 @@ def rerun(study: str, top: int | None, seeds: int, child: str | None, workers: i
         done = rerun_seeds(store, study, top=top, seeds=seeds, child=child, options=options)
     made = done.made
     console.print(f"re-ran {len(made.configs)} configuration(s) of [bold]{escape(study)}[/] "
-                  f"× {made.seeds} seeds as [bold]{escape(made.study.name)}[/]")
+                  f"× {made.seeds} seeds as [bold]{escape(made.study.name)}[/] "
+                  f"({made.added} new training(s))")
     print_run_summary(store, done.run, header=False)
     if done.report is not None:
         console.print(done.report.conclusion.text, highlight=False)
