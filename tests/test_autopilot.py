@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -137,6 +138,52 @@ def test_no_scientific_parameter_settles_the_best_configuration(tmp_path: Path,
     assert 0.001 < version.config["lr"] < 0.1 and version.config["max_steps"] == 8
 
 
+FLAKY = TRAINER.replace("if p.get(\"broken\"):",
+                        "if (pathlib.Path(__file__).parent / 'broken').exists():").replace(
+    "import math", "import math\n    import pathlib\n    import time")
+
+
+def test_a_stopped_autopilot_exits_1_and_goes_on_once_its_trials_are_re_queued(
+        tmp_path: Path, db_path: str) -> None:
+    study = _study(tmp_path / "s")
+    (tmp_path / "s" / "trainer.py").write_text(textwrap.dedent(FLAKY))
+    (tmp_path / "s" / "broken").touch()
+    args = ("autopilot", str(study), "--budget", "30", "-w", "2", "--db", db_path,
+            "--no-progress")
+    out = tunebook_cli(*args, cwd=tmp_path)
+    said = " ".join(out.stderr.split())
+    assert out.returncode == 1 and "stopped" in said, said
+    assert "tunebook retry toy --status failed,infeasible" in said
+    again = tunebook_cli(*args, cwd=tmp_path)  # nothing fixed yet: still stopped, says so
+    assert again.returncode == 1 and "resuming autopilot toy at #2 stop" in again.stderr
+    (tmp_path / "s" / "broken").unlink()  # the trainer is fixed
+    retry = tunebook_cli("retry", "toy", "--db", db_path, cwd=tmp_path)
+    assert "re-queued 12 trials" in retry.stdout, retry.stdout
+    out = tunebook_cli(*args, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "resume toy after the stop: 12 trial(s) queued again" in out.stdout
+    store = open_store(db_path)
+    timeline = store.decisions("toy")
+    explored = store.trials([store.get_study("toy").id])
+    assert timeline[-1].action == "done" and all(t.status.finished for t in explored)
+    assert len({t.index for t in explored}) == len(explored)  # none run twice
+    assert sum("data loader is broken" in " ".join(t.warnings) for t in explored) == 12
+    seeds = store.trials(store.tree("toy-seeds").ids)
+    same = tunebook_cli(*args, cwd=tmp_path)  # finished: says so, and how to go on
+    assert same.returncode == 0 and "finished already" in same.stderr
+    assert "larger --budget than 30" in same.stderr and len(store.decisions("toy")) == len(
+        timeline)
+    more = tunebook_cli(*args[:2], "--budget", "40", *args[4:], cwd=tmp_path)
+    assert more.returncode == 0, more.stderr
+    after = store.decisions("toy")[len(timeline):]
+    assert [d.phase for d in after] == ["done", "settle", "decide", "done"], after
+    grown = store.trials(store.tree("toy-seeds").ids)
+    assert len(grown) > len(seeds) and {repr(t.params) for t in grown} == {
+        repr(t.params) for t in seeds}  # more seeds of the same configurations, no others
+    assert spent(store, [d.study for d in store.decisions("toy") if d.study
+                         and d.action in ("run", "child")], 8).done <= 40
+
+
 def test_bad_input_gets_a_clear_error(tmp_path: Path, db_path: str) -> None:
     store = open_store(db_path)
     spec = load_spec(_study(tmp_path / "s"))
@@ -170,16 +217,18 @@ def test_a_spent_budget_on_resume_is_refused_with_the_way_on(tmp_path: Path,
 
 def test_approve_stops_and_a_rejection_changes_the_next_action(tmp_path: Path,
                                                                db_path: str) -> None:
-    study = _study(tmp_path / "s")
+    study = _study(tmp_path / "s", sleep=0.05)
     out = tunebook_cli("autopilot", str(study), "--budget", "60", "--approve", "-w", "2",
                        "--db", db_path, "--no-progress", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "waiting for approval" in out.stderr and "explore toy as written" in out.stdout
     store = open_store(db_path)
     assert store.find_study("toy") is None  # nothing ran before approval
-    out = tunebook_cli("autopilot", "approve", "toy", "-w", "2", "--db", db_path,
-                       "--no-progress", cwd=tmp_path)
+    out = tunebook_cli("autopilot", "approve", "toy", "--db", db_path, "--no-progress",
+                       cwd=tmp_path)  # no -w: the autopilot's own 2 workers
     assert out.returncode == 0, out.stderr
+    assert "resuming autopilot toy at #1 explore" in out.stderr
+    assert _most_at_once(store, "toy") == 2
     proposed = store.decisions("toy")[-1]
     assert proposed.state is DecisionState.PROPOSED and proposed.phase == "fix"
     out = tunebook_cli("autopilot", "reject", "toy", "--why", "keep the range", "-w", "2",
@@ -200,6 +249,13 @@ def test_approve_stops_and_a_rejection_changes_the_next_action(tmp_path: Path,
     rows = json.loads(status.stdout)
     assert [r["seq"] for r in rows] == list(range(len(timeline)))
     assert rows[proposed.seq]["state"] == "rejected"
+
+
+def _most_at_once(store: Any, name: str) -> int:
+    """The most trials of study ``name`` that ran at the same time."""
+    spans = [(t.started_at, t.finished_at) for t in store.trials(store.tree(name).ids)
+             if t.started_at and t.finished_at]
+    return max(sum(1 for a, b in spans if a <= start < b) for start, _ in spans)
 
 
 def _decisions_with_trials(db: str) -> tuple[int, int]:

@@ -15,7 +15,7 @@ from tests.synthetic import Fake, make_study
 from tunebook.records import Action, DecisionRecord, DecisionState, Phase, TrialStatus
 from tunebook.spec import spec_from_dict
 from tunebook.store import MemoryStore, Store
-from tunebook.workflows import TRANSITIONS, Outcome
+from tunebook.workflows import TRANSITIONS, Outcome, rerun_study
 from tunebook.workflows._autopilot import judge, next_step
 from tunebook.workflows._pilot_budget import plan_budget
 from tunebook.workflows._pilot_machine import UnknownTransition, next_phase, with_table
@@ -220,3 +220,25 @@ def test_a_widened_bound_is_planned_from_the_judged_change() -> None:
     changes = step.evidence["changes"]
     assert changes[0]["what"] == "nuisance.learning_rate.high" and changes[0]["to"] > 1.0
     assert "widened" not in changes[0]["why"]  # the reason says why, not what was done
+
+
+def _finish_queued(store: Store, name: str, value: Callable[[dict[str, object]], float]) -> None:
+    """Complete the queued trials of ``name`` as a training would, with ``value``."""
+    study = store.get_study(name)
+    while (claimed := store.claim("synthetic", [study.id])) is not None:
+        store.finish(claimed.id, claimed.attempts, TrialStatus.COMPLETED,
+                     value=value(claimed.params))
+
+
+def test_no_configuration_is_adopted_while_the_round_it_came_from_fails_its_checklist(
+        ) -> None:
+    store = MemoryStore()  # the best trials crowd lr's upper bound: the space is wrong
+    make_study(store, "toy", _trials("edge", 40), nuisance=NUISANCE)
+    seeds = rerun_study(store, "toy", seeds=3)
+    _finish_queued(store, seeds.study.name,
+                   lambda p: 1.0 - math.log10(float(p["learning_rate"])))  # type: ignore[arg-type]
+    ctx = _run(Phase.EXPLORE, "toy").add(Phase.SETTLE, Action.CHILD, "toy-seeds").context(
+        store)
+    step = next_step(ctx)
+    assert step is not None and (step.phase, step.action) == (Phase.DECIDE, Action.NOT_YET)
+    assert "toy: the checklist fails on 'Is the search space big enough?'" in step.why
