@@ -123,6 +123,12 @@ def test_a_tie_is_not_launched_and_says_what_more_seeds_would_buy(
     assert store.baseline("main") is None
     assert pilot.finished and pilot.outcome.startswith("not yet")
     assert _used(store, pilot.timeline) <= 40
+    from tunebook.report.html import write_report
+
+    html = write_report(store, ["toy"], tmp_path / "r.html").read_text()
+    said = html.split('<p class="conclusion">')[1].split("</p>")[0]
+    assert said.startswith("Autopilot toy went on from this study and decided from "
+                           "toy-seeds") and decided.summary in said  # one conclusion
 
 
 def test_no_scientific_parameter_settles_the_best_configuration(tmp_path: Path,

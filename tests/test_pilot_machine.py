@@ -242,3 +242,16 @@ def test_no_configuration_is_adopted_while_the_round_it_came_from_fails_its_chec
     step = next_step(ctx)
     assert step is not None and (step.phase, step.action) == (Phase.DECIDE, Action.NOT_YET)
     assert "toy: the checklist fails on 'Is the search space big enough?'" in step.why
+
+
+def test_a_tie_is_called_a_tie_in_the_headline() -> None:
+    store = MemoryStore()  # both values' best configurations re-run: identical means
+    runs = [Fake({"act": act, "learning_rate": 0.01, "wd": 0.5}, value)
+            for act in ("a", "b") for value in (1.0, 1.2, 0.8)]
+    make_study(store, "toy", runs, nuisance=NUISANCE,
+               scientific={"act": {"values": ["a", "b"]}})
+    timeline = _run(Phase.EXPLORE, "toy").add(Phase.SETTLE, Action.SKIP)
+    ctx = timeline.context(store)
+    step = next_step(ctx)
+    assert step is not None and step.action is Action.NOT_YET
+    assert step.summary in ("not yet: act=a and act=b tie", "not yet: act=b and act=a tie")

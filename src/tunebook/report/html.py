@@ -19,7 +19,7 @@ from tunebook.records import DecisionRecord
 from tunebook.report import figures as plot
 from tunebook.report.figures import figure_div
 from tunebook.report.text import esc, fmt, seed_mean, seeded
-from tunebook.report.timeline import html_section, timeline_for
+from tunebook.report.timeline import html_section, superseded, timeline_for
 from tunebook.store import Store
 
 CSS = """
@@ -57,7 +57,7 @@ def table(head: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return f"<table><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _summary(r: StudyReport, anchor: str) -> str:
+def _summary(r: StudyReport, anchor: str, instead: str | None = None) -> str:
     spec = r.data.spec.model
     counts = ", ".join(f"{n} {s}" for s, n in r.counts.items() if n) or "no trials"
     with_means = seeded(r.isolation)
@@ -77,7 +77,18 @@ def _summary(r: StudyReport, anchor: str) -> str:
                       f"best {r.data.metric}",
                       *([f"mean {r.data.metric} over seeds"] if with_means else []),
                       "best trial", "spread (over)"], rows)
-            + f'<p class="conclusion">{esc(r.conclusion.text)}</p></section>')
+            + _conclusion(r, instead) + "</section>")
+
+
+def _conclusion(r: StudyReport, instead: str | None) -> str:
+    """The study's conclusion; where an autopilot went on from the study (``instead``:
+    its decision), that decision, with this study's own conclusion folded away: it
+    advises steps the autopilot has taken."""
+    if instead is None:
+        return f'<p class="conclusion">{esc(r.conclusion.text)}</p>'
+    return (f'<p class="conclusion">{esc(instead)}</p><details><summary>this study alone, '
+            f"before the autopilot's later steps</summary><p>{esc(r.conclusion.text)}</p>"
+            "</details>")
 
 
 def _checklist(r: StudyReport, anchor: str) -> str:
@@ -130,13 +141,15 @@ def _worst(r: StudyReport) -> float | None:
     return max(values) if r.data.minimize else min(values)
 
 
-def study_sections(r: StudyReport, index: int = 0, *, title: bool = True) -> str:
+def study_sections(r: StudyReport, index: int = 0, *, title: bool = True,
+                   instead: str | None = None) -> str:
     """One study's sections (summary to gradient norm) as HTML, under the study's name
     unless the page titles it already; figures are drawn by :data:`RENDER_JS`, so the
-    caller's page must load plotly.js and call it."""
+    caller's page must load plotly.js and call it. ``instead``: the conclusion that
+    replaces the study's own (see :func:`~tunebook.report.timeline.superseded`)."""
     anchor = f"s{index}"
     parts = [f'<h1 id="{anchor}">{esc(r.data.study.name)}</h1>' if title else "",
-             _summary(r, anchor), _checklist(r, anchor)]
+             _summary(r, anchor, instead), _checklist(r, anchor)]
     iso = (figure_div(plot.isolation(r.isolation, r.data.metric))
            if any(row.best for row in r.isolation) else "<p>No completed trial to compare.</p>")
     parts.append(f'<section id="{anchor}-isolation"><h2>Isolation plot</h2>{iso}</section>')
@@ -174,9 +187,16 @@ def render_html(reports: Sequence[StudyReport], tracking: Sequence[TrackingRow],
     """The whole report as one HTML document (plotly.js inlined, works offline); an
     autopilot's timeline, when a study has one, comes first."""
     pilots = "\n".join(html_section(t, f"autopilot-{i}") for i, t in enumerate(timelines))
-    studies = "\n".join(study_sections(r, i) for i, r in enumerate(reports))
+    studies = "\n".join(study_sections(r, i, instead=_instead(timelines, r.data.study.name))
+                        for i, r in enumerate(reports))
     title = "tunebook report: " + ", ".join(r.data.study.name for r in reports)
     return page(title, pilots + studies + _tracking(tracking))
+
+
+def _instead(timelines: Sequence[Sequence[DecisionRecord]], study: str) -> str | None:
+    """The decision of the autopilot that went on from ``study``, if one did."""
+    ran = [t for t in timelines if any(d.study == study for d in t)]
+    return superseded(ran[0], study) if ran else None
 
 
 def page(title: str, body: str) -> str:

@@ -99,3 +99,15 @@ def timeline_for(decisions: Sequence[DecisionRecord], study: str) -> list[Decisi
     ``decisions`` is every pilot's (``store.decisions()``)."""
     pilots = [d.pilot for d in decisions if d.pilot == study or d.study == study]
     return [d for d in decisions if pilots and d.pilot == pilots[0]]
+
+
+def superseded(timeline: Sequence[DecisionRecord], study: str) -> str | None:
+    """What replaces ``study``'s own conclusion when the autopilot went on from it: its
+    decision, read from a later study (its seed re-runs). None when the autopilot decided
+    from ``study`` itself, or has not decided."""
+    decided = [d for d in timeline if d.phase == "decide" and d.study]
+    if not decided or decided[-1].study == study:
+        return None
+    last = decided[-1]
+    return (f"Autopilot {last.pilot} went on from this study and decided from "
+            f"{last.study} (#{last.seq}): {last.summary}. See its timeline above.")
