@@ -329,48 +329,42 @@ def next_step(ctx: Context) -> Step | None:
 
 def judge(phase: Phase) -> Judge:
     """The function that reads what a decision of ``phase`` led to."""
-    match phase:
-        case Phase.START:
-            return steps.judge_start
-        case Phase.EXPLORE | Phase.FIX:
-            return steps.judge_round
-        case Phase.STOP:
-            return steps.judge_stop
-        case Phase.EXPLOIT:
-            return steps.judge_exploit
-        case Phase.SETTLE:
-            return verdict.judge_settle
-        case Phase.DECIDE:
-            return verdict.judge_decide
-        case Phase.ROUND2:
-            return verdict.judge_round2
-        case Phase.DONE:
-            return verdict.judge_done
-        case _:
-            assert_never(phase)
+    return _handlers(phase)[0]
 
 
 def planner(phase: Phase) -> Planner:
-    """The function that builds the next decision of ``phase``."""
+    """The function that builds the next decision of ``phase``.
+
+    Raises:
+        TunebookError: ``phase`` is the start, which :func:`autopilot` records.
+    """
+    plan = _handlers(phase)[1]
+    if plan is None:
+        raise TunebookError(f"no decision plans the {phase.value}: autopilot() records it")
+    return plan
+
+
+def _handlers(phase: Phase) -> tuple[Judge, Planner | None]:
+    """Each phase's judge and planner (mypy checks that every phase has its case)."""
     match phase:
         case Phase.START:
-            raise TunebookError("no decision plans the start: autopilot() records it")
+            return steps.judge_start, None
         case Phase.EXPLORE:
-            return steps.explore
+            return steps.judge_round, steps.explore
         case Phase.FIX:
-            return steps.fix
+            return steps.judge_round, steps.fix
         case Phase.STOP:
-            return steps.stop
+            return steps.judge_stop, steps.stop
         case Phase.EXPLOIT:
-            return steps.exploit
+            return steps.judge_exploit, steps.exploit
         case Phase.SETTLE:
-            return verdict.settle
+            return verdict.judge_settle, verdict.settle
         case Phase.DECIDE:
-            return verdict.decide
+            return verdict.judge_decide, verdict.decide
         case Phase.ROUND2:
-            return verdict.round2
+            return verdict.judge_round2, verdict.round2
         case Phase.DONE:
-            return verdict.done
+            return verdict.judge_done, verdict.done
         case _:
             assert_never(phase)
 
