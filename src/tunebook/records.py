@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any, Literal
 
 from tunebook.space import Params
@@ -188,7 +188,7 @@ _LEGACY_MACHINERY = {"spec", "description", "parent", "approve", "baseline", "ro
                      "budget", "seconds", "workers", "factor", "config", "reasons"}
 
 
-class Phase(str, Enum):
+class Phase(StrEnum):
     """Where an autopilot is in the playbook's loop (persisted by value; add-only).
 
     The transitions between phases are one table,
@@ -207,7 +207,7 @@ class Phase(str, Enum):
     STOP = "stop"
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     """What an autopilot decision does (persisted by value; add-only).
 
     ``start`` and ``budget`` record the settings; ``run`` runs (or resumes, or extends) a

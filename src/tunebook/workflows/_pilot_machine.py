@@ -16,14 +16,14 @@ whose ``match`` mypy checks is exhaustive), and its rows here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from tunebook._spec_derive import Change
 from tunebook.records import Phase
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     """What a phase's last decision led to, as its judge reads the evidence."""
 
     BEGUN = "begun"                    # the autopilot has only its settings

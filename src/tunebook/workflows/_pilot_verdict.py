@@ -21,7 +21,7 @@ from tunebook.records import Action, DecisionRecord, Phase
 from tunebook.spec import study_spec
 from tunebook.workflows._launch import BlockerKind, checklist_blockers, gather, lineage
 from tunebook.workflows._pilot_machine import Judgement, Outcome
-from tunebook.workflows._pilot_payload import Adopt, LongerRun, SeedRuns
+from tunebook.workflows._pilot_payload import Adopt, LongerRun, SeedRuns, payload_of
 from tunebook.workflows._pilot_steps import ROUNDS, Context, Step
 from tunebook.workflows._rerun import best_configs, seed_trials
 
@@ -213,14 +213,16 @@ def done(ctx: Context, judged: Judgement) -> Step:
         compared = compare_rounds(ctx.store, load_study(ctx.store, rounds[-1]))
         extra = f" Round 2: {compared.text}" if compared is not None else ""
     used = ctx.spent().done
-    return Step(Phase.DONE, Action.DONE, _outcome(verdict), f"{used:g} of "
+    return Step(Phase.DONE, Action.DONE, _outcome(verdict, ctx.baseline), f"{used:g} of "
                 f"{ctx.plan.total:g} trainings spent.{extra}", {"spent": used})
 
 
-def _outcome(verdict: DecisionRecord | None) -> str:
+def _outcome(verdict: DecisionRecord | None, baseline: str) -> str:
     if verdict is None:
         return "finished without a decision"
-    if verdict.action is Action.LAUNCH:
-        what = verdict.summary.removeprefix("launch ").removeprefix("adopt ")
+    adopt = payload_of(verdict)
+    if isinstance(adopt, Adopt):
+        what = (f"{adopt.value} into baseline {baseline}" if adopt.value is not None
+                else f"the best configuration into baseline {baseline}")
         return ("launched " if verdict.state.acted else "not launched (rejected): ") + what
     return verdict.summary
