@@ -53,6 +53,30 @@ def test_retry_after_a_fix_then_delete(tmp_path: Path, db_path: str) -> None:
     assert store.trials([study.id]) == []
 
 
+UNSTABLE = """
+    import tunebook
+
+    def main(t):
+        if t.params["lr"] > 0.01:
+            raise tunebook.Infeasible("the loss diverged")
+        t.report(1, loss=t.params["lr"])
+"""
+
+
+def test_retry_of_a_study_with_only_infeasible_trials_says_how(tmp_path: Path,
+                                                               db_path: str) -> None:
+    path = write_study(tmp_path, UNSTABLE, budget=6)
+    tunebook_cli("run", str(path), "--db", db_path, "--no-progress", cwd=tmp_path)
+    infeasible = open_store(db_path).counts([open_store(db_path).get_study("toy").id])[
+        TrialStatus.INFEASIBLE]
+    assert infeasible > 0
+    retried = tunebook_cli("retry", "toy", "--db", db_path, cwd=tmp_path)
+    said = " ".join(retried.stdout.split())
+    assert retried.returncode == 0 and "no failed trials to re-queue in toy" in said
+    assert (f"It has {infeasible} infeasible: re-queue them with `tunebook retry toy "
+            "--status failed,infeasible`") in said, said
+
+
 SLOW = """
     import time
 

@@ -255,3 +255,15 @@ def test_a_tie_is_called_a_tie_in_the_headline() -> None:
     step = next_step(ctx)
     assert step is not None and step.action is Action.NOT_YET
     assert step.summary in ("not yet: act=a and act=b tie", "not yet: act=b and act=a tie")
+
+
+def test_no_workflow_module_is_shadowed_by_a_function() -> None:
+    import importlib
+    import pkgutil
+
+    import tunebook.workflows as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"tunebook.workflows.{info.name}")
+        assert getattr(package, info.name) is module, info.name
+    assert {"Change", "ChangeKind", "Derivation", "Blocker", "Settings"} <= set(package.__all__)
