@@ -14,7 +14,7 @@ from typing import Any
 
 from tunebook.analysis.data import load_study
 from tunebook.analysis.isolation import ValueBest, ranked
-from tunebook.analysis.report import study_report
+from tunebook.analysis.report import StudyReport, study_report
 from tunebook.analysis.rounds import compare_rounds
 from tunebook.analysis.summary import margin, value_noise
 from tunebook.records import Action, DecisionRecord, Phase
@@ -125,8 +125,8 @@ def decide(ctx: Context, judged: Judgement) -> Step:
                 {**stats, "value": leader.label}, study)
 
 
-def _adopt(ctx: Context, study: str, report: Any, leader: ValueBest, stats: dict[str, Any],
-           settled: bool) -> Step:
+def _adopt(ctx: Context, study: str, report: StudyReport, leader: ValueBest,
+           stats: dict[str, Any], settled: bool) -> Step:
     """No scientific question: adopt the best configuration, on the evidence a launch
     needs (seed re-runs, and no failing checklist in the study or its ancestors)."""
     failing = checklist_blockers(lineage(ctx.store, report))
