@@ -81,8 +81,8 @@ def settle(ctx: Context, judged: Judgement) -> Step:
             else "the best configuration of each value")
     added = len(trials) - len(held)
     return Step(Phase.SETTLE, Action.CHILD, f"settle: {what}, {seeds} seeds each ({added} "
-                "trainings" + (f" beside the {len(held)} run" if held else "") + ")", (
-                    (f"{why}. " if why else "") + "a best trial is the luckiest of many "
+                "trainings" + (f" beside the {len(held)} already run" if held else "") + ")", (
+                    (f"{why}. " if why else "") + "A best trial is the luckiest of many "
                     "draws; the playbook judges a difference against the spread of the "
                     "best configurations re-run with other seeds (§2.4)"),
                 {"seeds": seeds, "configurations": len(configs)}, child,
