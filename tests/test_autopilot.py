@@ -111,6 +111,7 @@ def _timeline_is_shown(store: Any, db_path: str, tmp_path: Path, decisions: int,
     served = TestClient(create_app(db_path), base_url="http://127.0.0.1").get(
         "/study", params={"name": "toy-r2"})
     assert served.status_code == 200 and "Autopilot toy: timeline" in served.text
+    assert "Autopilot toy went on from this study and decided from toy-seeds" in served.text
 
 
 def test_a_tie_is_not_launched_and_says_what_more_seeds_would_buy(

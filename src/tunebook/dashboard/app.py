@@ -185,16 +185,18 @@ def _address(text: str) -> tuple[str, int]:
 
 def _sections(cache: StudyCache, name: str) -> tuple[str, str]:
     from tunebook.report.html import study_sections
-    from tunebook.report.timeline import html_section, timeline_for
+    from tunebook.report.timeline import html_section, superseded, timeline_for
+
+    # The timeline is read fresh: a decision can come without any trial changing.
+    timeline = timeline_for(cache.store.decisions(), cache.store.tree(name).root.name)
+    instead = superseded(timeline, name) if timeline else None
 
     def build(tree: Any) -> str:
         report = cache.report(tree.root.name)
-        return pages.sections(study_sections(report, title=False), views.parallel_figure(
-            report.data.spec, report.data.trials))
+        return pages.sections(study_sections(report, title=False, instead=instead),
+                              views.parallel_figure(report.data.spec, report.data.trials))
 
-    version, html = cache.get(name, "sections", build)
-    # The timeline is read fresh: a decision can come without any trial changing.
-    timeline = timeline_for(cache.store.decisions(), cache.store.tree(name).root.name)
+    version, html = cache.get(name, f"sections:{instead or ''}", build)
     return repr(version), (html_section(timeline) if timeline else "") + html
 
 
