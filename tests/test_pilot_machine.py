@@ -267,3 +267,24 @@ def test_no_workflow_module_is_shadowed_by_a_function() -> None:
         module = importlib.import_module(f"tunebook.workflows.{info.name}")
         assert getattr(package, info.name) is module, info.name
     assert {"Change", "ChangeKind", "Derivation", "Blocker", "Settings"} <= set(package.__all__)
+
+
+def test_a_thin_round_whose_trials_diverge_is_topped_up_to_the_completed_count_asked(
+        ) -> None:
+    rng = random.Random(1)
+    fakes = []
+    for i in range(12):  # a third of the trials diverge, wherever they are
+        params = {"learning_rate": 10 ** rng.uniform(-4, 0), "wd": rng.uniform(0, 1)}
+        d = math.log10(params["learning_rate"]) + 2
+        fakes.append(Fake(params, None, TrialStatus.INFEASIBLE, reason="diverged") if i % 3 == 0
+                     else Fake(params, 1 + d * d + rng.gauss(0, 0.01)))
+    store = MemoryStore()
+    make_study(store, "toy", fakes, nuisance=NUISANCE)
+    ctx = _run(Phase.EXPLORE, "toy").context(store)
+    judged = judge(Phase.EXPLORE)(ctx, ctx.timeline[-1])
+    assert judged.outcome is Outcome.SPACE_WRONG and judged.changes[0].thin
+    wanted = int(judged.changes[0].value)  # completed trials the sampling check asks for
+    step = next_step(ctx)
+    assert step is not None and step.phase is Phase.FIX
+    added = step.evidence["trials"] - 12
+    assert added * 8 / 12 >= wanted - 8  # expected completions cover what is missing

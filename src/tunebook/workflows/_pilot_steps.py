@@ -228,8 +228,7 @@ def fix(ctx: Context, judged: Judgement) -> Step:
     changes = [c for c in judged.changes if c.kind is not ChangeKind.BUDGET]
     evidence = {"changes": _changes_json(judged.changes), **_held(judged)}
     if not changes:  # only "too few points": sample the same space up to what it asks
-        wanted = int(judged.changes[0].value) - old.model.budget.trials
-        size = min(size, max(wanted, 2 * ctx.plan.values))
+        size = min(size, _top_up(ctx, old, int(judged.changes[0].value)))
         total = old.model.budget.trials + size
         spec = old.derive(Derivation(budget=total))
         return run_step(Phase.FIX, spec, f"{size} more trials of {spec.name} ({total} in "
@@ -240,6 +239,18 @@ def fix(ctx: Context, judged: Judgement) -> Step:
                      for c in changes)
     return run_step(Phase.FIX, spec, f"{spec.name}: {what}; {size} trials",
                     "; ".join(c.reason for c in changes), **evidence)
+
+
+def _top_up(ctx: Context, old: StudySpec, wanted: int) -> int:
+    """Trials that bring ``old`` to ``wanted`` *completed* ones (the count the sampling
+    check reads), at the share of its trials that completed so far: trials that diverge
+    or fail are made up for, so one top-up does what it was asked (never less than 2 per
+    value: fewer cannot move a reading)."""
+    counts = ctx.store.counts(ctx.store.tree(old.name).ids)
+    completed = counts.get(TrialStatus.COMPLETED, 0)
+    finished = sum(n for status, n in counts.items() if status.finished)
+    rate = completed / finished if finished and completed else 1.0
+    return max(math.ceil((wanted - completed) / rate), 2 * ctx.plan.values)
 
 
 def stop(ctx: Context, judged: Judgement) -> Step:
