@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import math
+import random
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.conftest import tunebook_cli, write_study
-from tunebook import SpecError, TrialStatus, load_spec, open_store, run_study
+from tests.synthetic import Fake, make_study
+from tunebook import MemoryStore, SpecError, TrialStatus, load_spec, open_store, run_study
 from tunebook.analysis.nextstudy import next_name, plan_next
 from tunebook.analysis.report import study_report
+from tunebook.workflows import ChangeKind
 
 EDGE = """
     import math
@@ -70,3 +74,28 @@ def test_next_names_rounds_and_refuses_a_study_without_results(tmp_path: Path,
     out = tunebook_cli("next", "idle", "--db", db_path, cwd=tmp_path)
     assert out.returncode != 0 and "no completed trial" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_a_wall_that_holds_under_one_optimizer_only_never_cuts_the_best_trial() -> None:
+    rng = random.Random(0)  # SGD diverges above 0.14; Adam trains best near 0.6
+    fakes = []
+    for i in range(40):
+        opt, lr = ("sgd" if i % 4 else "adam"), 10 ** rng.uniform(-4, 0)
+        if opt == "sgd" and lr > 0.14:
+            fakes.append(Fake({"learning_rate": lr, "optimizer": opt}, None,
+                              TrialStatus.INFEASIBLE, reason="diverged"))
+            continue
+        d = math.log10(lr) - math.log10(0.6 if opt == "adam" else 0.01)
+        fakes.append(Fake({"learning_rate": lr, "optimizer": opt},
+                          (0.5 if opt == "adam" else 1.0) + d * d))
+    store = MemoryStore()
+    make_study(store, "two", fakes, nuisance={
+        "learning_rate": {"low": 1e-4, "high": 1.0, "scale": "log"},
+        "optimizer": {"values": ["sgd", "adam"]}})
+    report = study_report(store, "two")
+    assert any(f.verdict.value != "ok" for f in report.findings
+               if f.check.value == "infeasible")  # the wall is seen ...
+    plan = plan_next(report.data, report.findings, report.noise)
+    assert not [c for c in plan.changes if c.kind is ChangeKind.CUT]  # ... and not cut
+    kept = [h for h in plan.held if h.kind is ChangeKind.CUT]
+    assert kept and "the best trial" in kept[0].reason and kept[0].statistic["best_at"] > 0.14

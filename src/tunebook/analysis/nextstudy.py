@@ -44,6 +44,7 @@ from tunebook.analysis.findings import (
 )
 from tunebook.analysis.sampling import Noise
 from tunebook.errors import SpecError
+from tunebook.records import TrialRecord
 
 __all__ = ["Change", "ChangeKind", "Held", "Plan", "next_name", "plan_next"]
 
@@ -86,7 +87,7 @@ def plan_next(data: StudyData, findings: Sequence[Finding],
                         "the next study from; fix its failures and run it first",
                         field="next")
     held: list[Held] = []
-    changes = _bounds(findings) + _fixes(data, noise, held)
+    changes = _bounds(findings, data, held) + _fixes(data, noise, held)
     changes += _budget(findings) + _steps(findings, data, noise, held)
     fixed = {c.target for c in changes if c.kind is ChangeKind.FIX}
     searched = [d for d in data.spec.space.nuisance if d.ref not in fixed]
@@ -107,7 +108,7 @@ def _about(findings: Sequence[Finding], check: Check, kind: type[S]) -> list[S]:
     return found.about(kind) if found is not None else []
 
 
-def _bounds(findings: Sequence[Finding]) -> list[Change]:
+def _bounds(findings: Sequence[Finding], data: StudyData, held: list[Held]) -> list[Change]:
     crowded = _about(findings, Check.SEARCH_SPACE, CrowdedEdge)
     walls = _about(findings, Check.INFEASIBLE, InfeasibleEdge)
     walled = {(w.param, w.edge) for w in walls}
@@ -122,6 +123,16 @@ def _bounds(findings: Sequence[Finding]) -> list[Change]:
                            "trend_p": c.trend_p}))
     pushing = {(c.param, c.edge) for c in crowded}
     for w in walls:
+        best = _best_beyond(data, w)
+        if best is not None:
+            held.append(Held(ChangeKind.CUT, f"{w.param.name}'s {w.edge} bound", (
+                f"trials beyond ~{w.feasible_bound:.3g} diverged, but the best trial "
+                f"({data.label(best)}) trained at {w.param.name} = "
+                f"{float(best.params[w.param.name]):.3g}, beyond it: the divergence depends "
+                "on something else (another parameter's value), so the range is kept"),
+                {"feasible_bound": w.feasible_bound,
+                 "best_at": float(best.params[w.param.name])}))
+            continue
         reason = f"trials beyond ~{w.feasible_bound:.3g} are infeasible: the range ends there"
         if (w.param, w.edge) in pushing:
             reason += ("; the best trials also crowd this edge, so instability caps "
@@ -129,6 +140,22 @@ def _bounds(findings: Sequence[Finding]) -> list[Change]:
         out.append(Change(ChangeKind.CUT, float(f"{w.feasible_bound:.3g}"), reason, w.param,
                           _bound(w.edge), {"feasible_bound": w.feasible_bound}))
     return out
+
+
+def _best_beyond(data: StudyData, wall: InfeasibleEdge) -> TrialRecord | None:
+    """The best completed trial, if it lies beyond ``wall``'s cut: a cut must never remove
+    the best feasible trial (a wall that holds only under another parameter's value, an
+    optimizer, say, is no wall for the others)."""
+    ref, sign = wall.param, data.objective.sign()
+    mine = [t for t in data.completed() if ref.name in t.params and t.value is not None
+            and (ref.condition is None or str(t.params.get(ref.condition[0]))
+                 == str(ref.condition[1]))]
+    if not mine:
+        return None
+    best = min(mine, key=lambda t: sign * float(t.value or 0.0))
+    at = float(best.params[ref.name])
+    beyond = at > wall.feasible_bound if wall.edge == "upper" else at < wall.feasible_bound
+    return best if beyond else None
 
 
 def _bound(edge: str) -> Literal["low", "high"]:
