@@ -47,6 +47,7 @@ from tunebook.runner.zygote import close_zygotes
 from tunebook.space import ChoiceDomain, FloatDomain, IntDomain, Scale
 from tunebook.workflows import RunOptions, autopilot
 from tunebook.workflows._pilot_budget import spent
+from tunebook.workflows._pilot_payload import Adopt, SeedRuns, payload_of
 
 REAL = ("digits-mlp", "wine-mlp", "diabetes-mlp")
 FRESH_SEEDS = (10_001, 10_002, 10_003)
@@ -135,15 +136,19 @@ def _pilot(folder: Path, trainer: str, study: dict[str, Any], budget: int) -> Ou
         if d.state.acted and d.study and d.action == "run":
             phases[d.phase] += d.stats["trials"] - held.get(d.study, 0)
             held[d.study] = d.stats["trials"]
-        elif d.state.acted and d.action == "child" and d.phase == "settle":
-            phases[d.phase] += len(d.stats["trials"])
+        elif d.state.acted and isinstance(runs := payload_of(d), SeedRuns):
+            phases[d.phase] += len(runs.trials) - held.get(d.study or "", 0)
+            held[d.study or ""] = len(runs.trials)
     names = [d.study for d in pilot.timeline if d.study and d.action in ("run", "child")]
     decision = next((d for d in pilot.timeline if d.phase == "decide"), None)
     settled = next((d for d in pilot.timeline if d.phase == "settle"
                     and d.action == "child"), None)
     # The configuration it adopted: the best mean over seeds of those it settled.
-    config = (dict(decision.stats["config"]) if decision and "config" in decision.stats
-              else dict(settled.stats["trials"][0][1]) if settled else _best(store, pilot))
+    adopt = payload_of(decision) if decision else None
+    seeds = payload_of(settled) if settled else None
+    config = (dict(adopt.config) if isinstance(adopt, Adopt) and adopt.config
+              else dict(seeds.trials[0][1]) if isinstance(seeds, SeedRuns)
+              else _best(store, pilot))
     return Outcome(config, decision.action if decision else "none",
                    decision.stats.get("value") if decision else None, dict(phases),
                    spent(store, names, study.get("max_steps")).done)

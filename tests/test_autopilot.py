@@ -67,14 +67,14 @@ def _used(store: Any, timeline: list[Any]) -> float:
 def test_widens_the_bound_before_exploiting_and_launches_the_clear_winner(
         tmp_path: Path, db_path: str) -> None:
     store = open_store(db_path)
-    pilot = autopilot(load_spec(_study(tmp_path / "s")), store, budget=60,
+    pilot = autopilot(load_spec(_study(tmp_path / "s", lr_star=0.15)), store, budget=60,
                       options=RunOptions(workers=2))
     phases = [d.phase for d in pilot.timeline]
     assert phases[:2] == ["start", "explore"] and phases[-2:] == ["decide", "done"]
     widen = [d for d in pilot.timeline if d.phase == "fix"
              and any(c["what"] == "nuisance.lr.high" for c in d.stats["changes"])]
     assert widen and phases.index("exploit") > pilot.timeline.index(widen[0])
-    assert widen[0].stats["changes"][0]["to"] > 0.1  # optimum 0.3 lies beyond 0.1
+    assert widen[0].stats["changes"][0]["to"] > 0.15  # the optimum lies beyond 0.1
     assert not any("nuisance.wd.high" in json.dumps(d.stats.get("changes", []))
                    for d in pilot.timeline)  # the inert parameter is never widened
     decided = pilot.timeline[-2]
@@ -130,6 +130,20 @@ def test_a_tie_is_not_launched_and_says_what_more_seeds_would_buy(
     said = html.split('<p class="conclusion">')[1].split("</p>")[0]
     assert said.startswith("Autopilot toy went on from this study and decided from "
                            "toy-seeds") and decided.summary in said  # one conclusion
+
+
+def test_an_optimum_far_beyond_the_range_is_chased_and_never_adopted_at_the_bound(
+        tmp_path: Path, db_path: str) -> None:
+    store = open_store(db_path)  # the optimum lies 100x beyond lr's upper bound
+    pilot = autopilot(load_spec(_study(tmp_path / "s", scientific=False, lr_star=10.0)),
+                      store, budget=80, options=RunOptions(workers=2))
+    widened = [c["to"] for d in pilot.timeline if d.phase == "fix"
+               for c in d.stats.get("changes", []) if c["kind"] == "widen"]
+    assert widened[:2] == [0.3, 2.7]  # x3, then x9: a second crowded round steps further
+    decided = next(d for d in pilot.timeline if d.phase == "decide")
+    assert decided.action == "not_yet" and "search space is still wrong" in decided.summary
+    assert "sits at that bound" in decided.why and store.baseline("main") is None
+    assert _used(store, pilot.timeline) <= 80
 
 
 def test_no_scientific_parameter_settles_the_best_configuration(tmp_path: Path,

@@ -13,7 +13,7 @@ import pytest
 
 from tests.synthetic import Fake, make_study
 from tunebook.records import Action, DecisionRecord, DecisionState, Phase, TrialStatus
-from tunebook.spec import spec_from_dict
+from tunebook.spec import spec_from_dict, spec_from_snapshot
 from tunebook.store import MemoryStore, Store
 from tunebook.workflows import TRANSITIONS, Outcome, rerun_study
 from tunebook.workflows._autopilot import judge, next_step
@@ -117,10 +117,15 @@ def _done(more: bool) -> Callable[[Store], Timeline]:
     return build
 
 
-def _exploited(state: DecisionState = DecisionState.MADE) -> Callable[[Store], Timeline]:
+def _exploited(kind: str = "ok", state: DecisionState = DecisionState.MADE,
+               ) -> Callable[[Store], Timeline]:
+    """An exploration round, then a Bayesian study warm-started from it, both over
+    trials of ``kind``."""
     def build(store: Store) -> Timeline:
-        make_study(store, "toy", _trials("ok"), nuisance=NUISANCE)
-        return _run(Phase.EXPLORE, "toy").add(Phase.EXPLOIT, Action.RUN, "toy", state)
+        make_study(store, "toy", _trials(kind), nuisance=NUISANCE)
+        make_study(store, "toy-bayes", _trials(kind), nuisance=NUISANCE,
+                   sampler={"type": "bayes", "warm_start": "toy"})
+        return _run(Phase.EXPLORE, "toy").add(Phase.EXPLOIT, Action.RUN, "toy-bayes", state)
     return build
 
 
@@ -162,12 +167,14 @@ CASES: dict[tuple[Phase, Outcome], Case] = {
     (Phase.STOP, Outcome.RETRIED): (_stopped(queued=True), 200, False, None, Phase.EXPLORE,
                                     Action.RUN),
     (Phase.STOP, Outcome.STOPPED): (_stopped(queued=False), 200, False, None, None, None),
-    (Phase.EXPLOIT, Outcome.TIME_LEFT): (_exploited(), 200, True, None, Phase.EXPLOIT,
-                                         Action.RUN),
-    (Phase.EXPLOIT, Outcome.SEARCHED): (_exploited(), 200, False, None, Phase.SETTLE,
+    (Phase.EXPLOIT, Outcome.SEARCH_LEFT): (_exploited(), 200, False, None, Phase.EXPLOIT,
+                                           Action.RUN),
+    (Phase.EXPLOIT, Outcome.SPACE_WRONG): (_exploited("edge"), 200, False, None, Phase.FIX,
+                                           Action.RUN),
+    (Phase.EXPLOIT, Outcome.SEARCHED): (_exploited(), 70, False, None, Phase.SETTLE,
                                         Action.CHILD),
-    (Phase.EXPLOIT, Outcome.REJECTED): (_exploited(DecisionState.REJECTED), 200, False, None,
-                                        Phase.SETTLE, Action.CHILD),
+    (Phase.EXPLOIT, Outcome.REJECTED): (_exploited(state=DecisionState.REJECTED), 200, False,
+                                        None, Phase.SETTLE, Action.CHILD),
     (Phase.SETTLE, Outcome.SETTLED): (_settled, 200, False, None, Phase.DECIDE,
                                       Action.NOT_YET),
     (Phase.DECIDE, Outcome.DECIDED): (
@@ -288,3 +295,23 @@ def test_a_thin_round_whose_trials_diverge_is_topped_up_to_the_completed_count_a
     assert step is not None and step.phase is Phase.FIX
     added = step.evidence["trials"] - 12
     assert added * 8 / 12 >= wanted - 8  # expected completions cover what is missing
+
+
+def test_crowding_seen_only_by_the_exploitation_sends_it_back_to_fix_the_space() -> None:
+    store = MemoryStore()  # the Bayesian study's best trials sit at lr's upper bound
+    ctx = _exploited("edge")(store).context(store)
+    step = next_step(ctx)
+    assert step is not None and step.phase is Phase.FIX
+    assert step.study == "toy-r2" and "crowd a bound" in step.why
+    spec = spec_from_snapshot(step.stats["machinery"]["spec"], "toy-r2")
+    assert spec.model.sampler.type == "quasi_random"  # sampled as the exploration was
+    assert spec.model.nuisance["learning_rate"].high > 1.0  # widened
+    assert spec.model.budget.trials <= ctx.spare // 2  # exploitation keeps the rest
+
+
+def test_a_time_budget_exploits_in_slices() -> None:
+    store = MemoryStore()
+    ctx = _exploited()(store).context(store, timed=True)
+    step = next_step(ctx)
+    assert step is not None and step.phase is Phase.EXPLOIT
+    assert step.evidence["trials"] - 30 < ctx.spare  # a slice, not all that is left

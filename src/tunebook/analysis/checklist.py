@@ -90,29 +90,47 @@ class Crowding:
     trend: float
 
 
-def _crowding(dim: Dimension, done: Sequence[TrialRecord], k: int, edge: str) -> Crowding:
-    """``done`` holds completed trials with ``dim``, best first."""
+def _crowding(dim: Dimension, done: Sequence[TrialRecord], k: int, edge: str, *,
+              adaptive: bool = False, warm: Sequence[TrialRecord] = ()) -> Crowding:
+    """``done`` holds completed trials with ``dim``, best first.
+
+    An ``adaptive`` study (Bayesian optimisation) puts its trials where it expects the
+    best, so neither the share of its own trials in the band nor its own trend is a fair
+    null: a search drawn to the edge fills the band, and it may be drawn there by another
+    parameter. It is judged for what it is: the band is the outer 10 % of the range and
+    the chance of a best trial in it the band's measure, as if the optimum were anywhere
+    inside; the trend (does the objective improve toward the edge?) is read over ``warm``,
+    the sampled trials it was warm-started from (best first), where the other parameters
+    were spread evenly.
+    """
     units = [unit_of(dim, float(t.params[dim.key])) for t in done]
     distance = [(u if edge == "lower" else 1 - u) for u in units]  # 0 = at the bound
     outward = sorted(distance)
-    reach = max(EDGE, outward[min(len(outward), math.ceil(EDGE * len(outward))) - 1])
+    reach = EDGE if adaptive else max(
+        EDGE, outward[min(len(outward), math.ceil(EDGE * len(outward))) - 1])
     hits = sum(d <= reach for d in distance[:k])
-    share = sum(d <= reach for d in outward) / len(outward)
+    share = reach if adaptive else sum(d <= reach for d in outward) / len(outward)
     cut = reach if edge == "lower" else 1 - reach
-    half = max(TREND_MIN, len(done) // 2)
+    if adaptive:
+        inside = [u for u in (unit_of(dim, float(t.params[dim.key])) for t in warm
+                              if dim.key in t.params) if 0.0 <= u <= 1.0]
+        distance = [(u if edge == "lower" else 1 - u) for u in inside]
+    half = max(TREND_MIN, len(distance) // 2)
     return Crowding(edge, hits, min(k, len(done)), share,
                     binomial_tail(hits, min(k, len(done)), share), cut,
-                    rank_trend(distance[:half], list(range(min(half, len(done))))))
+                    rank_trend(distance[:half], list(range(min(half, len(distance))))))
 
 
 SPACE_QUESTION = Check.SEARCH_SPACE
 
 
-def search_space(data: StudyData) -> Finding:
+def search_space(data: StudyData, warm: Sequence[TrialRecord] = ()) -> Finding:
     """Do the best trials crowd a range boundary? Then the range cuts off the optimum.
 
     Warn when at least half of the top-k sit in an edge band and that is below 5 % likely
     by chance (:class:`Crowding`), fail below 0.1 % (e.g. 3 of 3, or 4 of 4 best trials).
+    ``warm``: the completed trials a Bayesian study was warm-started from (its trend is
+    read there).
     """
     question = SPACE_QUESTION
     done = data.completed()
@@ -120,13 +138,16 @@ def search_space(data: StudyData) -> Finding:
         return Finding(question, Verdict.UNKNOWN, "No completed trials: nothing to locate.",
                        "Fix the failures and run the study.", "axes")
     k = top_k(len(done))
+    adaptive = data.spec.model.sampler.type == "bayes"
+    warm = sorted(warm, key=lambda t: data.objective.sign() * float(t.value or 0.0))
     flagged, steps, verdicts = [], [], []
     numbers: dict[str, float] = {}
     crowded: list[CrowdedEdge] = []
     for dim in numeric_dims(data):
         mine = [t for t in done if dim.key in t.params]
         for edge in EDGES:
-            c = _crowding(dim, mine, k, edge) if len(mine) >= 2 else None
+            c = (_crowding(dim, mine, k, edge, adaptive=adaptive, warm=warm)
+                 if len(mine) >= 2 else None)
             if (c is None or c.k < 2 or c.hits * 2 < c.k or c.chance >= EDGE_WARN_P
                     or c.trend >= TREND_P):
                 continue
@@ -142,9 +163,12 @@ def search_space(data: StudyData) -> Finding:
             crowded.append(CrowdedEdge(dim.ref, edge, bound, wider, c.hits, c.k, c.chance,
                                        c.trend))
             side = "≥" if edge == "upper" else "≤"
+            where = ("the outer 10% of its range, where a Bayesian search goes when it "
+                     "expects the best there" if adaptive else
+                     f"where {c.share:.0%} of the trials are")
             flagged.append(f"{c.hits} of the {c.k} best trials have {dim.key} at its {edge} "
-                           f"edge ({side} {from_unit_of(dim, c.cut):.3g}, where {c.share:.0%} of "
-                           f"the trials are; p = {c.chance:.2g} by chance)")
+                           f"edge ({side} {from_unit_of(dim, c.cut):.3g}, {where}; "
+                           f"p = {c.chance:.2g} by chance)")
             steps.append(f"widen {dim.key}'s {edge} bound from {bound:g} to ~{wider:.3g}")
     if not flagged:
         return Finding(question, Verdict.OK, f"The {min(k, len(done))} best trials sit inside "

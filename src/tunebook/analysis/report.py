@@ -17,7 +17,7 @@ from tunebook.analysis.pruningcheck import pruning_safety
 from tunebook.analysis.rounds import Rounds, compare_rounds
 from tunebook.analysis.sampling import Noise, sampling, study_noise
 from tunebook.analysis.summary import Conclusion, conclude
-from tunebook.records import TrialStatus
+from tunebook.records import TrialRecord, TrialStatus
 from tunebook.store import Store
 
 
@@ -48,7 +48,7 @@ def study_report(store: Store, name: str) -> StudyReport:
     flagged = stability.scan(store, data)
     parent = _parent_name(store, data)
     noise = study_noise(data, [r.read for r in reads])
-    findings = [checklist.search_space(data) if parent is None else
+    findings = [checklist.search_space(data, _warm(store, data)) if parent is None else
                 not_a_search(Check.SEARCH_SPACE, data, parent, "axes"),
                 sampling(data, noise) if parent is None
                 else not_a_search(Check.SAMPLING, data, parent, "sampling"),
@@ -59,6 +59,16 @@ def study_report(store: Store, name: str) -> StudyReport:
                        axes(data), curves, grad_norms(store, data, curves, flagged),
                        list(enumerate(checklist.best_so_far(data), 1)), importances(data),
                        compare_rounds(store, data), noise)
+
+
+def _warm(store: Store, data: StudyData) -> list[TrialRecord]:
+    """The completed trials of the study a Bayesian study was warm-started from."""
+    source = data.spec.model.sampler.warm_start
+    found = store.find_study(source) if source else None
+    if found is None:
+        return []
+    return [t for t in store.trials(store.tree(found).ids, TrialStatus.COMPLETED)
+            if t.value is not None]
 
 
 def _parent_name(store: Store, data: StudyData) -> str | None:

@@ -37,7 +37,7 @@ class Outcome(StrEnum):
     RETRIED = "retried"                # the stopped round's trials were re-queued since
     STOPPED = "still stopped"          # nothing changed since the stop
     SEARCHED = "searched"              # the exploitation ran (or was skipped)
-    TIME_LEFT = "time left"            # a time budget allows another slice of it
+    SEARCH_LEFT = "search left"        # budget for another slice of exploitation
     SETTLED = "settled"                # the seed re-runs ran (or were skipped)
     DECIDED = "decided"                # launched or "not yet", nothing more asked
     ROUND2_ASKED = "round 2 asked"     # decided, and --round2 was given
@@ -66,7 +66,8 @@ TRANSITIONS: dict[tuple[Phase, Outcome], Phase | None] = {
     (Phase.FIX, Outcome.REJECTED): Phase.EXPLOIT,
     (Phase.STOP, Outcome.RETRIED): Phase.EXPLORE,
     (Phase.STOP, Outcome.STOPPED): None,
-    (Phase.EXPLOIT, Outcome.TIME_LEFT): Phase.EXPLOIT,
+    (Phase.EXPLOIT, Outcome.SEARCH_LEFT): Phase.EXPLOIT,
+    (Phase.EXPLOIT, Outcome.SPACE_WRONG): Phase.FIX,
     (Phase.EXPLOIT, Outcome.SEARCHED): Phase.SETTLE,
     (Phase.EXPLOIT, Outcome.REJECTED): Phase.SETTLE,
     (Phase.SETTLE, Outcome.SETTLED): Phase.DECIDE,
@@ -133,8 +134,9 @@ _MEANING = {
     Outcome.SPACE_SETTLED: "every space and sampling check of the round passes",
     Outcome.SPACE_NARROWED: "the checklist only cuts an infeasible edge or fixes an inert "
                             "parameter",
-    Outcome.SPACE_WRONG: "the checklist widens a bound or asks for more points, and a "
-                         "round fits beside settling",
+    Outcome.SPACE_WRONG: "the checklist widens a bound or asks for more points (after "
+                         "exploiting: its best trials crowd a bound), and a round fits beside "
+                         "settling (after exploiting: in half of what is left)",
     Outcome.FIXES_SPENT: "the checklist still asks after the last allowed fix round",
     Outcome.NO_ROOM: "a fix round would leave too little to settle the question",
     Outcome.ALL_FAILED: "no trial of the round completed",
@@ -143,7 +145,9 @@ _MEANING = {
                      "completed since the stop",
     Outcome.STOPPED: "nothing changed since the stop",
     Outcome.SEARCHED: "the exploitation ran, or the budget left none",
-    Outcome.TIME_LEFT: "a time budget allows another slice of exploitation",
+    Outcome.SEARCH_LEFT: "the budget allows another slice of exploitation (the first took "
+                         "half, so that its checklist can still send the autopilot back to "
+                         "fixing the space; a time budget goes in slices of 30 %)",
     Outcome.SETTLED: "the seed re-runs ran, or the budget left none",
     Outcome.DECIDED: "launched, or \"not yet\" with the reason",
     Outcome.ROUND2_ASKED: "decided, and `--round2 F` was given",

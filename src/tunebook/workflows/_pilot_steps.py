@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tunebook._spec_derive import Change, ChangeKind, Derivation, from_changes
-from tunebook._spec_model import SamplerModel
+from tunebook._spec_model import ParamModel, SamplerModel
 from tunebook.analysis.nextstudy import next_name, plan_next
 from tunebook.analysis.report import study_report
 from tunebook.records import Action, DecisionRecord, DecisionState, Phase, TrialStatus
+from tunebook.space import ParamRef
 from tunebook.spec import StudySpec, study_spec
 from tunebook.store import Store
 from tunebook.workflows._pilot_budget import BudgetPlan, Spent, spent
@@ -184,13 +185,35 @@ def judge_stop(ctx: Context, last: DecisionRecord) -> Judgement:
 
 
 def judge_exploit(ctx: Context, last: DecisionRecord) -> Judgement:
-    """Exploitation: with a time budget, another slice while the pace allows one."""
+    """Exploitation: do its best trials crowd a bound (the strongest sign the range is
+    wrong: the model went there because it expects the best there)? Then back to fixing
+    the space, in at most half of what is left, so exploitation in the widened space gets
+    the rest. Else another slice while the budget allows one."""
     if last.state is DecisionState.REJECTED:
         return Judgement(Outcome.REJECTED, "the exploitation was rejected" + _note(last))
-    if ctx.timed and last.action is Action.RUN and last.state.acted and last.study \
-            and ctx.spare >= 2 * ctx.plan.values:
-        return Judgement(Outcome.TIME_LEFT, study=last.study)
+    if last.action is not Action.RUN or not last.state.acted or not last.study:
+        return Judgement(Outcome.SEARCHED)
+    widen = crowded_bounds(ctx, last.study)
+    fixes = len(ctx.studies(Phase.FIX))
+    if widen and fixes < MAX_FIX_ROUNDS and ctx.spare // 2 >= ctx.plan.round_size:
+        asked = "; ".join(f"{c.kind.value} {c.where} ({c.reason})" for c in widen)
+        return Judgement(Outcome.SPACE_WRONG, f"the exploitation's best trials crowd a "
+                         f"bound: {asked}", last.study, widen)
+    if ctx.spare >= 2 * ctx.plan.values:
+        held = tuple(Held(c.where, f"{c.reason}: {fixes} fix rounds ran, or a round "
+                          "would take more than half of what is left to exploit")
+                     for c in widen)
+        return Judgement(Outcome.SEARCH_LEFT, study=last.study, held=held)
     return Judgement(Outcome.SEARCHED)
+
+
+def crowded_bounds(ctx: Context, study: str) -> tuple[Change, ...]:
+    """The bounds the best trials of ``study`` crowd, as ``next`` would widen them."""
+    report = study_report(ctx.store, study)
+    if not report.data.completed():
+        return ()
+    plan = plan_next(report.data, report.findings, report.noise)
+    return tuple(c for c in plan.changes if c.kind is ChangeKind.WIDEN)
 
 
 # -- planners: the next decision of a phase --------------------------------------------
@@ -221,12 +244,27 @@ def explore(ctx: Context, judged: Judgement) -> Step:
 
 def fix(ctx: Context, judged: Judgement) -> Step:
     """Phase 2: a round in the space the checklist asks for (or the same space, sampled
-    up to what it asks)."""
-    explored = ctx.spent(*ROUNDS).committed
-    size = min(max(ctx.plan.round_size, math.ceil(ctx.plan.explore - explored)), ctx.spare)
+    up to what it asks). Sent back by the exploitation, the round widens the space the
+    exploitation searched, sampled as the exploration was, in at most half of what is
+    left."""
     old = study_spec(ctx.store.get_study(judged.study or ""))
-    changes = [c for c in judged.changes if c.kind is not ChangeKind.BUDGET]
+    rounds = ctx.studies(*ROUNDS)
+    judged = replace(judged, changes=tuple(_stretched(ctx, old, c) for c in judged.changes))
     evidence = {"changes": _changes_json(judged.changes), **_held(judged)}
+    if old.model.sampler.type == "bayes" and rounds:
+        explored = study_spec(ctx.store.get_study(rounds[-1]))
+        size = min(max(ctx.plan.round_size, ctx.plan.first_round), ctx.spare // 2)
+        spec = old.derive(from_changes(judged.changes, name=next_name(rounds[-1]),
+                                       sampler=explored.model.sampler, budget=size))
+        return run_step(Phase.FIX, spec, f"{spec.name}: " + ", ".join(
+            f"{c.kind.value} {c.where} to {_plain(c.value)}" for c in judged.changes)
+            + f"; {size} trials, sampled as the exploration was", judged.why
+            + ". Back to fixing the space, with at most half of what is left, so that "
+            "exploitation in the widened space gets the rest", **evidence)
+    explored_so_far = ctx.spent(*ROUNDS).committed
+    size = min(max(ctx.plan.round_size, math.ceil(ctx.plan.explore - explored_so_far)),
+               ctx.spare)
+    changes = [c for c in judged.changes if c.kind is not ChangeKind.BUDGET]
     if not changes:  # only "too few points": sample the same space up to what it asks
         size = min(size, _top_up(ctx, old, int(judged.changes[0].value)))
         total = old.model.budget.trials + size
@@ -239,6 +277,42 @@ def fix(ctx: Context, judged: Judgement) -> Step:
                      for c in changes)
     return run_step(Phase.FIX, spec, f"{spec.name}: {what}; {size} trials",
                     "; ".join(c.reason for c in changes), **evidence)
+
+
+def _stretched(ctx: Context, old: StudySpec, change: Change) -> Change:
+    """A widening by what the evidence says: each round in a row that found the same
+    bound crowded doubles the step (on a log range ×3, then ×9, about a decade, then ×81;
+    on a linear one half a width, then a width, then two), so an optimum far outside is
+    reached in a few rounds, not one ×3 at a time."""
+    if change.kind is not ChangeKind.WIDEN or change.target is None:
+        return change
+    streak = 0
+    for d in reversed([d for d in ctx.timeline if d.phase is Phase.FIX and d.state.acted]):
+        changed = [c for c in d.evidence.get("changes") or [] if c.get("kind") != "budget"]
+        if not changed:
+            continue  # a top-up of the same round: no new reading of the edge
+        if not any(c.get("kind") == "widen" and c.get("what") == change.where
+                   for c in changed):
+            break
+        streak += 1
+    param = param_of(old, change.target)
+    if not streak or param is None or change.edge is None:
+        return change
+    bound, step = float(getattr(param, change.edge)), 2 ** streak
+    to = (bound * (float(change.value) / bound) ** step if param.scale == "log"
+          else bound + (float(change.value) - bound) * step)
+    return replace(change, value=float(f"{to:.3g}"), reason=f"{change.reason}; crowded "
+                   f"{streak + 1} rounds in a row: a step {step}× as far",
+                   statistic={**change.statistic, "rounds_crowded": float(streak + 1)})
+
+
+def param_of(spec: StudySpec, ref: ParamRef) -> ParamModel | None:
+    """The searched range ``ref`` names in ``spec`` (None when it is not one)."""
+    model = spec.model
+    if ref.condition is None:
+        return model.nuisance.get(ref.name)
+    sci, value = ref.condition
+    return model.conditional.get(sci, {}).get(str(value), {}).get(ref.name)
 
 
 def _top_up(ctx: Context, old: StudySpec, wanted: int) -> int:
@@ -276,8 +350,8 @@ def exploit(ctx: Context, judged: Judgement) -> Step:
     """Phase 3: Bayesian optimisation warm-started from the last exploration round (in
     the space the round's cuts and fixes narrow, when it asked only for that); with a
     time budget, the next slice of it."""
-    if judged.outcome is Outcome.TIME_LEFT:
-        return _exploit_more(ctx, judged.study or "")
+    if judged.outcome is Outcome.SEARCH_LEFT:
+        return _exploit_more(ctx, judged)
     narrow = judged.changes if judged.outcome is Outcome.SPACE_NARROWED else ()
     rounds = ctx.studies(*ROUNDS)
     size, why = ctx.spare, judged.why
@@ -290,11 +364,12 @@ def exploit(ctx: Context, judged: Judgement) -> Step:
         return Step(Phase.EXPLOIT, Action.SKIP, "no exploitation: the budget is needed to "
                     "settle", f"{why}; {max(size, 0):g} trainings to spare after keeping "
                     f"{ctx.reserved:g} for settling", {**evidence, "left": ctx.left})
-    size = _chunk(ctx, size)
+    size = _chunk(ctx, size, first=True)
     old = study_spec(ctx.store.get_study(source))
     sampler = SamplerModel(type="bayes", warm_start=source, seed=old.model.sampler.seed)
-    spec = old.derive(from_changes(narrow, name=f"{ctx.name}-bayes", sampler=sampler,
-                                   budget=size))
+    before = ctx.studies(Phase.EXPLOIT)
+    name = next_name(before[-1]) if before else f"{ctx.name}-bayes"
+    spec = old.derive(from_changes(narrow, name=name, sampler=sampler, budget=size))
     where = (" in the space narrowed by " + ", ".join(f"{c.kind.value} {c.where}"
                                                     for c in narrow)) if narrow else ""
     if narrow:
@@ -305,26 +380,34 @@ def exploit(ctx: Context, judged: Judgement) -> Step:
                     "exploitation once exploration is done)", **evidence)
 
 
-def _exploit_more(ctx: Context, study: str) -> Step:
-    """With a time budget: another slice of exploitation while the time (at the pace just
-    measured) allows one beside settling."""
-    size = _chunk(ctx, ctx.spare)
-    old = study_spec(ctx.store.get_study(study))
+def _exploit_more(ctx: Context, judged: Judgement) -> Step:
+    """The next slice of exploitation: the rest of the search budget (with a time budget,
+    a share of it at the pace just measured)."""
+    size = _chunk(ctx, ctx.spare, first=False)
+    old = study_spec(ctx.store.get_study(judged.study or ""))
     total = old.model.budget.trials + size
     spec = old.derive(Derivation(budget=total))
+    why = (f"time is left beside settling: {ctx.left:g} trainings at the pace of the last "
+           "step" if ctx.timed else "its best trials crowd no bound it can still widen: the "
+           "rest of the search budget goes to exploiting")
     return run_step(Phase.EXPLOIT, spec, f"{size} more trials of {spec.name} ({total} in "
-                    f"all)", f"time is left beside settling: {ctx.left:g} trainings at the "
-                    "pace of the last step", left=ctx.left)
+                    "all)", why, left=ctx.left, **_held(judged))
 
 
-def _chunk(ctx: Context, size: int) -> int:
-    if not ctx.timed:
-        return size
-    return min(size, max(2 * ctx.plan.values, math.ceil(TIMED_CHUNK * size)))
+def _chunk(ctx: Context, size: int, *, first: bool) -> int:
+    """One slice of exploitation: with a time budget a share of what is left (the pace is
+    measured again after each); else half for the first slice in a space, so that its
+    checklist can still send the autopilot back to fixing the space, and then the rest."""
+    least = 2 * ctx.plan.values
+    if ctx.timed:
+        return min(size, max(least, math.ceil(TIMED_CHUNK * size)))
+    if first and size >= 2 * least:
+        return math.ceil(size / 2)
+    return size
 
 
 def _changes_json(changes: Sequence[Change]) -> list[dict[str, Any]]:
-    return [{"what": c.where, "to": _plain(c.value), "why": c.reason,
+    return [{"kind": c.kind.value, "what": c.where, "to": _plain(c.value), "why": c.reason,
              **{k: float(v) for k, v in c.statistic.items()}} for c in changes]
 
 

@@ -12,18 +12,23 @@ import math
 import statistics
 from typing import Any
 
+from tunebook._spec_derive import Change
 from tunebook.analysis.data import load_study
 from tunebook.analysis.isolation import ValueBest, ranked
 from tunebook.analysis.report import StudyReport, study_report
 from tunebook.analysis.rounds import compare_rounds
 from tunebook.analysis.summary import margin, value_noise
 from tunebook.records import Action, DecisionRecord, Phase
-from tunebook.spec import study_spec
+from tunebook.space import Params
+from tunebook.spec import StudySpec, study_spec
 from tunebook.workflows._launch import BlockerKind, checklist_blockers, gather, lineage
 from tunebook.workflows._pilot_machine import Judgement, Outcome
 from tunebook.workflows._pilot_payload import Adopt, LongerRun, SeedRuns, payload_of
-from tunebook.workflows._pilot_steps import ROUNDS, Context, Step
+from tunebook.workflows._pilot_steps import ROUNDS, Context, Step, crowded_bounds, param_of
 from tunebook.workflows._rerun import best_configs, seed_trials
+
+#: "At the bound": within this share of the range (on its own scale) from it.
+AT_BOUND = 0.02
 
 # -- judges ---------------------------------------------------------------------------
 
@@ -105,6 +110,10 @@ def decide(ctx: Context, judged: Judgement) -> Step:
                     report.conclusion.text, study=study)
     leader = rows[0]
     stats = _gap_stats(rows)
+    wrong = _still_wrong(ctx, dict(leader.best.params) if leader.best else {})
+    if wrong:
+        return Step(Phase.DECIDE, Action.NOT_YET, "not yet: the best trials sit at a bound, "
+                    "the search space is still wrong", wrong, stats, study)
     if not leader.combo:  # no scientific question: the best configuration
         return _adopt(ctx, study, report, leader, stats, bool(settled))
     evidence = gather(ctx.store, study, leader.label, baseline=ctx.baseline)
@@ -123,6 +132,37 @@ def decide(ctx: Context, judged: Judgement) -> Step:
     return Step(Phase.DECIDE, Action.NOT_YET, f"not yet: {headline}",
                 " | ".join(evidence.texts) + (f" | {more}" if more else ""),
                 {**stats, "value": leader.label}, study)
+
+
+def _still_wrong(ctx: Context, config: Params) -> str:
+    """Why the space is still wrong at the end, when the configuration to adopt sits at a
+    bound the last exploitation's best trials crowd (the best lies at or beyond it), or
+    "" when it does not."""
+    exploits = ctx.studies(Phase.EXPLOIT)
+    if not exploits:
+        return ""
+    spec = study_spec(ctx.store.get_study(exploits[-1]))
+    at = [c for c in crowded_bounds(ctx, exploits[-1]) if _at_bound(spec, c, config)]
+    if not at:
+        return ""
+    return ("; ".join(f"{c.where}: {c.reason}" for c in at) + f" in {exploits[-1]}, and "
+            "the best configuration sits at that bound. Adopting it would adopt the range's "
+            "mistake: a larger budget gives the fix rounds room to widen it (" + ", ".join(
+                f"{c.where} to ~{c.value:g}" for c in at) + ")")
+
+
+def _at_bound(spec: StudySpec, change: Change, config: Params) -> bool:
+    """``config``'s value of the widened parameter lies within 2 % of its range from the
+    bound (on the range's own scale)."""
+    param = param_of(spec, change.target) if change.target else None
+    value = config.get(change.target.name) if change.target else None
+    if param is None or change.edge is None or not isinstance(value, (int, float)) \
+            or param.low is None or param.high is None:
+        return False
+    scale = math.log if param.scale == "log" else float
+    width = scale(param.high) - scale(param.low)
+    bound = param.high if change.edge == "high" else param.low
+    return width > 0 and abs(scale(float(value)) - scale(bound)) <= AT_BOUND * width
 
 
 def _adopt(ctx: Context, study: str, report: StudyReport, leader: ValueBest,
