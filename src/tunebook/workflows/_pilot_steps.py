@@ -388,8 +388,10 @@ def _exploit_more(ctx: Context, judged: Judgement) -> Step:
     total = old.model.budget.trials + size
     spec = old.derive(Derivation(budget=total))
     why = (f"time is left beside settling: {ctx.left:g} trainings at the pace of the last "
-           "step" if ctx.timed else "its best trials crowd no bound it can still widen: the "
-           "rest of the search budget goes to exploiting")
+           "step" if ctx.timed else "its best trials crowd a bound, but the space cannot be "
+           "widened now (held below): the rest of the search budget goes to exploiting"
+           if judged.held else "its best trials crowd no bound: the rest of the search "
+           "budget goes to exploiting")
     return run_step(Phase.EXPLOIT, spec, f"{size} more trials of {spec.name} ({total} in "
                     "all)", why, left=ctx.left, **_held(judged))
 
