@@ -99,3 +99,20 @@ def test_a_wall_that_holds_under_one_optimizer_only_never_cuts_the_best_trial() 
     assert not [c for c in plan.changes if c.kind is ChangeKind.CUT]  # ... and not cut
     kept = [h for h in plan.held if h.kind is ChangeKind.CUT]
     assert kept and "the best trial" in kept[0].reason and kept[0].statistic["best_at"] > 0.14
+
+
+@pytest.mark.parametrize("short", [True, False])
+def test_more_trials_are_a_fault_of_the_space_only_when_it_is_too_thin_to_read(
+        short: bool) -> None:
+    from tunebook.analysis.findings import Check, Finding, MoreTrials, Verdict
+
+    store = MemoryStore()
+    make_study(store, "s", [Fake({"learning_rate": 10 ** (-4 + 0.4 * i)}, 1.0 + i % 3)
+                            for i in range(10)])
+    report = study_report(store, "s")
+    asked = Finding(Check.SAMPLING, Verdict.WARN, "thin" if short else "still paying off",
+                    "Run more trials", "sampling", subjects=(MoreTrials(40, short),))
+    plan = plan_next(report.data, [asked])
+    more = [c for c in plan.changes if c.kind is ChangeKind.BUDGET]
+    assert len(more) == 1 and more[0].value == 40
+    assert more[0].thin is short and more[0].searching is not short

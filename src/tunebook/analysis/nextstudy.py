@@ -207,7 +207,8 @@ def _budget(findings: Sequence[Finding]) -> list[Change]:
         return []
     return [Change(ChangeKind.BUDGET, wanted[0].budget, found.next_step.rstrip("."),
                    statistic={"budget": wanted[0].budget,
-                              "too_few_points": float(wanted[0].short)}, thin=True)]
+                              "too_few_points": float(wanted[0].short)},
+                   thin=wanted[0].short)]
 
 
 def _steps(findings: Sequence[Finding], data: StudyData, noise: Noise | None,
