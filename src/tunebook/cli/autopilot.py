@@ -99,6 +99,9 @@ def run(spec_file: Path, budget: str, approve: bool, round2: float | None, basel
     budget is not used: the autopilot sizes each round. Each decision is printed as it
     is made and kept in the database: run the same command again after an interruption
     to resume, `tunebook autopilot status NAME` for the timeline (docs/autopilot.md).
+    When every trial of a round fails it stops and exits 1; fix the cause, `tunebook
+    retry STUDY --status failed,infeasible`, and run it again to go on. A finished
+    autopilot run again with a larger --budget settles more seeds and decides again.
     """
     from tunebook.spec import load_spec
     from tunebook.workflows import autopilot as drive
