@@ -116,3 +116,26 @@ def test_more_trials_are_a_fault_of_the_space_only_when_it_is_too_thin_to_read(
     more = [c for c in plan.changes if c.kind is ChangeKind.BUDGET]
     assert len(more) == 1 and more[0].value == 40
     assert more[0].thin is short and more[0].searching is not short
+
+
+def test_a_conditional_range_keeps_its_best_trial_too() -> None:
+    rng = random.Random(0)  # lr exists per optimizer; under adam it trains best near 0.6,
+    fakes = []              # and a few adam trials diverge at the top of its range
+    for i in range(40):
+        lr, wd = 10 ** rng.uniform(-4, 0), rng.uniform(0, 1)
+        params = {"opt": "adam", "lr[opt=adam]": lr, "wd": wd}
+        if lr > 0.14 and i % 4:
+            fakes.append(Fake(params, None, TrialStatus.INFEASIBLE, reason="diverged"))
+            continue
+        d = math.log10(lr) - math.log10(0.6)
+        fakes.append(Fake(params, 0.5 + d * d))
+    store = MemoryStore()
+    make_study(store, "c", fakes, scientific={"opt": {"values": ["adam"]}},
+               conditional={"opt": {"adam": {"lr": {"low": 1e-4, "high": 1.0,
+                                                    "scale": "log"}}}},
+               nuisance={"wd": {"low": 0.0, "high": 1.0}})
+    report = study_report(store, "c")
+    plan = plan_next(report.data, report.findings, report.noise)
+    assert not [c for c in plan.changes if c.kind is ChangeKind.CUT]
+    kept = [h for h in plan.held if h.kind is ChangeKind.CUT]
+    assert kept and kept[0].statistic["best_at"] > 0.14

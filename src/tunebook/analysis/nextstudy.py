@@ -128,10 +128,10 @@ def _bounds(findings: Sequence[Finding], data: StudyData, held: list[Held]) -> l
             held.append(Held(ChangeKind.CUT, f"{w.param.name}'s {w.edge} bound", (
                 f"trials beyond ~{w.feasible_bound:.3g} diverged, but the best trial "
                 f"({data.label(best)}) trained at {w.param.name} = "
-                f"{float(best.params[w.param.name]):.3g}, beyond it: the divergence depends "
+                f"{float(best.params[w.param.key]):.3g}, beyond it: the divergence depends "
                 "on something else (another parameter's value), so the range is kept"),
                 {"feasible_bound": w.feasible_bound,
-                 "best_at": float(best.params[w.param.name])}))
+                 "best_at": float(best.params[w.param.key])}))
             continue
         reason = f"trials beyond ~{w.feasible_bound:.3g} are infeasible: the range ends there"
         if (w.param, w.edge) in pushing:
@@ -146,14 +146,12 @@ def _best_beyond(data: StudyData, wall: InfeasibleEdge) -> TrialRecord | None:
     """The best completed trial, if it lies beyond ``wall``'s cut: a cut must never remove
     the best feasible trial (a wall that holds only under another parameter's value, an
     optimizer, say, is no wall for the others)."""
-    ref, sign = wall.param, data.objective.sign()
-    mine = [t for t in data.completed() if ref.name in t.params and t.value is not None
-            and (ref.condition is None or str(t.params.get(ref.condition[0]))
-                 == str(ref.condition[1]))]
+    key, sign = wall.param.key, data.objective.sign()  # stored under the qualified key
+    mine = [t for t in data.completed() if key in t.params and t.value is not None]
     if not mine:
         return None
     best = min(mine, key=lambda t: sign * float(t.value or 0.0))
-    at = float(best.params[ref.name])
+    at = float(best.params[key])
     beyond = at > wall.feasible_bound if wall.edge == "upper" else at < wall.feasible_bound
     return best if beyond else None
 
