@@ -14,7 +14,7 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from tunebook.records import DecisionRecord
+from tunebook.records import DecisionRecord, Phase
 from tunebook.report.text import esc, fmt
 
 #: Evidence drawn in a form of its own below (not as ``name=value``).
@@ -105,7 +105,7 @@ def superseded(timeline: Sequence[DecisionRecord], study: str) -> str | None:
     """What replaces ``study``'s own conclusion when the autopilot went on from it: its
     decision, read from a later study (its seed re-runs). None when the autopilot decided
     from ``study`` itself, or has not decided."""
-    decided = [d for d in timeline if d.phase == "decide" and d.study]
+    decided = [d for d in timeline if d.phase is Phase.DECIDE and d.study]
     if not decided or decided[-1].study == study:
         return None
     last = decided[-1]

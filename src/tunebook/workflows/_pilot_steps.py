@@ -17,11 +17,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tunebook._spec_derive import Change, ChangeKind, Derivation, from_changes
-from tunebook._spec_model import ParamModel, SamplerModel
+from tunebook._spec_model import SamplerModel
 from tunebook.analysis.nextstudy import next_name, plan_next
 from tunebook.analysis.report import study_report
 from tunebook.records import Action, DecisionRecord, DecisionState, Phase, TrialStatus
-from tunebook.space import ParamRef
+from tunebook.space import ChoiceDomain, Dimension, ParamRef
 from tunebook.spec import StudySpec, study_spec
 from tunebook.store import Store
 from tunebook.workflows._pilot_budget import BudgetPlan, Spent, spent
@@ -295,24 +295,24 @@ def _stretched(ctx: Context, old: StudySpec, change: Change) -> Change:
                    for c in changed):
             break
         streak += 1
-    param = param_of(old, change.target)
-    if not streak or param is None or change.edge is None:
+    dim = dimension_of(old, change.target)
+    if not streak or dim is None or change.edge is None:
         return change
-    bound, step = float(getattr(param, change.edge)), 2 ** streak
-    to = (bound * (float(change.value) / bound) ** step if param.scale == "log"
+    bound, step = float(getattr(dim.domain, change.edge)), 2 ** streak
+    to = (bound * (float(change.value) / bound) ** step if dim.is_log
           else bound + (float(change.value) - bound) * step)
     return replace(change, value=float(f"{to:.3g}"), reason=f"{change.reason}; crowded "
                    f"{streak + 1} rounds in a row: a step {step}× as far",
                    statistic={**change.statistic, "rounds_crowded": float(streak + 1)})
 
 
-def param_of(spec: StudySpec, ref: ParamRef) -> ParamModel | None:
-    """The searched range ``ref`` names in ``spec`` (None when it is not one)."""
-    model = spec.model
-    if ref.condition is None:
-        return model.nuisance.get(ref.name)
-    sci, value = ref.condition
-    return model.conditional.get(sci, {}).get(str(value), {}).get(ref.name)
+def dimension_of(spec: StudySpec, ref: ParamRef) -> Dimension | None:
+    """The searched numeric dimension ``ref`` names in ``spec`` (None when it has none)."""
+    try:
+        dim = spec.space.dimension(ref.key)
+    except KeyError:
+        return None
+    return None if isinstance(dim.domain, ChoiceDomain) else dim
 
 
 def _top_up(ctx: Context, old: StudySpec, wanted: int) -> int:
@@ -342,8 +342,7 @@ def stop(ctx: Context, judged: Judgement) -> Step:
                 f"all {len(bad)} finished trials failed or were infeasible; the first "
                 f"reasons: {' | '.join(reasons)}. Fix the trainer (or the space), then "
                 f"`tunebook retry {name} --status failed,infeasible` and run the autopilot "
-                "again: it "
-                "goes on from this round", {"failed": len(bad), "reasons": reasons}, name)
+                "again: it goes on from this round", {"failed": len(bad), "reasons": reasons}, name)
 
 
 def exploit(ctx: Context, judged: Judgement) -> Step:

@@ -24,7 +24,7 @@ from tunebook.spec import StudySpec, study_spec
 from tunebook.workflows._launch import BlockerKind, checklist_blockers, gather, lineage
 from tunebook.workflows._pilot_machine import Judgement, Outcome
 from tunebook.workflows._pilot_payload import Adopt, LongerRun, SeedRuns, payload_of
-from tunebook.workflows._pilot_steps import ROUNDS, Context, Step, crowded_bounds, param_of
+from tunebook.workflows._pilot_steps import ROUNDS, Context, Step, crowded_bounds, dimension_of
 from tunebook.workflows._rerun import best_configs, seed_trials
 
 #: "At the bound": within this share of the range (on its own scale) from it.
@@ -153,16 +153,13 @@ def _still_wrong(ctx: Context, config: Params) -> str:
 
 def _at_bound(spec: StudySpec, change: Change, config: Params) -> bool:
     """``config``'s value of the widened parameter lies within 2 % of its range from the
-    bound (on the range's own scale)."""
-    param = param_of(spec, change.target) if change.target else None
-    value = config.get(change.target.name) if change.target else None
-    if param is None or change.edge is None or not isinstance(value, (int, float)) \
-            or param.low is None or param.high is None:
+    bound (in the range's unit scale, as the checklist measures "near the edge")."""
+    dim = dimension_of(spec, change.target) if change.target else None
+    value = config.get(dim.key) if dim is not None else None
+    if dim is None or not isinstance(value, (int, float)):
         return False
-    scale = math.log if param.scale == "log" else float
-    width = scale(param.high) - scale(param.low)
-    bound = param.high if change.edge == "high" else param.low
-    return width > 0 and abs(scale(float(value)) - scale(bound)) <= AT_BOUND * width
+    u = float(dim.domain.to_unit(value))
+    return (1.0 - u if change.edge == "high" else u) <= AT_BOUND
 
 
 def _adopt(ctx: Context, study: str, report: StudyReport, leader: ValueBest,
