@@ -19,12 +19,23 @@ questions with a known answer.
 The autopilot's shares and thresholds were set on the toy trainer of
 ``tests/test_autopilot.py``, never on these workloads: every figure here is held out.
 
-Usage: ``python -m benchmarks.autopilot [--seeds 5] [--budgets 40,80] [--quick]``
+4. **Wrong spaces** (``--spaces``): the same workloads with the space written the way people
+   get it wrong: ``lr-low``, the learning-rate range's upper bound 10× (even seeds) or 30×
+   (odd seeds) below where the workload trains best; ``lr-high``, its lower bound that far
+   above it (every training there diverges); ``wd-out``, a weight-decay range above the
+   small values that train best. Each prints its regret beside the well-specified space's
+   (goal ≤ 1.5× at 80 trainings) and TPE's on the same wrong space (goal ≤ 0.5×), and
+   counts widenings into a region where every new trial diverged and cuts that left out the
+   best feasible trial of the round they were read from (goal 0 each).
+
+Usage: ``python -m benchmarks.autopilot [--seeds 5] [--budgets 40,80]
+[--spaces well,lr-low,lr-high,wd-out] [--quick]``
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import os
 import statistics
@@ -33,7 +44,7 @@ import textwrap
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +55,18 @@ from benchmarks.samplers import _distributions, _optuna_sampler, _pool
 from tunebook import load_spec, open_store
 from tunebook.records import TrialStatus
 from tunebook.runner.zygote import close_zygotes
-from tunebook.space import ChoiceDomain, FloatDomain, IntDomain, Scale
+from tunebook.space import ChoiceDomain, Dimension, FloatDomain, IntDomain, Scale, Space
+from tunebook.spec import study_spec
 from tunebook.workflows import RunOptions, autopilot
 from tunebook.workflows._pilot_budget import spent
 from tunebook.workflows._pilot_payload import Adopt, SeedRuns, payload_of
 
 REAL = ("digits-mlp", "wine-mlp", "diabetes-mlp")
 FRESH_SEEDS = (10_001, 10_002, 10_003)
+#: Where each workload trains best: the learning rate of its best trainings among the 400
+#: random ones of ``benchmarks/data/<name>.csv``.
+LR_STAR = {"digits-mlp": 0.4, "wine-mlp": 0.3, "diabetes-mlp": 0.015}
+SPACES = ("well", "lr-low", "lr-high", "wd-out")
 ROOT = Path(__file__).resolve().parent.parent
 
 REAL_TRAINER = '''
@@ -104,6 +120,8 @@ class Outcome:
     value: str | None
     phases: dict[str, float] = field(default_factory=dict)
     spent: float = 0.0
+    bad_widen: int = 0
+    bad_cut: int = 0
 
 
 def _param(dim: Any) -> dict[str, Any]:
@@ -149,9 +167,41 @@ def _pilot(folder: Path, trainer: str, study: dict[str, Any], budget: int) -> Ou
     config = (dict(adopt.config) if isinstance(adopt, Adopt) and adopt.config
               else dict(seeds.trials[0][1]) if isinstance(seeds, SeedRuns)
               else _best(store, pilot))
+    rounds = list(dict.fromkeys(d.study for d in pilot.timeline if d.study and d.action == "run"
+                                and d.phase in ("explore", "fix", "exploit")))
     return Outcome(config, decision.action if decision else "none",
                    decision.stats.get("value") if decision else None, dict(phases),
-                   spent(store, names, study.get("max_steps")).done)
+                   spent(store, names, study.get("max_steps")).done,
+                   *_edge_checks(store, rounds))
+
+
+def _edge_checks(store: Any, rounds: Sequence[str]) -> tuple[int, int]:
+    """Widenings into a region where every new trial diverged, and cuts that left out the
+    best feasible trial of the round they were read from (each round against the one
+    before it)."""
+    widened_badly = cut_badly = 0
+    for prev, cur in itertools.pairwise(rounds):
+        old, new = (study_spec(store.get_study(n)).space for n in (prev, cur))
+        before = store.trials(store.tree(prev).ids)
+        best = min((t for t in before if t.status is TrialStatus.COMPLETED),
+                   key=lambda t: float(t.value), default=None)
+        after = [t for t in store.trials(store.tree(cur).ids) if t.status.finished]
+        for dim in new.nuisance:
+            try:
+                was = old.dimension(dim.key).domain
+            except KeyError:
+                continue
+            now = dim.domain
+            if not isinstance(now, FloatDomain | IntDomain) or type(was) is not type(now):
+                continue
+            beyond = [t for t in after if not was.contains(t.params.get(dim.key, was.low))]
+            if (now.low < was.low or now.high > was.high) and beyond and all(
+                    t.status is TrialStatus.INFEASIBLE for t in beyond):
+                widened_badly += 1
+            if best is not None and (now.low > was.low or now.high < was.high) \
+                    and not now.contains(best.params[dim.key]):
+                cut_badly += 1
+    return widened_badly, cut_badly
 
 
 def _best(store: Any, pilot: Any) -> dict[str, Any]:
@@ -191,8 +241,25 @@ def _regret(workload: Workload, config: dict[str, Any], pool: Sequence[float]) -
     return (mean - best) / (median - best)
 
 
-def _real_study(name: str, seed: int) -> dict[str, Any]:
-    workload = WORKLOADS[name]
+def variant(workload: Workload, space: str, seed: int) -> Workload:
+    """``workload`` with its space written wrong as ``space`` says (module docstring)."""
+    if space == "well":
+        return workload
+    off, star = (10.0 if seed % 2 == 0 else 30.0), LR_STAR[workload.name]
+    dims = {d.key: d for d in workload.space.nuisance}
+    if space == "lr-low":
+        dims["lr"] = Dimension("lr", FloatDomain(star / off / 1000, star / off, Scale.LOG))
+    elif space == "lr-high":
+        dims["lr"] = Dimension("lr", FloatDomain(star * off, star * off * 1000, Scale.LOG))
+    elif space == "wd-out":
+        dims["weight_decay"] = Dimension("weight_decay", FloatDomain(3e-3, 0.3, Scale.LOG))
+    else:
+        raise SystemExit(f"unknown space {space!r}: choose from {', '.join(SPACES)}")
+    return replace(workload, space=Space(nuisance=tuple(dims.values())))
+
+
+def _real_study(workload: Workload, seed: int) -> dict[str, Any]:
+    name = workload.name
     return {"name": name, "objective": {"metric": "val_loss"},
             "trainer": {"train": "trainer:main"}, "fixed": {"workload": name},
             "nuisance": {d.key: _param(d) for d in workload.space.nuisance},
@@ -214,32 +281,55 @@ def _mean_se(xs: Sequence[float]) -> tuple[float, float]:
     return mean, (statistics.stdev(xs) / math.sqrt(len(xs)) if len(xs) > 1 else math.nan)
 
 
-def regret_part(budgets: Sequence[int], seeds: Sequence[int], work: Path,
-                phases: dict[str, list[float]]) -> None:
+@dataclass
+class Cell:
+    """One (space, budget): regrets paired by (workload, seed), and the edge counts."""
+
+    ours: list[float] = field(default_factory=list)
+    tpe: list[float] = field(default_factory=list)
+    bad_widen: int = 0
+    bad_cut: int = 0
+    most: float = 0.0
+
+
+def regret_part(budgets: Sequence[int], seeds: Sequence[int], spaces: Sequence[str],
+                work: Path, phases: dict[str, list[float]]) -> None:
     import torch
 
     torch.set_num_threads(1)
     os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
     pools = {name: _pool(name) for name in REAL}
     print("\n1. regret of the final configuration (3 fresh seeds), autopilot vs Optuna TPE")
-    print(f"{'budget':>6} {'autopilot':>10} {'TPE':>8} {'ratio':>6} "
-          f"{'paired diff ± SE':>18} {'max spent':>10}")
+    print(f"{'budget':>6} {'space':>8} {'autopilot':>10} {'TPE':>8} {'ratio':>6} "
+          f"{'paired diff ± SE':>18} {'vs well':>8} {'widen↯':>7} {'cut↯':>5} "
+          f"{'max spent':>10}")
     for budget in budgets:
-        ours, theirs, most = [], [], 0.0
-        for name in REAL:
-            for seed in seeds:
-                run = _pilot(work / f"{name}-{budget}-{seed}", REAL_TRAINER,
-                             _real_study(name, seed), budget)
-                for phase, used in run.phases.items():
-                    phases[phase].append(used)
-                most = max(most, run.spent)
-                ours.append(_regret(WORKLOADS[name], run.config, pools[name]))
-                theirs.append(_regret(WORKLOADS[name], _tpe(WORKLOADS[name], seed, budget),
-                                      pools[name]))
-        diff, se = _mean_se([a - b for a, b in zip(ours, theirs, strict=True)])
-        a, b = statistics.fmean(ours), statistics.fmean(theirs)
-        print(f"{budget:>6} {a:>10.3f} {b:>8.3f} {a / b if b else math.nan:>6.2f} "
-              f"{diff:>+10.3f} ± {se:.3f} {most:>10g}")
+        cells: dict[str, Cell] = {}
+        for space in spaces:
+            cell = cells[space] = Cell()
+            for name in REAL:
+                for seed in seeds:
+                    workload = variant(WORKLOADS[name], space, seed)
+                    run = _pilot(work / f"{name}-{space}-{budget}-{seed}", REAL_TRAINER,
+                                 _real_study(workload, seed), budget)
+                    for phase, used in run.phases.items():
+                        phases[phase].append(used)
+                    cell.most = max(cell.most, run.spent)
+                    cell.bad_widen += run.bad_widen
+                    cell.bad_cut += run.bad_cut
+                    cell.ours.append(_regret(workload, run.config, pools[name]))
+                    cell.tpe.append(_regret(workload, _tpe(workload, seed, budget),
+                                            pools[name]))
+            _print_cell(budget, space, cell, cells.get("well"))
+
+
+def _print_cell(budget: int, space: str, cell: Cell, well: Cell | None) -> None:
+    diff, se = _mean_se([a - b for a, b in zip(cell.ours, cell.tpe, strict=True)])
+    a, b = statistics.fmean(cell.ours), statistics.fmean(cell.tpe)
+    home = statistics.fmean(well.ours) if well and space != "well" else math.nan
+    print(f"{budget:>6} {space:>8} {a:>10.3f} {b:>8.3f} {a / b if b else math.nan:>6.2f} "
+          f"{diff:>+10.3f} ± {se:.3f} {a / home if home else math.nan:>8.2f} "
+          f"{cell.bad_widen:>7} {cell.bad_cut:>5} {cell.most:>10g}")
 
 
 def conclusion_part(budget: int, seeds: Sequence[int], work: Path,
@@ -266,6 +356,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--budgets", default="40,80")
+    parser.add_argument("--spaces", default=",".join(SPACES),
+                        help="well and the wrong spaces to run (module docstring)")
+    parser.add_argument("--no-conclusions", action="store_true",
+                        help="skip part 2 (the constructed scientific questions)")
     parser.add_argument("--quick", action="store_true", help="1 seed, budget 40, digits only")
     args = parser.parse_args(argv)
     seeds = list(range(1 if args.quick else args.seeds))
@@ -276,8 +370,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     started = time.time()
     phases: dict[str, list[float]] = defaultdict(list)
     with tempfile.TemporaryDirectory() as tmp:
-        regret_part(budgets, seeds, Path(tmp), phases)
-        conclusion_part(40, seeds, Path(tmp), phases)
+        regret_part(budgets, seeds, args.spaces.split(","), Path(tmp), phases)
+        if not args.no_conclusions:
+            conclusion_part(40, seeds, Path(tmp), phases)
     print("\n3. trainings per phase (mean over the runs that ran it)")
     for phase in ("explore", "fix", "exploit", "settle", "round2"):
         if phases.get(phase):

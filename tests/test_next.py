@@ -12,8 +12,9 @@ import yaml
 from tests.conftest import tunebook_cli, write_study
 from tests.synthetic import Fake, make_study
 from tunebook import MemoryStore, SpecError, TrialStatus, load_spec, open_store, run_study
-from tunebook.analysis.nextstudy import next_name, plan_next
+from tunebook.analysis.nextstudy import Change, Held, _mostly_diverged, next_name, plan_next
 from tunebook.analysis.report import study_report
+from tunebook.space import ParamRef
 from tunebook.workflows import ChangeKind
 
 EDGE = """
@@ -74,6 +75,67 @@ def test_next_names_rounds_and_refuses_a_study_without_results(tmp_path: Path,
     out = tunebook_cli("next", "idle", "--db", db_path, cwd=tmp_path)
     assert out.returncode != 0 and "no completed trial" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+DIVERGES = """
+    import math
+    import tunebook
+
+    def main(t):
+        lr = t.params["lr"]
+        if lr > 0.05:
+            raise tunebook.Infeasible(f"the loss blew up at lr {lr:.3g}")
+        for step in range(1, 5):
+            t.report(step, loss=(math.log10(lr) + 2) ** 2 + 0.5 ** step)
+"""
+
+
+def test_a_study_where_every_trial_diverged_moves_the_learning_rate_below_it(
+        tmp_path: Path, db_path: str) -> None:
+    study = write_study(tmp_path / "s", DIVERGES, name="hot", budget=8, max_steps=4,
+                        nuisance={"lr": {"low": 0.1, "high": 100.0, "scale": "log"}})
+    run_study(load_spec(study), open_store(db_path), workers=2)
+    out = tunebook_cli("next", "hot", "--db", db_path, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    written = tmp_path / "s" / "hot-r2.yaml"
+    doc = yaml.safe_load(written.read_text())
+    store = open_store(db_path)
+    lowest = min(t.params["lr"] for t in store.trials([store.get_study("hot").id]))
+    assert doc["nuisance"]["lr"]["high"] == pytest.approx(lowest, rel=1e-2)
+    assert doc["nuisance"]["lr"]["low"] == pytest.approx(lowest / 1000, rel=1e-2)
+    assert "all 8 trials diverged" in written.read_text()
+    run_study(load_spec(written), store, workers=2)  # the moved range trains
+    done = store.trials([store.get_study("hot-r2").id], TrialStatus.COMPLETED)
+    assert done and min(t.params["lr"] for t in done) < 0.05
+
+
+def test_a_learning_rate_range_that_mostly_diverges_moves_down_and_holds_other_walls(
+        ) -> None:
+    rng = random.Random(0)  # lr over [1, 1000]: diverges above 3, trains best near 0.3
+    trials = []
+    for _ in range(30):
+        params = {"lr": 10 ** rng.uniform(0, 3), "momentum": rng.uniform(0, 0.99)}
+        if params["lr"] > 3 or (params["lr"] > 2 and params["momentum"] > 0.5):
+            trials.append(Fake(params, None, TrialStatus.INFEASIBLE, reason="diverged"))
+        else:
+            trials.append(Fake(params, (math.log10(params["lr"]) + 0.5) ** 2))
+    store = MemoryStore()
+    make_study(store, "hot", trials, nuisance={"lr": {"low": 1.0, "high": 1000.0,
+                                                      "scale": "log"},
+                                               "momentum": {"low": 0.0, "high": 0.99}})
+    report = study_report(store, "hot")
+    plan = plan_next(report.data, report.findings, report.noise)
+    moved = {c.where: c.value for c in plan.changes if c.target is not None}
+    top = moved["nuisance.lr.high"]
+    assert 2 < top < 10 and moved["nuisance.lr.low"] == pytest.approx(top / 1000, rel=0.01)
+    best = min((t for t in trials if t.value is not None), key=lambda t: t.value)
+    assert moved["nuisance.lr.low"] <= best.params["lr"] <= top  # the best stays inside
+    wall = Change(ChangeKind.CUT, 0.3, "trials beyond ~0.3 are infeasible",
+                  ParamRef("momentum"), "high")  # read while most trials diverged
+    held: list[Held] = []
+    kept = _mostly_diverged([*plan.changes, wall], report.data, held)
+    assert wall not in kept and [h.target for h in held] == ["nuisance.momentum.high"]
+    assert "read again in the moved range" in held[0].reason
 
 
 def test_a_wall_that_holds_under_one_optimizer_only_never_cuts_the_best_trial() -> None:

@@ -35,7 +35,8 @@ def _spec():  # type: ignore[no-untyped-def]
 
 def _trials(kind: str, n: int = 30) -> list[Fake]:
     """``ok``: optimum inside the range; ``edge``: beyond the upper bound; ``wall``:
-    infeasible above 0.1; ``failed``: every trial fails."""
+    infeasible above 0.1; ``failed``: every trial fails; ``diverged``: every trial
+    diverges."""
     rng = random.Random(0)
     out = []
     for _ in range(n):
@@ -43,7 +44,7 @@ def _trials(kind: str, n: int = 30) -> list[Fake]:
         d = math.log10(params["learning_rate"]) - (1 if kind == "edge" else -2)
         if kind == "failed":
             out.append(Fake(params, None, TrialStatus.FAILED, reason="the loader broke"))
-        elif kind == "wall" and params["learning_rate"] > 0.1:
+        elif kind == "diverged" or (kind == "wall" and params["learning_rate"] > 0.1):
             out.append(Fake(params, None, TrialStatus.INFEASIBLE, reason="diverged"))
         else:
             out.append(Fake(params, 1 + d * d + rng.gauss(0, 0.01)))
@@ -148,6 +149,8 @@ CASES: dict[tuple[Phase, Outcome], Case] = {
                                            Phase.EXPLOIT, Action.RUN),
     (Phase.EXPLORE, Outcome.ALL_FAILED): (_round("failed"), 200, False, None, Phase.STOP,
                                           Action.STOP),
+    (Phase.EXPLORE, Outcome.ALL_DIVERGED): (_round("diverged"), 200, False, None, Phase.FIX,
+                                            Action.RUN),
     (Phase.EXPLORE, Outcome.REJECTED): (_round("ok", state=DecisionState.REJECTED), 200,
                                         False, None, Phase.STOP, Action.STOP),
     (Phase.FIX, Outcome.SPACE_SETTLED): (_round("ok", Phase.FIX), 200, False, None,
@@ -162,6 +165,8 @@ CASES: dict[tuple[Phase, Outcome], Case] = {
                                    Phase.EXPLOIT, Action.SKIP),
     (Phase.FIX, Outcome.ALL_FAILED): (_round("failed", Phase.FIX), 200, False, None,
                                       Phase.STOP, Action.STOP),
+    (Phase.FIX, Outcome.ALL_DIVERGED): (_round("diverged", Phase.FIX), 200, False, None,
+                                        Phase.FIX, Action.RUN),
     (Phase.FIX, Outcome.REJECTED): (_round("ok", Phase.FIX, state=DecisionState.REJECTED),
                                     200, False, None, Phase.EXPLOIT, Action.RUN),
     (Phase.STOP, Outcome.RETRIED): (_stopped(queued=True), 200, False, None, Phase.EXPLORE,
@@ -227,6 +232,29 @@ def test_a_widened_bound_is_planned_from_the_judged_change() -> None:
     changes = step.evidence["changes"]
     assert changes[0]["what"] == "nuisance.learning_rate.high" and changes[0]["to"] > 1.0
     assert "widened" not in changes[0]["why"]  # the reason says why, not what was done
+
+
+def test_a_round_where_every_trial_diverged_moves_the_learning_rate_below_it() -> None:
+    store = MemoryStore()
+    ctx = _round("diverged")(store).context(store)
+    lowest = min(t.params["learning_rate"] for t in store.trials(store.tree("toy").ids))
+    step = next_step(ctx)
+    assert step is not None and step.phase is Phase.FIX
+    moved = {c["what"]: c["to"] for c in step.evidence["changes"]}
+    assert moved == {"nuisance.learning_rate.high": float(f"{lowest:.3g}"),
+                     "nuisance.learning_rate.low": float(f"{lowest / 1e4:.3g}")}
+    assert "all 30 trials diverged" in step.why and "wd" not in "".join(moved)
+
+
+def test_a_round_that_diverged_with_no_learning_rate_to_move_stops() -> None:
+    store = MemoryStore()
+    trials = [Fake({"step_size": t.params["learning_rate"], "wd": t.params["wd"]}, None,
+                   TrialStatus.INFEASIBLE, reason="diverged") for t in _trials("ok")]
+    make_study(store, "toy", trials, nuisance={"step_size": NUISANCE["learning_rate"],
+                                               "wd": NUISANCE["wd"]})
+    ctx = Timeline().add(Phase.EXPLORE, Action.RUN, "toy").context(store)
+    step = next_step(ctx)
+    assert step is not None and step.phase is Phase.STOP  # no named learning rate: not read
 
 
 def _finish_queued(store: Store, name: str, value: Callable[[dict[str, object]], float]) -> None:

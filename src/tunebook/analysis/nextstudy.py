@@ -12,7 +12,10 @@ Each change carries the reason the evidence gives, and the result is a study fil
 - the budget raised when the sampling check asks for more trials;
 - ``max_steps`` doubled when the best curves still improve at the end by more than the
   noise;
-- ``sampler: bayes``, warm-started from this study, once every check passes.
+- ``sampler: bayes``, warm-started from this study, once every check passes;
+- when every trial diverged (infeasible, none failed), each learning rate searched on a log
+  scale moved below the lowest value tried, as wide as it was: the learning rate is the
+  usual cause, and no completed trial says anything else.
 
 A change the evidence does not support is not made: it is *held back* with what the
 statistic showed and what would settle it. Every decision's error rates on constructed
@@ -44,9 +47,18 @@ from tunebook.analysis.findings import (
 )
 from tunebook.analysis.sampling import Noise
 from tunebook.errors import SpecError
-from tunebook.records import TrialRecord
+from tunebook.records import TrialRecord, TrialStatus
+from tunebook.space import Dimension, FloatDomain
 
-__all__ = ["Change", "ChangeKind", "Held", "Plan", "next_name", "plan_next"]
+__all__ = ["Change", "ChangeKind", "Held", "Plan", "below_divergence", "next_name",
+           "plan_next"]
+
+#: How a learning rate is usually named: ``lr``, ``base_lr``, ``learning_rate``, ``eta``...
+_LEARNING_RATE = re.compile(r"(?:^|[_.-])(?:lr|learning[_-]?rate|eta)$", re.IGNORECASE)
+#: A cut keeping less than this share of a learning rate's range moves the range down.
+MOSTLY_DIVERGED = 1 / 3
+#: Fewer feasible trials than this: where the best of them trained says little.
+FEW = 5
 
 
 @dataclass(frozen=True)
@@ -82,12 +94,15 @@ def plan_next(data: StudyData, findings: Sequence[Finding],
     decisions that weigh an effect: fixing a parameter, training longer.
     """
     done = data.completed()
+    if not done and (moved := below_divergence(data)):
+        return Plan(moved, [])
     if not done:
         raise SpecError(f"study {data.study.name!r} has no completed trial: nothing to design "
                         "the next study from; fix its failures and run it first",
                         field="next")
     held: list[Held] = []
-    changes = _bounds(findings, data, held) + _fixes(data, noise, held)
+    changes = _mostly_diverged(_bounds(findings, data, held), data, held)
+    changes += _fixes(data, noise, held)
     changes += _budget(findings) + _steps(findings, data, noise, held)
     fixed = {c.target for c in changes if c.kind is ChangeKind.FIX}
     searched = [d for d in data.spec.space.nuisance if d.ref not in fixed]
@@ -100,6 +115,99 @@ def plan_next(data: StudyData, findings: Sequence[Finding],
             "every check passes: exploit with Bayesian optimisation, warm-started from the "
             f"{len(done)} trials of {data.study.name}", statistic={"trials": len(done)}))
     return Plan(changes, held)
+
+
+def below_divergence(data: StudyData) -> list[Change]:
+    """Every trial diverged: each learning rate (a log-scaled float whose name says so)
+    moved below the lowest value tried, its range as wide as before (none when a trial
+    failed or completed, or no learning rate is searched: then the cause is not read)."""
+    finished = [t for t in data.trials if t.status.finished]
+    if not finished or any(t.status is not TrialStatus.INFEASIBLE for t in finished):
+        return []
+    changes: list[Change] = []
+    for dim in data.spec.space.nuisance:
+        tried = [float(t.params[dim.key]) for t in finished if dim.key in t.params]
+        if tried and _learning_rate(dim) is not None:
+            changes += _moved(dim, min(tried), (
+                f"all {len(finished)} trials diverged, the lowest at {dim.key} = "
+                f"{min(tried):.3g}"), {"diverged": float(len(finished))})
+    return changes
+
+
+def _learning_rate(dim: Dimension) -> FloatDomain | None:
+    """The range of ``dim`` if it is a learning rate searched on a log scale."""
+    domain = dim.domain
+    if isinstance(domain, FloatDomain) and dim.is_log and _LEARNING_RATE.search(dim.name):
+        return domain
+    return None
+
+
+def _moved(dim: Dimension, top: float, found: str,
+           stats: Mapping[str, float]) -> list[Change]:
+    """``dim``'s range moved down to end at ``top``, as wide (in decades) as it was."""
+    domain = _learning_rate(dim)
+    if domain is None:
+        return []
+    width = domain.high / domain.low
+    why = (f"{found}: the range is too high, not too long; it moves below "
+           f"{top:.3g}, {math.log10(width):.2g} decades wide as before")
+    numbers = {**stats, "top": top, "decades": math.log10(width)}
+    return [Change(ChangeKind.CUT, float(f"{top:.3g}"), why, dim.ref, "high", numbers),
+            Change(ChangeKind.WIDEN, float(f"{top / width:.3g}"), why, dim.ref, "low",
+                   numbers)]
+
+
+def _mostly_diverged(changes: list[Change], data: StudyData, held: list[Held]) -> list[Change]:
+    """A learning rate whose cut keeps less than :data:`MOSTLY_DIVERGED` of its range (on its
+    log scale), with the best feasible trial in the lower half of what is kept (or fewer
+    than :data:`FEW` feasible trials, whose best says little): the range is too high,
+    not too long, so it moves down as wide as it was (the best trial stays inside). Cuts
+    of other parameters, read while most trials diverged, are held to be read again in
+    the moved range."""
+    out, moved = list(changes), False
+    sign = data.objective.sign()
+    for cut in changes:
+        dim = _dimension(data, cut)
+        domain = _learning_rate(dim) if dim is not None else None
+        if dim is None or domain is None or cut.kind is not ChangeKind.CUT or cut.edge != "high":
+            continue
+        span = math.log(domain.high / domain.low)
+        keeps = math.log(float(cut.value) / domain.low) / span
+        done = [t for t in data.completed() if dim.key in t.params and t.value is not None]
+        best = min(done, key=lambda t: sign * float(t.value or 0.0), default=None)
+        at = float(best.params[dim.key]) if best is not None else domain.low
+        low_best = len(done) < FEW or math.log(at / domain.low) <= span * keeps / 2
+        if keeps >= MOSTLY_DIVERGED or not low_best:
+            continue
+        out = [c for c in out if not (c.target == dim.ref and c.kind in (ChangeKind.CUT,
+                                                                      ChangeKind.WIDEN))]
+        out += _moved(dim, float(cut.value), f"trials beyond ~{float(cut.value):.3g} are "
+                      f"infeasible, {1 - keeps:.0%} of the range, and the best of {len(done)} "
+                      f"feasible trials trained at {dim.key} = {at:.3g}",
+                      {"kept": keeps, "feasible": float(len(done)), "best_at": at})
+        moved = True
+    if not moved:
+        return changes
+    for c in [c for c in out if c.kind is ChangeKind.CUT and _learning_rate_of(data, c) is None]:
+        out.remove(c)
+        held.append(Held(ChangeKind.CUT, c.where, f"{c.reason}; but most trials diverged "
+                         "because the learning rate was too high: read again in the moved "
+                         "range", dict(c.statistic)))
+    return out
+
+
+def _dimension(data: StudyData, change: Change) -> Dimension | None:
+    if change.target is None:
+        return None
+    try:
+        return data.spec.space.dimension(change.target.key)
+    except KeyError:
+        return None
+
+
+def _learning_rate_of(data: StudyData, change: Change) -> FloatDomain | None:
+    dim = _dimension(data, change)
+    return _learning_rate(dim) if dim is not None else None
 
 
 def _about(findings: Sequence[Finding], check: Check, kind: type[S]) -> list[S]:

@@ -33,6 +33,7 @@ class Outcome(StrEnum):
     FIXES_SPENT = "fix rounds spent"   # the checklist still asks after the last fix round
     NO_ROOM = "no room to fix"         # a fix round would starve the settling
     ALL_FAILED = "all failed"          # no trial of the round completed
+    ALL_DIVERGED = "all diverged"      # every trial diverged and a learning rate is searched
     REJECTED = "rejected"              # the reviewer rejected the decision
     RETRIED = "retried"                # the stopped round's trials were re-queued since
     STOPPED = "still stopped"          # nothing changed since the stop
@@ -56,6 +57,7 @@ TRANSITIONS: dict[tuple[Phase, Outcome], Phase | None] = {
     (Phase.EXPLORE, Outcome.NO_ROOM): Phase.EXPLOIT,
     (Phase.EXPLORE, Outcome.FIXES_SPENT): Phase.EXPLOIT,  # a fix round resumed after a stop
     (Phase.EXPLORE, Outcome.ALL_FAILED): Phase.STOP,
+    (Phase.EXPLORE, Outcome.ALL_DIVERGED): Phase.FIX,
     (Phase.EXPLORE, Outcome.REJECTED): Phase.STOP,
     (Phase.FIX, Outcome.SPACE_SETTLED): Phase.EXPLOIT,
     (Phase.FIX, Outcome.SPACE_NARROWED): Phase.EXPLOIT,
@@ -63,6 +65,7 @@ TRANSITIONS: dict[tuple[Phase, Outcome], Phase | None] = {
     (Phase.FIX, Outcome.FIXES_SPENT): Phase.EXPLOIT,
     (Phase.FIX, Outcome.NO_ROOM): Phase.EXPLOIT,
     (Phase.FIX, Outcome.ALL_FAILED): Phase.STOP,
+    (Phase.FIX, Outcome.ALL_DIVERGED): Phase.FIX,
     (Phase.FIX, Outcome.REJECTED): Phase.EXPLOIT,
     (Phase.STOP, Outcome.RETRIED): Phase.EXPLORE,
     (Phase.STOP, Outcome.STOPPED): None,
@@ -139,7 +142,11 @@ _MEANING = {
                          "settling (after exploiting: in half of what is left)",
     Outcome.FIXES_SPENT: "the checklist still asks after the last allowed fix round",
     Outcome.NO_ROOM: "a fix round would leave too little to settle the question",
-    Outcome.ALL_FAILED: "no trial of the round completed",
+    Outcome.ALL_FAILED: "no trial of the round completed (one failed, or nothing could "
+                        "be moved)",
+    Outcome.ALL_DIVERGED: "every trial of the round diverged (infeasible, none failed) and "
+                          "the space searches a learning rate on a log scale: its range "
+                          "moves below the lowest value tried, a fix round fits the budget",
     Outcome.REJECTED: "the reviewer rejected the decision (`--approve`)",
     Outcome.RETRIED: "trials of the stopped round were re-queued (`tunebook retry`) or "
                      "completed since the stop",

@@ -18,7 +18,7 @@ from typing import Any
 
 from tunebook._spec_derive import Change, ChangeKind, Derivation, from_changes
 from tunebook._spec_model import SamplerModel
-from tunebook.analysis.nextstudy import next_name, plan_next
+from tunebook.analysis.nextstudy import below_divergence, next_name, plan_next
 from tunebook.analysis.report import study_report
 from tunebook.records import Action, DecisionRecord, DecisionState, Phase, TrialStatus
 from tunebook.space import ChoiceDomain, Dimension, ParamRef
@@ -135,7 +135,7 @@ def judge_round(ctx: Context, last: DecisionRecord) -> Judgement:
     study = last.study or ""
     report = study_report(ctx.store, study)
     if not report.data.completed():
-        return Judgement(Outcome.ALL_FAILED, study=study)
+        return _nothing_completed(ctx, study, below_divergence(report.data))
     plan = plan_next(report.data, report.findings, report.noise)
     space = tuple(c for c in plan.changes if c.kind in SPACE_CHANGES and not c.searching)
     held = tuple([Held(f"{h.kind.value} {h.target}", h.reason) for h in plan.held]
@@ -169,6 +169,16 @@ def judge_round(ctx: Context, last: DecisionRecord) -> Judgement:
                          f"question ({ctx.spare:g} trainings to spare): exploiting the space "
                          "as it is", study, space, held)
     return Judgement(Outcome.SPACE_WRONG, asked, study, space, held)
+
+
+def _nothing_completed(ctx: Context, study: str, moved: Sequence[Change]) -> Judgement:
+    """A round with no completed trial: when every trial diverged and a learning rate is
+    searched, its range moves below the divergence (a fix round, if one fits the budget
+    and the fix rounds are not spent); else the autopilot stops until the cause is fixed."""
+    fixes = len(ctx.studies(Phase.FIX))
+    if moved and fixes < MAX_FIX_ROUNDS and ctx.spare >= ctx.plan.round_size:
+        return Judgement(Outcome.ALL_DIVERGED, moved[0].reason, study, tuple(moved))
+    return Judgement(Outcome.ALL_FAILED, study=study)
 
 
 def judge_stop(ctx: Context, last: DecisionRecord) -> Judgement:
@@ -276,7 +286,7 @@ def fix(ctx: Context, judged: Judgement) -> Step:
                                                    if c.kind is not ChangeKind.FIX else "")
                      for c in changes)
     return run_step(Phase.FIX, spec, f"{spec.name}: {what}; {size} trials",
-                    "; ".join(c.reason for c in changes), **evidence)
+                    "; ".join(dict.fromkeys(c.reason for c in changes)), **evidence)
 
 
 def _stretched(ctx: Context, old: StudySpec, change: Change) -> Change:
