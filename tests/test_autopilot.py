@@ -132,14 +132,27 @@ def test_a_tie_is_not_launched_and_says_what_more_seeds_would_buy(
                            "toy-seeds") and decided.summary in said  # one conclusion
 
 
-def test_an_optimum_far_beyond_the_range_is_chased_and_never_adopted_at_the_bound(
+def test_an_optimum_30x_beyond_the_learning_rate_range_is_reached_within_the_budget(
         tmp_path: Path, db_path: str) -> None:
-    store = open_store(db_path)  # the optimum lies 100x beyond lr's upper bound
-    pilot = autopilot(load_spec(_study(tmp_path / "s", scientific=False, lr_star=10.0)),
+    store = open_store(db_path)  # lr's upper bound is 0.1; it trains best at 3
+    pilot = autopilot(load_spec(_study(tmp_path / "s", scientific=False, lr_star=3.0)),
                       store, budget=80, options=RunOptions(workers=2))
     widened = [c["to"] for d in pilot.timeline if d.phase == "fix"
                for c in d.stats.get("changes", []) if c["kind"] == "widen"]
-    assert widened[:2] == [0.3, 2.7]  # x3, then x9: a second crowded round steps further
+    assert widened[0] == 1.0  # a decade for a learning rate, then further while crowded
+    version = store.baseline("main")
+    assert version is not None and 1.0 < version.config["lr"] < 10.0
+    assert _used(store, pilot.timeline) <= 80
+
+
+def test_an_optimum_far_beyond_the_range_is_chased_and_never_adopted_at_the_bound(
+        tmp_path: Path, db_path: str) -> None:
+    store = open_store(db_path)  # the optimum lies 10^6 x beyond lr's upper bound
+    pilot = autopilot(load_spec(_study(tmp_path / "s", scientific=False, lr_star=1e5)),
+                      store, budget=80, options=RunOptions(workers=2))
+    widened = [c["to"] for d in pilot.timeline if d.phase == "fix"
+               for c in d.stats.get("changes", []) if c["kind"] == "widen"]
+    assert widened[:2] == [1.0, 100.0]  # x10, then x100: a second crowded round steps further
     decided = next(d for d in pilot.timeline if d.phase == "decide")
     assert decided.action == "not_yet" and "search space is still wrong" in decided.summary
     assert "sits at that bound" in decided.why and store.baseline("main") is None

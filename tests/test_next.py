@@ -40,7 +40,7 @@ def test_next_widens_the_crowded_bound_fixes_the_inert_parameter_and_runs(
     text = written.read_text()
     doc = yaml.safe_load(text)
     assert doc["name"] == "edge-r2"
-    assert doc["nuisance"]["lr"]["high"] == pytest.approx(3.0)  # x3 on a log range
+    assert doc["nuisance"]["lr"]["high"] == pytest.approx(10.0)  # a decade: a learning rate
     assert "noise" not in doc["nuisance"] and "noise" in doc["fixed"]
     assert "best trials sit at the upper edge" in text and "below the noise" in text
     run_study(load_spec(written), open_store(db_path), workers=2)  # runs as is

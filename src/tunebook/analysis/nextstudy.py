@@ -3,8 +3,9 @@
 Each change carries the reason the evidence gives, and the result is a study file that
 ``tunebook run`` accepts as is: the original file's fields with
 
-- a bound the best trials crowd widened (unless infeasible trials crowd the same edge:
-  then instability, not the range, is the limit, and the comment says to add warmup);
+- a bound the best trials crowd widened, a learning rate's by a decade (unless infeasible
+  trials crowd the same edge: then instability, not the range, is the limit, and the
+  comment says to add warmup);
 - a bound beyond which trials are infeasible moved to the feasible region;
 - a nuisance parameter fixed when its effect across its range, among the good trials and
   with the others held, is bounded below the study's noise (:mod:`tunebook.analysis.effects`),
@@ -57,6 +58,8 @@ __all__ = ["Change", "ChangeKind", "Held", "Plan", "below_divergence", "next_nam
 _LEARNING_RATE = re.compile(r"(?:^|[_.-])(?:lr|learning[_-]?rate|eta)$", re.IGNORECASE)
 #: A cut keeping less than this share of a learning rate's range moves the range down.
 MOSTLY_DIVERGED = 1 / 3
+#: How far a crowded learning-rate bound moves at once (on its log scale).
+DECADE = 10.0
 #: Fewer feasible trials than this: where the best of them trained says little.
 FEW = 5
 
@@ -224,7 +227,7 @@ def _bounds(findings: Sequence[Finding], data: StudyData, held: list[Held]) -> l
     for c in crowded:
         if (c.param, c.edge) in walled:
             continue  # both: handled below as an instability wall
-        out.append(Change(ChangeKind.WIDEN, float(f"{c.widen_to:.3g}"),
+        out.append(Change(ChangeKind.WIDEN, float(f"{_widen_to(data, c):.3g}"),
                           f"{c.hits} of the {c.best} best trials sit at the {c.edge} edge "
                           f"(p = {c.p:.2g} by chance)", c.param, _bound(c.edge),
                           {"best_at_edge": c.hits, "best": c.best, "p": c.p,
@@ -248,6 +251,21 @@ def _bounds(findings: Sequence[Finding], data: StudyData, held: list[Held]) -> l
         out.append(Change(ChangeKind.CUT, float(f"{w.feasible_bound:.3g}"), reason, w.param,
                           _bound(w.edge), {"feasible_bound": w.feasible_bound}))
     return out
+
+
+def _widen_to(data: StudyData, crowded: CrowdedEdge) -> float:
+    """Where a crowded bound moves: as the checklist says (×3 on a log range), but a
+    decade for a learning rate, whose good region is routinely a decade away from a
+    first guess."""
+    try:
+        domain = _learning_rate(data.spec.space.dimension(crowded.param.key))
+    except KeyError:
+        domain = None
+    if domain is None:
+        return crowded.widen_to
+    if crowded.edge == "upper":
+        return max(crowded.widen_to, crowded.bound * DECADE)
+    return min(crowded.widen_to, crowded.bound / DECADE)
 
 
 def _best_beyond(data: StudyData, wall: InfeasibleEdge) -> TrialRecord | None:
