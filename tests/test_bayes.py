@@ -204,10 +204,17 @@ def test_a_narrowed_space_warm_starts_from_the_trials_inside_it(tmp_path: Path,
     assert 0 < len(warm) < 12 and {t.id for t in warm} == {t.id for t in inside}
     assert run_study(narrowed, store).counts[TrialStatus.COMPLETED] == 4
     wider = load_spec(write_study(tmp_path, QUADRATIC, name="wide", budget=2,
-                                  nuisance={"lr": {"low": 1e-5, "high": 1.0, "scale": "log"}},
-                                  sampler={"type": "bayes", "warm_start": "explore"}))
-    with pytest.raises(SpecError, match="over the same ranges or wider ones"):
-        run_study(wider, store)
+                                  nuisance={"lr": {"low": 1e-5, "high": 10.0, "scale": "log"}},
+                                  sampler={"type": "bayes", "warm_start": ["explore", "cut"]}))
+    warm = warm_trials(store, wider)  # a widened space learns from every trial inside it
+    assert len(warm) == 16 and {t.study_id for t in warm} == {
+        store.get_study("explore").id, store.get_study("cut").id}
+    assert run_study(wider, store).counts[TrialStatus.COMPLETED] == 2
+    linear = load_spec(write_study(tmp_path, QUADRATIC, name="linear", budget=2,
+                                   nuisance={"lr": {"low": 1e-5, "high": 1.0}},
+                                   sampler={"type": "bayes", "warm_start": ["cut"]}))
+    with pytest.raises(SpecError, match="on the same scales"):
+        run_study(linear, store)  # a log axis read as a linear one would mislead the model
 
 
 def _best(trials: list[TrialRecord]) -> float:

@@ -257,6 +257,20 @@ def test_a_round_that_diverged_with_no_learning_rate_to_move_stops() -> None:
     assert step is not None and step.phase is Phase.STOP  # no named learning rate: not read
 
 
+def test_exploitation_after_a_widening_learns_from_every_trial_inside_the_new_space() -> None:
+    store = MemoryStore()  # explored, exploited, sent back to widen, the widened round ok
+    make_study(store, "toy", _trials("ok"), nuisance=NUISANCE)
+    make_study(store, "toy-bayes", _trials("ok", 12), nuisance=NUISANCE,
+               sampler={"type": "bayes", "warm_start": "toy"})
+    wide = {**NUISANCE, "learning_rate": {"low": 1e-4, "high": 10.0, "scale": "log"}}
+    make_study(store, "toy-r2", _trials("ok"), nuisance=wide)
+    ctx = (_run(Phase.EXPLORE, "toy").add(Phase.EXPLOIT, Action.RUN, "toy-bayes")
+           .add(Phase.FIX, Action.RUN, "toy-r2").context(store))
+    step = next_step(ctx)
+    assert step is not None and step.phase is Phase.EXPLOIT
+    assert "from the 72 trials of toy, toy-bayes, toy-r2 inside its space" in step.summary
+
+
 def _finish_queued(store: Store, name: str, value: Callable[[dict[str, object]], float]) -> None:
     """Complete the queued trials of ``name`` as a training would, with ``value``."""
     study = store.get_study(name)

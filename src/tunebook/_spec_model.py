@@ -157,9 +157,17 @@ class SamplerModel(_Strict):
     grid_points: int = Field(default=5, ge=1)
     #: ``module:function`` returning a sampler (``type: custom``), called with ``seed=``.
     factory: str | None = None
-    #: ``type: bayes``: the name of an exploration study over the same (or a wider)
-    #: nuisance space whose trials inside this one's ranges the model learns from first.
-    warm_start: str | None = None
+    #: ``type: bayes``: the study (or a list of studies) that searched the same nuisance
+    #: parameters, whose trials inside this one's ranges the model learns from first.
+    warm_start: str | list[str] | None = None
+
+    @property
+    def warm_sources(self) -> tuple[str, ...]:
+        """The studies named by ``warm_start``, in order (none without one)."""
+        if self.warm_start is None:
+            return ()
+        return (self.warm_start,) if isinstance(self.warm_start, str) else tuple(
+            self.warm_start)
 
     @model_validator(mode="before")
     @classmethod
@@ -173,6 +181,8 @@ class SamplerModel(_Strict):
                              "returns a sampler), and factory needs type: custom")
         if self.factory is not None:
             TrainerRef.parse(self.factory)
+        if self.warm_start == []:
+            raise ValueError("warm_start: name at least one study (or leave it out)")
         if self.warm_start is not None and self.type != "bayes":
             raise ValueError("warm_start needs type: bayes (the other samplers do not learn "
                              "from trials)")

@@ -62,12 +62,10 @@ def study_report(store: Store, name: str) -> StudyReport:
 
 
 def _warm(store: Store, data: StudyData) -> list[TrialRecord]:
-    """The completed trials of the study a Bayesian study was warm-started from."""
-    source = data.spec.model.sampler.warm_start
-    found = store.find_study(source) if source else None
-    if found is None:
-        return []
-    return [t for t in store.trials(store.tree(found).ids, TrialStatus.COMPLETED)
+    """The completed trials of the studies a Bayesian study was warm-started from."""
+    found = [s for name in data.spec.model.sampler.warm_sources
+             if (s := store.find_study(name)) is not None]
+    return [t for s in found for t in store.trials(store.tree(s).ids, TrialStatus.COMPLETED)
             if t.value is not None]
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tunebook.errors import SpecError, StudyExists, TunebookError
 from tunebook.records import StudyRecord, StudyTree, TrialRecord, TrialStatus
-from tunebook.runner.suggest import warm_source
+from tunebook.runner.suggest import warm_sources
 from tunebook.runner.worker import study_folder
 from tunebook.samplers import GridSampler, make_sampler
 from tunebook.space import Params, combo_label
@@ -65,7 +65,7 @@ class PreparedStudy:
 def prepare_study(store: Store, spec: StudySpec) -> PreparedStudy:
     """Create the study (and per-value sub-studies) or resume it; set the leaf budgets."""
     snapshot = spec.snapshot()
-    warm_source(store, spec)  # a warm start that cannot work is refused before writing
+    warm_sources(store, spec)  # a warm start that cannot work is refused before writing
     existing = store.find_study(spec.name)
     if existing is None:
         try:

@@ -8,60 +8,56 @@ from tunebook.errors import SpecError
 from tunebook.records import StudyRecord, TrialRecord, trial_seed
 from tunebook.runner.plan import StudyPlan
 from tunebook.samplers import Ask
-from tunebook.space import ChoiceDomain, Dimension, FloatDomain, IntDomain
+from tunebook.space import Dimension, FloatDomain, IntDomain
 from tunebook.spec import StudySpec, study_spec
 from tunebook.store import Store
 
 
-def warm_source(store: Store, spec: StudySpec) -> StudyRecord | None:
-    """The study named by ``sampler.warm_start``, checked usable (None without one).
+def warm_sources(store: Store, spec: StudySpec) -> list[StudyRecord]:
+    """The studies named by ``sampler.warm_start``, checked usable (none without one).
 
     Raises:
-        SpecError: no such study, or its nuisance space differs (its values would be
-            read on the wrong axes).
+        SpecError: no such study, or one that did not search this study's nuisance
+            parameters on the same scales (its values would be read on the wrong axes).
     """
-    name = spec.model.sampler.warm_start
-    if name is None:
-        return None
     where = str(spec.path) if spec.path else None
-    found = store.find_study(name)
-    if found is None:
-        raise SpecError(f"no study named {name!r} to warm-start from; run it first or fix the "
-                        "name", path=where, field="sampler.warm_start")
-    if not _within(spec.space.nuisance, study_spec(found).space.nuisance):
-        raise SpecError(f"study {name!r} searched a different nuisance space; warm-start from "
-                        "a study that searched every nuisance (and conditional) parameter of "
-                        "this one, over the same ranges or wider ones", path=where,
-                        field="sampler.warm_start")
+    found: list[StudyRecord] = []
+    for name in spec.model.sampler.warm_sources:
+        study = store.find_study(name)
+        if study is None:
+            raise SpecError(f"no study named {name!r} to warm-start from; run it first or fix "
+                            "the name", path=where, field="sampler.warm_start")
+        if not _same_axes(spec.space.nuisance, study_spec(study).space.nuisance):
+            raise SpecError(f"study {name!r} searched a different nuisance space; warm-start "
+                            "from a study that searched every nuisance (and conditional) "
+                            "parameter of this one, on the same scales (its trials inside "
+                            "this study's ranges are used)", path=where,
+                            field="sampler.warm_start")
+        found.append(study)
     return found
 
 
-def _within(new: Sequence[Dimension], old: Sequence[Dimension]) -> bool:
-    """Every dimension of ``new`` was searched by ``old`` on the same scale, over the same
-    range or a wider one (a narrowed or partly fixed space: what was learned still holds
-    inside it)."""
+def _same_axes(new: Sequence[Dimension], old: Sequence[Dimension]) -> bool:
+    """``old`` searched every dimension of ``new``, of the same kind and scale. Its ranges
+    may be wider (a narrowed space: what was learned still holds inside it) or narrower (a
+    widened one: its trials are still trials of this space, only fewer of it)."""
     searched = {d.key: d.domain for d in old}
     for dim in new:
         was, now = searched.get(dim.key), dim.domain
         if was is None or type(was) is not type(now):
             return False
-        if isinstance(now, ChoiceDomain):
-            if not all(was.contains(v) for v in now.values):
-                return False
-        elif isinstance(was, FloatDomain | IntDomain) and (
-                was.scale is not now.scale or now.low < was.low or now.high > was.high):
+        if isinstance(was, FloatDomain | IntDomain) and isinstance(
+                now, FloatDomain | IntDomain) and was.scale is not now.scale:
             return False
     return True
 
 
 def warm_trials(store: Store, spec: StudySpec) -> list[TrialRecord]:
-    """Finished trials of the study named by ``sampler.warm_start`` that lie inside this
-    study's space (all of them when it searched the same one; none without one)."""
-    found = warm_source(store, spec)
-    if found is None:
-        return []
+    """Finished trials of the studies named by ``sampler.warm_start`` that lie inside this
+    study's space (none without one)."""
     dims = spec.space.nuisance
-    return [t for t in store.trials(store.tree(found).ids) if t.status.finished
+    return [t for study in warm_sources(store, spec) for t in store.trials(store.tree(study).ids)
+            if t.status.finished
             and all(d.domain.contains(t.params[d.key]) for d in dims if d.key in t.params)]
 
 

@@ -21,6 +21,7 @@ from tunebook._spec_model import SamplerModel
 from tunebook.analysis.nextstudy import below_divergence, next_name, plan_next
 from tunebook.analysis.report import study_report
 from tunebook.records import Action, DecisionRecord, DecisionState, Phase, TrialStatus
+from tunebook.runner.suggest import warm_trials
 from tunebook.space import ChoiceDomain, Dimension, ParamRef
 from tunebook.spec import StudySpec, study_spec
 from tunebook.store import Store
@@ -375,16 +376,22 @@ def exploit(ctx: Context, judged: Judgement) -> Step:
                     f"{ctx.reserved:g} for settling", {**evidence, "left": ctx.left})
     size = _chunk(ctx, size, first=True)
     old = study_spec(ctx.store.get_study(source))
-    sampler = SamplerModel(type="bayes", warm_start=source, seed=old.model.sampler.seed)
     before = ctx.studies(Phase.EXPLOIT)
+    warm = [n for n in dict.fromkeys(ctx.studies(*ROUNDS, Phase.EXPLOIT))
+            if n != source and ctx.store.find_study(n) is not None]
+    sampler = SamplerModel(type="bayes", warm_start=[*warm, source] if warm else source,
+                           seed=old.model.sampler.seed)
     name = next_name(before[-1]) if before else f"{ctx.name}-bayes"
     spec = old.derive(from_changes(narrow, name=name, sampler=sampler, budget=size))
     where = (" in the space narrowed by " + ", ".join(f"{c.kind.value} {c.where}"
                                                     for c in narrow)) if narrow else ""
     if narrow:
         evidence["changes"] = _changes_json(narrow)
+    inside = len(warm_trials(ctx.store, spec))
+    sources = ", ".join([*warm, source])
     return run_step(Phase.EXPLOIT, spec, f"exploit with Bayesian optimisation: {size} "
-                    f"trials, warm-started from {source}{where}", f"{why}. The rest of the "
+                    f"trials, warm-started from the {inside} trials of {sources} inside its "
+                    f"space{where}", f"{why}. The rest of the "
                     "search budget goes where the model expects the best (§2.2: "
                     "exploitation once exploration is done)", **evidence)
 
