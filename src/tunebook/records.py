@@ -110,6 +110,7 @@ class TrialRecord:
     metrics: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     suggested: bool = True
+    code: str | None = None
 
 
 @dataclass(frozen=True)

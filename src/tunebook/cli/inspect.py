@@ -69,7 +69,8 @@ def trials(study: str, fmt: str, status_filter: str | None, db: str | None) -> N
 @format_option
 @db_option
 def show(address: str, fmt: str, db: str | None) -> None:
-    """Show one trial: params, seed, status and reason, and a summary of its metrics.
+    """Show one trial: params, seed, status and reason, the digest of the trainer code it ran
+    (its study folder's modules), and a summary of its metrics.
 
     With --format csv or json: every reported metric point (metric, step, value, time).
     """
@@ -90,7 +91,8 @@ def show(address: str, fmt: str, db: str | None) -> None:
                   f"[{style}]{trial.status.value}[/]  "
                   f"{escape(study_spec(study).objective.metric)} = {number(trial.value)}")
     console.print(f"seed {trial.seed}   attempts {trial.attempts}   worker {trial.worker or '-'}"
-                  f"   started {when(trial.started_at)}   finished {when(trial.finished_at)}")
+                  f"   started {when(trial.started_at)}   finished {when(trial.finished_at)}"
+                  f"   code {trial.code or '-'}", highlight=False)
     for key, value in trial.params.items():
         console.print(f"  {escape(key)} = {escape(number(value))}", highlight=False)
     if trial.reason:

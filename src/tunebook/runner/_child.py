@@ -31,11 +31,14 @@ from tunebook.context import (
     write_result,
 )
 from tunebook.errors import Infeasible, TrialStopped
+from tunebook.runner import code
 from tunebook.runner.job import TrialJob
 from tunebook.runner.outcome import describe_exit
 
 TRACEBACK_CHARS = 4000
 _command: subprocess.Popen[bytes] | None = None
+#: The digest of the trainer code this trial imported (see :mod:`tunebook.runner.code`).
+_code: str | None = None
 
 
 _STORES: dict[str, Any] = {}
@@ -71,6 +74,8 @@ def main(job: TrialJob, done_fd: int | None = None) -> None:
     _watch_worker(job.worker_pid)
     _redirect_output(job.log_path)
     result = run_command(job) if job.command is not None else run_function(job)
+    if result is not None and _code is not None:
+        result = {**result, "code": _code}
     if result is not None:
         write_result(job.info.result_path, result)
     sys.stdout.flush()
@@ -148,12 +153,16 @@ def _accepts_argument(fn: Any) -> bool:
 
 
 def run_function(job: TrialJob) -> dict[str, Any]:
-    """Call ``module:function`` with the trial context; never raises."""
+    """Call ``module:function`` with the trial context; never raises. Trainer code that
+    changed on disk since this process (or its zygote) imported it is imported afresh."""
+    global _code
     assert job.train is not None
     ctx = TrialContext(job.info, store_for(job.info.db_url))
     set_current(ctx)
     try:
+        code.drop_stale(job.source_dir)
         fn = trainer.load(trainer.TrainerRef.parse(job.train), job.source_dir)
+        _code = code.digest(job.source_dir)
         returned = fn(ctx) if _accepts_argument(fn) else fn()
         ctx.close()
         return {"status": "completed", **_returned(returned)}

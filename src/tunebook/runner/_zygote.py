@@ -7,7 +7,8 @@ be waited on through private machinery. The zygote is ~100 lines with none of th
 
 * started with ``python -m tunebook.runner._zygote MODULE...``; it imports the modules
   (torch, the trainer) once, so a trial starts in milliseconds instead of seconds, and
-  answers ``("ready",)``;
+  answers ``("ready", files)``: the study folders' source files as it imported them
+  (:mod:`tunebook.runner.code`), so that its worker notices when they change;
 * reads length-prefixed pickled jobs on stdin, forks, and the child runs
   :func:`tunebook.runner._child.main`; it answers ``("started", request, pid)``;
 * reaps children and reports ``("exited", pid, returncode)`` (negative: a signal); a
@@ -114,10 +115,13 @@ def _warm(job: Any) -> None:
         child.store_for(job.info.db_url)
 
 
-def serve(preload: list[str]) -> None:
+def serve(preload: list[str], study_dirs: list[str]) -> None:
     for name in preload:
         with contextlib.suppress(Exception):
             __import__(name)
+    from tunebook.runner import code
+
+    files = code.remember(study_dirs)  # as imported: a trial forked later checks them
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
@@ -127,7 +131,7 @@ def serve(preload: list[str]) -> None:
     done_r, done_w = os.pipe()
     children: set[int] = set()
     early: set[int] = set()
-    write_frame(out, ("ready",))  # the preloads are imported: forks are cheap from here
+    write_frame(out, ("ready", files))  # the preloads are imported: forks are cheap now
     while True:
         try:
             ready, _, _ = select.select([stdin, wake_r, done_r], [], [])
@@ -174,4 +178,5 @@ def _end(children: set[int]) -> None:
 
 if __name__ == "__main__":
     sys.path[:0] = [p for p in os.environ.get("TUNEBOOK_SYS_PATH", "").split(os.pathsep) if p]
-    serve(sys.argv[1:])
+    serve(sys.argv[1:], [p for p in os.environ.get("TUNEBOOK_STUDY_DIRS", "").split(os.pathsep)
+                         if p])

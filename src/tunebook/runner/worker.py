@@ -81,7 +81,8 @@ def record_outcome(store: Store, plan: StudyPlan, trial: TrialRecord, job: Trial
                              store.final_metrics(trial.id), tail)
     try:
         store.finish(trial.id, trial.attempts, out.status, value=out.value,
-                     reason=out.reason, metrics=out.metrics)
+                     reason=out.reason, metrics=out.metrics,
+                     code=str(result["code"]) if result and result.get("code") else None)
     except StaleClaim:
         return None
     return out

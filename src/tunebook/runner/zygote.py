@@ -10,10 +10,13 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+import weakref
 from collections.abc import Sequence
 
 from tunebook.errors import TunebookError
 from tunebook.runner import _zygote as protocol
+from tunebook.runner import code
 from tunebook.runner.job import TrialJob
 
 TERMINATE_GRACE_S = 5.0
@@ -54,8 +57,10 @@ class TrialProcess:
 class Zygote:
     """Starts trial processes by asking a preloaded zygote process to fork."""
 
-    def __init__(self, preload: Sequence[str], sys_path: Sequence[str]):
-        env = {**os.environ, "TUNEBOOK_SYS_PATH": os.pathsep.join(sys_path)}
+    def __init__(self, preload: Sequence[str], sys_path: Sequence[str],
+                 study_dirs: Sequence[str] = ()):
+        env = {**os.environ, "TUNEBOOK_SYS_PATH": os.pathsep.join(sys_path),
+               "TUNEBOOK_STUDY_DIRS": os.pathsep.join(study_dirs)}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tunebook.runner._zygote", *preload],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
@@ -66,6 +71,9 @@ class Zygote:
         self._exits: dict[int, int] = {}
         self._requests = itertools.count()
         self._alive = True
+        self._running: set[int] = set()
+        self.code: tuple[code.CodeFile, ...] = ()
+        self.used_at = time.monotonic()
         threading.Thread(target=self._read, name="tunebook-zygote", daemon=True).start()
 
     def _read(self) -> None:
@@ -75,11 +83,14 @@ class Zygote:
             with self._changed:
                 if message[0] == "ready":
                     self._ready = True
+                    self.code = tuple(message[1]) if len(message) > 1 else ()
                 elif message[0] == "started":
                     self._started[message[1]] = message[2]
+                    self._running.add(message[2])
                     self._exits.pop(message[2], None)  # a reused pid starts afresh
                 else:
                     self._exits[message[1]] = message[2]
+                    self._running.discard(message[1])
                 self._changed.notify_all()
         with self._changed:
             self._alive = False
@@ -98,9 +109,20 @@ class Zygote:
     def alive(self) -> bool:
         return self._alive and self.proc.poll() is None
 
+    @property
+    def busy(self) -> bool:
+        """A trial it forked is still running."""
+        with self._changed:
+            return bool(self._running)
+
+    def stale(self) -> list[str]:
+        """The study folders' files it imported that changed on disk since."""
+        return code.changed(self.code)
+
     def spawn(self, job: TrialJob) -> TrialProcess:
         """Fork a trial process for ``job``; returns once its pid is known."""
         request = next(self._requests)
+        self.used_at = time.monotonic()
         with self._lock:
             assert self.proc.stdin is not None
             protocol.write_frame(self.proc.stdin, ("run", request, job))  # type: ignore[arg-type]
@@ -127,22 +149,51 @@ class Zygote:
 
 
 _ZYGOTES: dict[tuple[str, ...], Zygote] = {}
+_RETIRED: list[Zygote] = []
 _ZYGOTES_LOCK = threading.Lock()
+#: Idle zygotes kept beside the one asked for (each holds the trainer's imports, torch
+#: included: ~40 MB or more); older idle ones are closed.
+KEEP_IDLE = 2
+#: The executors alive now: a zygote one of them holds is never closed as idle.
+_HOLDERS: weakref.WeakSet[LocalExecutor] = weakref.WeakSet()
 
 
 def zygote_for(preload: Sequence[str], folders: Sequence[str] = ()) -> Zygote:
     """The zygote of this process preloading ``preload`` (started, or restarted, on demand).
 
     ``folders`` (the studies' folders, where their trainer modules live) go first on the
-    zygote's ``sys.path``; this process's own ``sys.path`` is left as it is.
+    zygote's ``sys.path``; this process's own ``sys.path`` is left as it is. A zygote whose
+    trainer files changed on disk since it imported them is retired (closed once its
+    running trials end) and a fresh one started: a long-lived worker runs the code the
+    user has now, not the code it first saw.
     """
     modules = ("tunebook.runner._child", "tunebook.store.sql", "sqlalchemy.dialects.sqlite",
                *preload)
+    key = (*modules, *folders)
     with _ZYGOTES_LOCK:
-        zygote = _ZYGOTES.get((*modules, *folders))
+        zygote = _ZYGOTES.get(key)
+        if zygote is not None and zygote.alive and zygote.stale():
+            _RETIRED.append(_ZYGOTES.pop(key))
+            zygote = None
         if zygote is None or not zygote.alive:
-            zygote = _ZYGOTES[(*modules, *folders)] = Zygote(modules, [*folders, *sys.path])
+            zygote = _ZYGOTES[key] = Zygote(modules, [*folders, *sys.path], folders)
+        zygote.used_at = time.monotonic()
+        _sweep(zygote)
         return zygote
+
+
+def _sweep(keep: Zygote) -> None:
+    """Close retired zygotes whose trials ended, and idle ones beyond :data:`KEEP_IDLE`
+    (least recently used first). Called with the lock held."""
+    held = {id(e.zygote) for e in list(_HOLDERS)} | {id(keep)}
+    for zygote in [z for z in _RETIRED if not z.busy]:
+        _RETIRED.remove(zygote)
+        zygote.close()
+    idle = sorted(((k, z) for k, z in _ZYGOTES.items()
+                   if id(z) not in held and not z.busy), key=lambda kz: kz[1].used_at)
+    for key, zygote in idle[:max(len(idle) - KEEP_IDLE, 0)]:
+        del _ZYGOTES[key]
+        zygote.close()
 
 
 class LocalExecutor:
@@ -151,10 +202,17 @@ class LocalExecutor:
     inherits_env = True
 
     def __init__(self, preload: Sequence[str], folders: Sequence[str] = ()):
+        self.preload, self.folders = list(preload), list(folders)
         self.zygote = zygote_for(preload, folders)
         self.zygote.wait_ready()
+        _HOLDERS.add(self)
 
     def start(self, job: TrialJob, plan: object) -> TrialProcess:
+        """Fork the trial; from a fresh zygote when the trainer's files changed since the
+        zygote imported them (the trial itself would re-import them anyway)."""
+        if not self.zygote.alive or self.zygote.stale():
+            self.zygote = zygote_for(self.preload, self.folders)
+            self.zygote.wait_ready()
         return self.zygote.spawn(job)
 
 
@@ -163,7 +221,8 @@ def close_zygotes() -> None:
     zygote is kept for the next run of the same trainer; a long-lived caller that runs
     many trainers from many folders (a benchmark) closes them between runs."""
     with _ZYGOTES_LOCK:
-        zygotes = list(_ZYGOTES.values())
+        zygotes = [*_ZYGOTES.values(), *_RETIRED]
         _ZYGOTES.clear()
+        _RETIRED.clear()
     for zygote in zygotes:
         zygote.close()
