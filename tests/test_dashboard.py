@@ -193,6 +193,42 @@ def test_pages_render_and_update_live_in_chromium(served: str, db: str, tmp_path
     assert sum(1 for count in histogram if count) > 20  # not a blank page
 
 
+def test_a_study_of_2500_trials_draws_every_axis_plot_under_the_csp(tmp_path: Path) -> None:
+    import uvicorn
+    from playwright.sync_api import expect, sync_playwright
+
+    from benchmarks.dashboard import NAME, build
+
+    db = str(tmp_path / "big.db")
+    build(db, 2500, 2)  # above the 2,000 points where axis plots once switched to WebGL
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(db), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.05)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium_path(), args=BROWSER_ARGS)
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            watch = PageWatch(page, (base,))
+            page.goto(f"{base}/study?name={NAME}")
+            figures = page.locator("div.figure").count()
+            expect(page.locator("div.figure .main-svg").nth(figures - 1)).to_be_attached(
+                timeout=60_000)
+            drawn = page.evaluate("""() => [...document.querySelectorAll('div.figure')]
+                .map(f => [f._fullLayout.title.text || '',
+                           f.querySelectorAll('.scatterlayer path.point').length])""")
+            text = page.locator("main").inner_text()
+            browser.close()
+    finally:
+        server.should_exit = True
+    axes = [n for title, n in drawn if title.startswith("val_loss vs ")]
+    assert len(axes) >= 3 and all(n == 2500 for n in axes), drawn  # every trial, as SVG
+    assert "not supported" not in text and watch.errors == [], watch.errors
+
+
 def test_serving_a_store_while_four_workers_write_it(tmp_path: Path, db_path: str) -> None:
     spec = load_spec(write_study(tmp_path / "s", QUADRATIC, budget=24))
     c = client(db_path)

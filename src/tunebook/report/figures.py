@@ -21,7 +21,6 @@ from tunebook.analysis.isolation import ValueBest
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-LARGE = 2000  # above this many points, use WebGL scatter
 
 
 def _go() -> Any:
@@ -55,9 +54,13 @@ def isolation(rows: Sequence[ValueBest], metric: str) -> go.Figure:
 
 
 def axis(data: Axis, metric: str, worst: float | None) -> go.Figure:
-    """Objective against one hyperparameter; infeasible trials as red crosses at the top."""
+    """Objective against one hyperparameter; infeasible trials as red crosses at the top.
+
+    Always SVG (``Scatter``), never WebGL: WebGL needs ``eval``, which the dashboard's
+    Content-Security-Policy forbids, and may be missing in a browser without a GPU. The
+    points are already capped (:data:`tunebook.analysis.axes.MAX_POINTS`)."""
     go = _go()
-    scatter = go.Scattergl if len(data.points) > LARGE else go.Scatter
+    scatter = go.Scatter
     ok = [p for p in data.points if p.objective is not None and math.isfinite(p.objective)]
     bad = [p for p in data.points if p.objective is None]
     fig = go.Figure()
