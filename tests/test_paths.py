@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,7 +97,25 @@ def as_user() -> list[str]:
     setpriv = shutil.which("setpriv")
     if setpriv is None:
         pytest.skip("!!! running as root without setpriv: unwritable-path tests SKIPPED")
-    return [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+    prefix = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+    why = _nobody_cannot_run(tuple(prefix))
+    if why:
+        pytest.skip(f"!!! user nobody cannot run this checkout's tunebook ({why}): "
+                    "unwritable-path tests SKIPPED; put the checkout (and its virtual "
+                    "environment) in a folder other users can enter to run them")
+    return prefix
+
+
+@functools.cache
+def _nobody_cannot_run(prefix: tuple[str, ...]) -> str:
+    """Why ``prefix`` (run as nobody) cannot import tunebook here ('' when it can): a
+    checkout under /root, say, that only root may enter."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([*prefix, sys.executable, "-c", "import tunebook.cli"], cwd="/",
+                          capture_output=True, text=True, timeout=120)
+    return "" if done.returncode == 0 else (done.stderr.strip().splitlines() or ["?"])[-1]
 
 
 def _run_as(as_user: list[str], folder: Path, *command: str,
@@ -113,11 +132,16 @@ def _run_as(as_user: list[str], folder: Path, *command: str,
                           env=env, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.parametrize("folder_mode", [0o755, 0o777], ids=["folder-unwritable",
+                                                             "folder-writable"])
 def test_write_commands_on_a_file_this_user_cannot_write(open_folder: Path,
-                                                         as_user: list[str]) -> None:
-    """Another user's database (or a chmod 444 one): every write command says read-only,
-    with no traceback, and the file is left as it was."""
-    path = write_study(open_folder / "study", QUADRATIC, budget=2)
+                                                         as_user: list[str],
+                                                         folder_mode: int) -> None:
+    """Another user's database (or a chmod 444 one, where SQLite can still make its
+    journal files beside it): every write command says read-only, with no traceback, and
+    the file is left as it was."""
+    open_folder.chmod(folder_mode)
+    path = write_study(open_folder / "study", QUADRATIC, budget=2, max_steps=3)
     for part in (path.parent, path):
         part.chmod(0o755 if part.is_dir() else 0o644)
     db = open_folder / "t.db"
@@ -131,8 +155,11 @@ def test_write_commands_on_a_file_this_user_cannot_write(open_folder: Path,
     config = open_folder / "base.yaml"
     config.write_text("lr: 0.1\n")
     config.chmod(0o644)
-    for command in (["retry", "toy"], ["delete", "toy", "--yes"], ["rerun", "toy"],
-                    ["run", str(other)], ["baseline", "set", str(config)]):
+    runs = str(open_folder / "home" / "runs")
+    for command in (["retry", "toy", "--status", "completed"], ["delete", "toy", "--yes"],
+                    ["rerun", "toy"], ["run", str(other), "--runs-dir", runs],
+                    ["round2", "toy", "--steps-factor", "2"],
+                    ["baseline", "set", str(config)]):
         done = _run_as(as_user, open_folder, *command, "--db", str(db))
         assert done.returncode == 1 and "read-only" in done.stderr, (command, done.stderr)
         assert "Traceback" not in done.stderr, (command, done.stderr)

@@ -217,12 +217,24 @@ def transient(exc: DBAPIError) -> bool:
     return "database is locked" in text or any(part in text for part in DISCONNECTED)
 
 
+def read_only(exc: DBAPIError) -> bool:
+    """SQLite refused a write: the file (or its folder) is not writable by this user."""
+    text = str(exc.orig if exc.orig is not None else exc).lower()
+    return "readonly database" in text or "read-only" in text or "read only" in text
+
+
+def read_only_message(url: str, exc: DBAPIError) -> str:
+    return (f"{url} is read-only ({exc.orig}); this command writes to the database: run it "
+            "where the file is writable, or copy the file")
+
+
 def retry(fn: Callable[P, R]) -> Callable[P, R]:
     """Retry an operation through SQLite lock contention and database restarts.
 
     Every retried operation is safe to repeat: writes are compare-and-set on the claim,
     upserts, or skip what exists. Backoff grows to 2 s; after ``RETRY_FOR_S`` the error is
-    raised.
+    raised. A write the database refuses as read-only (a ``chmod 444`` file that opened
+    fine) is a :class:`StoreError` with that one line, wherever it surfaces.
     """
 
     @functools.wraps(fn)
@@ -233,6 +245,9 @@ def retry(fn: Callable[P, R]) -> Callable[P, R]:
             try:
                 return fn(*args, **kwargs)
             except DBAPIError as exc:
+                if read_only(exc):
+                    url = str(getattr(args[0], "url", "the database")) if args else "the database"
+                    raise StoreError(read_only_message(url, exc)) from None
                 if not transient(exc) or time.monotonic() + delay > deadline:
                     raise
             time.sleep(delay)

@@ -63,12 +63,10 @@ def open_store(db: str | None = None, *, create: bool = True,
 
 
 def _open_error(url: str, exc: sa.exc.DatabaseError) -> str:
-    text = str(exc.orig).lower()
     path = _engine.sqlite_path(url)
     unwritable = path is not None and path.exists() and not os.access(path, os.W_OK)
-    if unwritable or "readonly" in text or "read-only" in text or "read only" in text:
-        return (f"{url} is read-only ({exc.orig}); this command writes to the database: "
-                "run it where the file is writable, or copy the file")
+    if unwritable or _engine.read_only(exc):
+        return _engine.read_only_message(url, exc)
     return (f"{url} is not a tunebook database ({exc.orig}); pass another --db path, or "
             "move the file away")
 
