@@ -100,3 +100,20 @@ def test_export_to_a_wrong_target_is_one_line_with_the_fix(ran: tuple[Path, str]
         out = tunebook_cli("export", "toy", "--to", tool, target, "--db", db, cwd=folder)
         assert out.returncode == 1 and says in out.stderr, out.stderr
         assert "Traceback" not in out.stderr
+
+
+def test_status_at_80_columns_tells_an_autopilots_studies_apart(tmp_path: Path,
+                                                                 db_path: str) -> None:
+    from tests.synthetic import Fake, make_study
+
+    store = open_store(db_path)
+    names = ["digits-mlp-example", "digits-mlp-example-r2", "digits-mlp-example-bayes",
+             "digits-mlp-example-seeds"]
+    for name in names:
+        make_study(store, name, [Fake({"learning_rate": 0.01}, 0.5)])
+    out = tunebook_cli("status", "--db", db_path, cwd=tmp_path, columns="80")
+    assert out.returncode == 0, out.stderr
+    assert max(len(line) for line in out.stdout.splitlines()) <= 80
+    shown = [line.split("│")[1].strip() for line in out.stdout.splitlines()
+             if line.count("│") > 2 and "digits" in line]
+    assert shown == names, out.stdout  # each whole, on one line

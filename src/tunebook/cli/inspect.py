@@ -35,7 +35,7 @@ def status(fmt: str, db: str | None) -> None:
     if not rows:
         console.print(f"no studies in {store.url} yet; start one with `tunebook run FILE`.")
         return
-    console.print(render.studies_table(rows))
+    console.print(render.studies_table(rows, console.width))
 
 
 @click.command()

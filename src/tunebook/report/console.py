@@ -34,18 +34,40 @@ STATUS_STYLE = {
 }
 
 
-def studies_table(rows: Sequence[StudyOverview]) -> Table:
-    table = Table(title="Studies", title_justify="left")
-    for column in ("study", "mode", "to run", "running", "completed", "infeasible", "failed",
-                   "best", "created"):
-        table.add_column(column, justify="right" if column not in ("study", "mode") else "left")
-    for row in rows:
-        best_text = esc(f"{fmt(row.best)} ({row.objective.metric}, {row.objective.goal[:3]})")
-        table.add_row(esc(row.study.name), row.mode, str(row.to_run),
-                      *(str(row.counts[s]) for s in (TrialStatus.RUNNING,
-                                                     TrialStatus.COMPLETED,
-                                                     TrialStatus.INFEASIBLE, TrialStatus.FAILED)),
-                      best_text if row.best is not None else "-", when(row.study.created_at))
+#: The status table's columns, in the order they are dropped last to first when the
+#: terminal is too narrow for all of them (the study's name always stays whole).
+STUDY_COLUMNS = ("study", "completed", "best", "to run", "running", "failed", "infeasible",
+                 "mode", "created")
+
+
+def studies_table(rows: Sequence[StudyOverview], width: int | None = None) -> Table:
+    """One row per study. A study's name is never cut (an autopilot's studies differ only
+    at their ends: ``digits``, ``digits-r2``, ``digits-bayes``): on a terminal narrower
+    than ``width`` needs, the least telling columns are left out instead (and said so)."""
+    cells = [{"study": esc(r.study.name), "mode": r.mode, "to run": str(r.to_run),
+              "running": str(r.counts[TrialStatus.RUNNING]),
+              "completed": str(r.counts[TrialStatus.COMPLETED]),
+              "infeasible": str(r.counts[TrialStatus.INFEASIBLE]),
+              "failed": str(r.counts[TrialStatus.FAILED]),
+              "best": (esc(f"{fmt(r.best)} ({r.objective.metric}, {r.objective.goal[:3]})")
+                       if r.best is not None else "-"),
+              "created": when(r.study.created_at)} for r in rows]
+    need = {c: max(len(c), *(len(row[c]) for row in cells)) + 3 for c in STUDY_COLUMNS}
+    shown, used = [], 1
+    for column in STUDY_COLUMNS:
+        if column == "study" or width is None or used + need[column] <= width:
+            shown.append(column)
+            used += need[column]
+    left_out = [c for c in STUDY_COLUMNS if c not in shown]
+    table = Table(title="Studies", title_justify="left", caption=(
+        f"not shown at this width: {', '.join(left_out)}" if left_out else None),
+        caption_justify="left")
+    for column in (c for c in ("study", "mode", "to run", "running", "completed",
+                               "infeasible", "failed", "best", "created") if c in shown):
+        table.add_column(column, no_wrap=column == "study",
+                         justify="left" if column in ("study", "mode") else "right")
+    for row in cells:
+        table.add_row(*(row[str(col.header)] for col in table.columns))
     return table
 
 
