@@ -56,6 +56,22 @@ def test_the_api_returns_the_documented_json(db: str) -> None:
     assert missing.status_code == 404 and "no trial 99" in missing.json()["error"]
 
 
+def test_a_trial_page_lists_only_the_checkpoints_still_on_disk(db: str) -> None:
+    store = open_store(db)
+    trial = store.get_trial(store.get_study("live-study").id, 0)
+    assert trial is not None
+    ids = [store.add_checkpoint(trial.id, step, f"/runs/ckpt-{step}.pt", 0.5 - step / 1000)
+           for step in (50, 100, 150)]
+    for dropped in ids[:2]:  # the retention policy deleted these files
+        store.drop_checkpoint(dropped)
+    detail = client(db).get("/api/trial", params={"study": "live-study", "index": 0}).json()
+    assert [c["path"] for c in detail["checkpoints"]] == ["/runs/ckpt-150.pt"]
+    assert detail["checkpoints_deleted"] == 2
+    page = client(db).get("/trial", params={"study": "live-study", "index": 0}).text
+    assert "ckpt-50.pt" not in page and "ckpt-150.pt" in page
+    assert "2 more were saved and deleted" in page
+
+
 def test_only_reads_and_only_for_the_bound_host(db: str) -> None:
     before = hashlib.sha256(Path(db).read_bytes()).hexdigest()
     c = client(db)

@@ -90,15 +90,19 @@ def sections(report_html: str, parallel: Any | None) -> str:
 def trial_page(d: dict[str, Any]) -> str:
     title = f'{d["study"]}/{d["index"]}'
     params = table(["parameter", "value"], [(k, fmt(v)) for k, v in d["params"].items()])
-    facts = table(["status", d["metric"], "seed", "attempts", "worker", "started", "finished"],
+    facts = table(["status", d["metric"], "seed", "attempts", "worker", "started", "finished",
+                   "code"],
                   [(d["status"], fmt(d["value"]), d["seed"], d["attempts"], d["worker"] or "-",
-                    _when(d["started"]), _when(d["finished"]))])
+                    _when(d["started"]), _when(d["finished"]), d["code"] or "-")])
     reason = f'<h2>Reason</h2><pre>{esc(d["reason"])}</pre>' if d["reason"] else ""
     warnings = ("<h2>Warnings</h2><ul>" + "".join(f"<li>{esc(w)}</li>" for w in d["warnings"])
                 + "</ul>") if d["warnings"] else ""
     curves = figure_div(plot.metric_grid([(title, d["curves"])], f"Metrics of {title}"))
     checkpoints = table(["step", "value", "path"], [(c["step"], fmt(c["value"]), c["path"])
                                                      for c in d["checkpoints"]])
+    if d["checkpoints_deleted"]:
+        checkpoints += (f'<p class="note">{d["checkpoints_deleted"]} more were saved and deleted '
+                        "by the retention policy (only these are kept on disk).</p>")
     again = "".join(f"<pre>{esc(line)}</pre>" for line in d["reproduce"])
     body = (f"<h1>{esc(title)}</h1>{facts}<h2>Parameters</h2>{params}{reason}{warnings}"
             f"<h2>Curves</h2>{curves}<h2>Checkpoints</h2>{checkpoints}"

@@ -106,6 +106,8 @@ def trial_detail(store: Store, study: str, index: int) -> dict[str, Any]:
     spec = study_spec(record)
     history = store.metric_points([trial.id])
     curves = {name: downsample(series, CURVE_POINTS) for (_, name), series in history.items()}
+    saved = store.checkpoints(trial.id)
+    kept = [c for c in saved if c.kept]  # the others were deleted by the retention policy
     # Quoted: a per-value study's name holds its values, and a value is user text
     # (``x$(touch X)`` must not run when the line is pasted into a shell).
     again = (f"tunebook retry {shlex.quote(study)} --trial {index} --status "
@@ -116,7 +118,8 @@ def trial_detail(store: Store, study: str, index: int) -> dict[str, Any]:
             "attempts": trial.attempts, "started": trial.started_at,
             "finished": trial.finished_at, "curves": curves,
             "checkpoints": [{"step": c.step, "path": c.path, "value": _num(c.value)}
-                            for c in store.checkpoints(trial.id)],
+                            for c in kept],
+            "checkpoints_deleted": len(saved) - len(kept), "code": trial.code,
             "reproduce": [reproduce_command(spec), again] if again else
             [reproduce_command(spec)]}
 
