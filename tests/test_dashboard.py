@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import random
 import socket
 import subprocess
 import threading
@@ -126,9 +128,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def served(db: str) -> Iterator[str]:
-    """The dashboard on a real uvicorn server in a thread."""
+@contextlib.contextmanager
+def serving(db: str) -> Iterator[str]:
+    """The dashboard of ``db`` on a real uvicorn server in a thread; yields its URL."""
     import uvicorn
 
     port = _free_port()
@@ -139,9 +141,17 @@ def served(db: str) -> Iterator[str]:
     deadline = time.monotonic() + 20
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def served(db: str) -> Iterator[str]:
+    with serving(db) as url:
+        yield url
 
 
 def _finish_one_more(db: str) -> None:
@@ -210,39 +220,63 @@ def test_pages_render_and_update_live_in_chromium(served: str, db: str, tmp_path
 
 
 def test_a_study_of_2500_trials_draws_every_axis_plot_under_the_csp(tmp_path: Path) -> None:
-    import uvicorn
     from playwright.sync_api import expect, sync_playwright
 
     from benchmarks.dashboard import NAME, build
 
     db = str(tmp_path / "big.db")
     build(db, 2500, 2)  # above the 2,000 points where axis plots once switched to WebGL
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(db), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.05)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=chromium_path(), args=BROWSER_ARGS)
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            watch = PageWatch(page, (base,))
-            page.goto(f"{base}/study?name={NAME}")
-            figures = page.locator("div.figure").count()
-            expect(page.locator("div.figure .main-svg").nth(figures - 1)).to_be_attached(
-                timeout=60_000)
-            drawn = page.evaluate("""() => [...document.querySelectorAll('div.figure')]
-                .map(f => [f._fullLayout.title.text || '',
-                           f.querySelectorAll('.scatterlayer path.point').length])""")
-            text = page.locator("main").inner_text()
-            browser.close()
-    finally:
-        server.should_exit = True
+    with serving(db) as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        watch = PageWatch(page, (base,))
+        page.goto(f"{base}/study?name={NAME}")
+        figures = page.locator("div.figure").count()
+        expect(page.locator("div.figure .main-svg").nth(figures - 1)).to_be_attached(
+            timeout=60_000)
+        drawn = page.evaluate("""() => [...document.querySelectorAll('div.figure')]
+            .map(f => [f._fullLayout.title.text || '',
+                       f.querySelectorAll('.scatterlayer path.point').length])""")
+        text = page.locator("main").inner_text()
+        browser.close()
     axes = [n for title, n in drawn if title.startswith("val_loss vs ")]
     assert len(axes) >= 3 and all(n == 2500 for n in axes), drawn  # every trial, as SVG
     assert "not supported" not in text and watch.errors == [], watch.errors
+
+
+WIDE = {f"param_{i}": {"low": 1e-4, "high": 1.0, "scale": "log"} for i in range(12)}
+
+
+def test_cells_never_split_a_number_or_a_word_and_a_long_text_stays_in_its_cell(
+        db: str) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.synthetic import Fake, make_study
+
+    rng = random.Random(0)
+    make_study(open_store(db), "wide", [
+        Fake({k: round(10 ** rng.uniform(-4, 0), 6) for k in WIDE}, 0.0027 + i / 1e4)
+        for i in range(6)], nuisance=WIDE, description="x" * 4000)
+    with serving(db) as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1000, "height": 800})
+        page.goto(base + "/")
+        expect(page.locator("#studies")).to_contain_text("wide")
+        index_width = page.evaluate("document.documentElement.scrollWidth")
+        page.goto(base + "/study?name=wide")
+        expect(page.locator("#trials-table tbody tr")).to_have_count(6, timeout=30_000)
+        split = page.evaluate("""() => [...document.querySelectorAll(
+            '#trials-table td, #studies td')].filter(td => {
+                const text = td.innerText.trim();
+                if (!text || /\\s/.test(text)) return false;  // one word or number
+                const range = document.createRange();
+                range.selectNodeContents(td);
+                const lines = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+                return lines.size > 1;
+            }).map(td => td.innerText)""")
+        browser.close()
+    assert split == [], split  # "0.0027" / "78" and "complete" / "d" were seen
+    assert index_width < 3000  # a 4,000-character word scrolls inside its cell
 
 
 def test_serving_a_store_while_four_workers_write_it(tmp_path: Path, db_path: str) -> None:

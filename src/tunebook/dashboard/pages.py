@@ -24,7 +24,7 @@ nav{background:#24292f;padding:10px 24px}nav a{color:#fff;margin-right:18px;text
 th[data-sort]{cursor:pointer}th[data-sort]:hover{background:#f6f8fa}
 .live{color:#1a7f37;font-size:.85em}pre{background:#f6f8fa;padding:8px;overflow:auto}
 .error{padding:16px;border-left:4px solid #cf222e;background:#fff5f5}
-.cell{max-height:6em;max-width:40em;overflow:auto;overflow-wrap:anywhere}
+.cell{max-height:6em;max-width:40em;overflow:auto;overflow-wrap:break-word}
 td,th,h1,h2,p,li{unicode-bidi:isolate}
 """
 
