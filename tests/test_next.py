@@ -93,7 +93,8 @@ DIVERGES = """
 def test_a_study_where_every_trial_diverged_moves_the_learning_rate_below_it(
         tmp_path: Path, db_path: str) -> None:
     study = write_study(tmp_path / "s", DIVERGES, name="hot", budget=8, max_steps=4,
-                        nuisance={"lr": {"low": 0.1, "high": 100.0, "scale": "log"}})
+                        nuisance={"lr": {"low": 0.1, "high": 100.0, "scale": "log"},
+                                  "act": {"values": ["relu", "tanh"]}})
     run_study(load_spec(study), open_store(db_path), workers=2)
     out = tunebook_cli("next", "hot", "--db", db_path, cwd=tmp_path)
     assert out.returncode == 0, out.stderr

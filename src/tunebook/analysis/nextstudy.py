@@ -128,9 +128,9 @@ def below_divergence(data: StudyData) -> list[Change]:
     if not finished or any(t.status is not TrialStatus.INFEASIBLE for t in finished):
         return []
     changes: list[Change] = []
-    for dim in data.spec.space.nuisance:
+    for dim in (d for d in data.spec.space.nuisance if _learning_rate(d) is not None):
         tried = [float(t.params[dim.key]) for t in finished if dim.key in t.params]
-        if tried and _learning_rate(dim) is not None:
+        if tried:
             changes += _moved(dim, min(tried), (
                 f"all {len(finished)} trials diverged, the lowest at {dim.key} = "
                 f"{min(tried):.3g}"), {"diverged": float(len(finished))})
