@@ -129,6 +129,38 @@ def assert_drawn_inside(drawn: list[Any]) -> None:
                 assert axis["range"][1] - axis["range"][0] < 12, (figure["title"], axis)
 
 
+CURVES = """() => {
+  const gd = [...document.querySelectorAll('div.figure')].find(
+      f => (f._fullLayout.title.text || '').startsWith('Training curves'));
+  const box = el => { const r = el.getBoundingClientRect();
+                      return [r.left, r.top, r.right, r.bottom]; };
+  return {colors: gd._fullData.map(t => [t.legendgroup, t.line.color]),
+          legend: box(gd.querySelector('.legend')),
+          panels: ['', '2'].map(n => {
+            const r = gd.getBoundingClientRect(), L = gd._fullLayout;
+            const x = L['xaxis' + n], y = L['yaxis' + n];
+            return [r.left + x._offset, r.top + y._offset, r.left + x._offset + x._length,
+                    r.top + y._offset + y._length]; })};
+}"""
+
+
+def _overlap(a: list[float], b: list[float]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def test_each_trial_keeps_one_colour_across_the_curve_panels_and_the_legend_covers_none(
+        tmp_path: Path, db_path: str) -> None:
+    store = open_store(db_path)
+    report_study(store, "curves")
+    drawn = _drawn(write_report(store, ["curves"], tmp_path / "report.html"), CURVES)[0]
+    by_trial: dict[str, set[str]] = {}
+    for group, color in drawn["colors"]:
+        by_trial.setdefault(group, set()).add(color)
+    assert len(by_trial) >= 6 and all(len(c) == 1 for c in by_trial.values()), by_trial
+    assert len({next(iter(c)) for c in by_trial.values()}) == len(by_trial)  # none repeat
+    assert drawn["panels"] and not any(_overlap(drawn["legend"], p) for p in drawn["panels"])
+
+
 LINK = '<a href="https://example.invalid/">CLICK</a>'
 BIG = '<span style="font-size:60px">BIG</span>'
 

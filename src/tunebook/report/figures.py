@@ -87,15 +87,20 @@ def curves(items: Sequence[TrialCurves], metric: str) -> go.Figure:
 
     go = _go()
     fig = make_subplots(rows=1, cols=2, subplot_titles=("train loss", metric))
-    for c in items:
+    for n, c in enumerate(items):  # one colour per trial, the same in both panels
+        color = PALETTE[n % len(PALETTE)]
         for col, name in ((1, "train_loss"), (2, metric)):
             series = c.series.get(name) or (c.series.get("loss") if col == 1 else None)
             if series:
                 fig.add_trace(go.Scatter(x=[s for s, _ in series], y=[v for _, v in series],
                                          mode="lines", name=f"{c.label} ({c.combo})",
-                                         legendgroup=c.label, showlegend=col == 2), 1, col)
+                                         legendgroup=c.label, showlegend=col == 2,
+                                         line={"color": color}), 1, col)
     fig.update_xaxes(title_text="step")
-    return _layout(fig, "Training curves of the best trials per scientific value", height=380)
+    rows = -(-len(items) // 4)  # the legend below both panels, about four entries a row
+    _layout(fig, "Training curves of the best trials per scientific value",
+            height=380 + 22 * rows, legend=LEGEND_BELOW)
+    return fig.update_layout(margin={"b": 80 + 22 * rows})
 
 
 def grad_norm(data: GradNormData) -> go.Figure:
@@ -145,7 +150,12 @@ def metric_grid(runs: Sequence[tuple[str, dict[str, Series]]], title: str) -> go
     return _layout(fig, title, height=300 * rows)
 
 
-PALETTE = ("#0969da", "#cf222e", "#1a7f37", "#9a6700", "#8250df")
+#: Twelve colours told apart by most readers (Paul Tol's "muted" and "bright" schemes):
+#: a trial keeps its colour in every panel, and 12 trials share none.
+PALETTE = ("#0077bb", "#cc3311", "#009988", "#ee7733", "#33bbee", "#ee3377", "#332288",
+           "#117733", "#999933", "#882255", "#44aa99", "#aa4499")
+#: A legend under the panels, where it covers none of them.
+LEGEND_BELOW = {"orientation": "h", "yanchor": "top", "y": -0.18, "xanchor": "left", "x": 0}
 
 
 #: Colour bands of the parallel-coordinates lines (one SVG trace each, so that 3,000
