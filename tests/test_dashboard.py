@@ -74,6 +74,28 @@ def test_a_trial_page_lists_only_the_checkpoints_still_on_disk(db: str) -> None:
     assert "2 more were saved and deleted" in page
 
 
+def test_parallel_coordinates_name_every_category_and_label_a_log_axis_in_its_units(
+        db: str) -> None:
+    from tunebook.dashboard.views import parallel_figure
+    from tunebook.spec import study_spec
+
+    store = open_store(db)
+    study = store.get_study("live-study")
+    fig = parallel_figure(study_spec(study), store.trials(store.tree(study).ids))
+    assert fig is not None
+    labels = list(fig.layout.xaxis.ticktext)
+    assert labels[:2] == ["act", "learning_rate"]  # not "log10 learning_rate"
+    texts = {round(a.x): [] for a in fig.layout.annotations}
+    for a in fig.layout.annotations:
+        texts[round(a.x)].append(a.text)
+    assert sorted(texts[0]) == sorted(["relu", "tanh", EVIL])  # every category, not the ends
+    lrs = [t.params["learning_rate"] for t in store.trials(store.tree(study).ids)
+           if t.status is TrialStatus.COMPLETED]
+    shown = [float(t) for t in texts[1]]
+    assert min(shown) == pytest.approx(min(lrs), rel=0.01)  # its own units, not log10
+    assert max(shown) == pytest.approx(max(lrs), rel=0.01) and len(shown) >= 3  # decades
+
+
 def test_only_reads_and_only_for_the_bound_host(db: str) -> None:
     before = hashlib.sha256(Path(db).read_bytes()).hexdigest()
     c = client(db)

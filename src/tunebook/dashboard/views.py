@@ -135,7 +135,7 @@ PARALLEL_MAX = 3000
 def parallel_figure(spec: StudySpec, trials: Sequence[TrialRecord]) -> Any | None:
     """Parallel coordinates of the completed trials (at most ``PARALLEL_MAX`` lines: the
     best 300 and an even sample of the rest), or None without completed trials."""
-    from tunebook.report.figures import parallel
+    from tunebook.report.figures import ParallelAxis, parallel
 
     sign = spec.objective.sign()
     done = sorted((t for t in trials if t.status is TrialStatus.COMPLETED
@@ -146,16 +146,15 @@ def parallel_figure(spec: StudySpec, trials: Sequence[TrialRecord]) -> Any | Non
         rest = done[300:]
         step = math.ceil(len(rest) / (PARALLEL_MAX - 300))
         done = done[:300] + rest[::step]
-    columns: list[tuple[str, list[float], list[str] | None]] = []
+    columns: list[ParallelAxis] = []
     for dim in (*spec.space.scientific, *spec.space.nuisance):
         raw = [t.params.get(dim.key) for t in done]
         if isinstance(dim.domain, ChoiceDomain):
             names = [str(c) for c in dim.domain.values]
-            columns.append((dim.key, [float(names.index(str(v))) if str(v) in names
-                                      else math.nan for v in raw], names))
+            columns.append(ParallelAxis(dim.key, [float(names.index(str(v))) if str(v) in names
+                                                  else math.nan for v in raw], names))
         else:
-            label = f"log10 {dim.key}" if dim.is_log else dim.key
-            columns.append((label, [(math.log10(float(v)) if dim.is_log else float(v))
-                                    if isinstance(v, int | float) else math.nan
-                                    for v in raw], None))
+            columns.append(ParallelAxis(dim.key, [float(v) if isinstance(v, int | float)
+                                                  else math.nan for v in raw],
+                                        log=dim.is_log))
     return parallel(columns, [float(t.value or 0.0) for t in done], spec.objective.metric)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tunebook.analysis.axes import Axis
@@ -163,17 +164,30 @@ LEGEND_BELOW = {"orientation": "h", "yanchor": "top", "y": -0.18, "xanchor": "le
 BANDS = 8
 
 
-def parallel(columns: Sequence[tuple[str, list[float], list[str] | None]],
-             values: list[float], metric: str) -> go.Figure:
-    """Parallel coordinates of the searched parameters, coloured by the objective; one
-    line per completed trial. A column is (label, values, category names or None).
+@dataclass(frozen=True)
+class ParallelAxis:
+    """One column of :func:`parallel`: its label, one value per line (NaN: none), and
+    either the category names (values are their indices) or whether it is a log scale
+    (values are then the parameter's own, drawn on a log scale and labelled in its
+    units)."""
 
-    Drawn as plain SVG lines (each column scaled to its own range, its ends labelled),
-    not Plotly's ``parcoords``: that one needs WebGL and run-time code generation, which
-    the dashboard's Content-Security-Policy rightly forbids."""
+    label: str
+    values: list[float]
+    categories: list[str] | None = None
+    log: bool = False
+
+
+def parallel(columns: Sequence[ParallelAxis], values: list[float], metric: str) -> go.Figure:
+    """Parallel coordinates of the searched parameters, coloured by the objective; one
+    line per completed trial.
+
+    Drawn as plain SVG lines (each column scaled to its own range and labelled at its
+    ticks: every category, a log range's decades in its own units), not Plotly's
+    ``parcoords``: that one needs WebGL and run-time code generation, which the
+    dashboard's Content-Security-Policy rightly forbids."""
     go = _go()
-    axes = [*columns, (metric, values, None)]
-    scaled = [_unit(data, cats) for _, data, cats in axes]
+    axes = [*columns, ParallelAxis(metric, values)]
+    scaled = [_unit(a) for a in axes]
     low, high = min(values), max(values)
     fig = go.Figure()
     for band in range(BANDS):
@@ -191,34 +205,54 @@ def parallel(columns: Sequence[tuple[str, list[float], list[str] | None]],
                              marker={"color": [low, high], "colorscale": "Viridis",
                                      "showscale": True, "cmin": low, "cmax": high,
                                      "colorbar": {"title": {"text": metric}}}))
-    for i, (_, data, cats) in enumerate(axes):
-        top, bottom = _ends(data, cats)
-        fig.add_annotation(x=i, y=1.04, text=top, showarrow=False, yanchor="bottom")
-        fig.add_annotation(x=i, y=-0.04, text=bottom, showarrow=False, yanchor="top")
-    fig.update_xaxes(tickvals=list(range(len(axes))), ticktext=[name for name, _, _ in axes],
-                     range=[-0.3, len(axes) - 0.7], side="top", showgrid=True)
-    fig.update_yaxes(range=[-0.15, 1.15], showticklabels=False, showgrid=False,
+    for i, axis in enumerate(axes):
+        for at, text in _ticks(axis):
+            fig.add_annotation(x=i, y=at, text=text, showarrow=False, xanchor="left",
+                               xshift=3, font={"size": 10}, bgcolor="rgba(255,255,255,0.7)")
+    fig.update_xaxes(tickvals=list(range(len(axes))), ticktext=[a.label for a in axes],
+                     range=[-0.3, len(axes) - 0.5], side="top", showgrid=True)
+    fig.update_yaxes(range=[-0.08, 1.08], showticklabels=False, showgrid=False,
                      zeroline=False)
     return _layout(fig, f"Parallel coordinates of the completed trials, coloured by {metric}",
                    height=460)
 
 
-def _unit(data: Sequence[float], categories: Sequence[str] | None) -> list[float | None]:
+def _span(axis: ParallelAxis) -> tuple[float, float]:
+    """The column's range in drawing units (log10 of the values on a log scale)."""
+    seen = [_drawn(v, axis.log) for v in axis.values if not math.isnan(v)]
+    return (min(seen), max(seen)) if seen else (0.0, 1.0)
+
+
+def _drawn(value: float, log: bool) -> float:
+    return math.log10(value) if log and value > 0 else value
+
+
+def _unit(axis: ParallelAxis) -> list[float | None]:
     """A column on [0, 1]: categories evenly, numbers by their range (NaN: a gap)."""
-    if categories is not None:
-        span = max(1, len(categories) - 1)
-        return [None if math.isnan(v) else v / span for v in data]
-    seen = [v for v in data if not math.isnan(v)]
-    low, high = (min(seen), max(seen)) if seen else (0.0, 1.0)
-    return [None if math.isnan(v) else (v - low) / (high - low) if high > low else 0.5
-            for v in data]
+    if axis.categories is not None:
+        span = max(1, len(axis.categories) - 1)
+        return [None if math.isnan(v) else v / span for v in axis.values]
+    low, high = _span(axis)
+    return [None if math.isnan(v) else (_drawn(v, axis.log) - low) / (high - low)
+            if high > low else 0.5 for v in axis.values]
 
 
-def _ends(data: Sequence[float], categories: Sequence[str] | None) -> tuple[str, str]:
-    if categories is not None:
-        return categories[-1], categories[0]
-    seen = [v for v in data if not math.isnan(v)]
-    return (f"{max(seen):.3g}", f"{min(seen):.3g}") if seen else ("", "")
+def _ticks(axis: ParallelAxis) -> list[tuple[float, str]]:
+    """Where a column is labelled, on [0, 1]: every category; else both ends and, on a
+    log scale, each whole decade between them, in the parameter's own units."""
+    if axis.categories is not None:
+        span = max(1, len(axis.categories) - 1)
+        return [(i / span, name) for i, name in enumerate(axis.categories)]
+    if not any(not math.isnan(v) for v in axis.values):
+        return []
+    low, high = _span(axis)
+    if high <= low:
+        return [(0.5, f"{10 ** low if axis.log else low:.3g}")]
+    ends = [(0.0, low), (1.0, high)]
+    inner = [((k - low) / (high - low), float(k)) for k in range(math.ceil(low + 0.15),
+                                                               math.floor(high - 0.15) + 1)]
+    marks = ends + (inner if axis.log else [])
+    return [(at, f"{10 ** v if axis.log else v:.3g}") for at, v in sorted(marks)]
 
 
 def _band(value: float, low: float, high: float) -> int:
