@@ -139,6 +139,26 @@ def test_a_learning_rate_range_that_mostly_diverges_moves_down_and_holds_other_w
     assert "read again in the moved range" in held[0].reason
 
 
+def test_the_report_and_next_agree_on_a_best_crowding_an_edge_beyond_which_all_diverged(
+        ) -> None:
+    rng = random.Random(1)  # trains best at 0.25; every trial above 0.3 diverges
+    trials = []
+    for _ in range(60):
+        lr = 10 ** rng.uniform(-4, 0)
+        trials.append(Fake({"lr": lr}, None, TrialStatus.INFEASIBLE, reason="diverged")
+                      if lr > 0.3 else Fake({"lr": lr}, (math.log10(lr / 0.25)) ** 2))
+    store = MemoryStore()
+    make_study(store, "walled", trials, nuisance={"lr": {"low": 1e-4, "high": 1.0,
+                                                         "scale": "log"}})
+    report = study_report(store, "walled")
+    space = next(f for f in report.findings if f.check.name == "SEARCH_SPACE")
+    assert space.verdict.name != "OK" and "widen" not in space.next_step.lower()
+    assert "keep lr's upper bound" in space.next_step.lower() and "warmup" in space.next_step
+    plan = plan_next(report.data, report.findings, report.noise)
+    [cut] = [c for c in plan.changes if c.target is not None]
+    assert cut.kind is ChangeKind.CUT and cut.edge == "high" and 0.25 < cut.value < 1.0
+
+
 def test_a_wall_that_holds_under_one_optimizer_only_never_cuts_the_best_trial() -> None:
     rng = random.Random(0)  # SGD diverges above 0.14; Adam trains best near 0.6
     fakes = []

@@ -143,6 +143,7 @@ def search_space(data: StudyData, warm: Sequence[TrialRecord] = ()) -> Finding:
     flagged, steps, verdicts = [], [], []
     numbers: dict[str, float] = {}
     crowded: list[CrowdedEdge] = []
+    bad = [t for t in data.trials if t.status is TrialStatus.INFEASIBLE]
     for dim in numeric_dims(data):
         mine = [t for t in done if dim.key in t.params]
         for edge in EDGES:
@@ -169,12 +170,22 @@ def search_space(data: StudyData, warm: Sequence[TrialRecord] = ()) -> Finding:
             flagged.append(f"{c.hits} of the {c.k} best trials have {dim.key} at its {edge} "
                            f"edge ({side} {from_unit_of(dim, c.cut):.3g}, {where}; "
                            f"p = {c.chance:.2g} by chance)")
-            steps.append(f"widen {dim.key}'s {edge} bound from {bound:g} to ~{wider:.3g}")
+            wall = _region(dim, bad, done) if bad else None
+            if wall is not None and wall[1].edge == edge:  # as `next` reads it: one rule
+                steps.append(f"keep {dim.key}'s {edge} bound: trials beyond "
+                             f"~{wall[1].feasible_bound:.3g} diverged, so instability, not "
+                             "the range, caps it (`tunebook next` cuts the range there); "
+                             "add warmup (or clipping) before searching past it")
+            else:
+                steps.append(f"widen {dim.key}'s {edge} bound from {bound:g} to ~{wider:.3g}")
     if not flagged:
         return Finding(question, Verdict.OK, f"The {min(k, len(done))} best trials sit inside "
                        "every nuisance range, away from the boundaries.", "", "axes")
-    return Finding(question, worst(verdicts), "; ".join(flagged) + ": the optimum may lie "
-                   "outside the range.", sentence("; ".join(steps)), "axes",
+    walled = sum(step.startswith("keep ") for step in steps)
+    why = (": the optimum may lie outside the range." if walled < len(steps) else
+           ": they sit at the edge of the feasible region, not of the range.")
+    return Finding(question, worst(verdicts), "; ".join(flagged) + why,
+                   sentence("; ".join(steps)), "axes",
                    tuple(flagged), numbers, tuple(crowded))
 
 
