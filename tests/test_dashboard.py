@@ -96,6 +96,23 @@ def test_parallel_coordinates_name_every_category_and_label_a_log_axis_in_its_un
     assert max(shown) == pytest.approx(max(lrs), rel=0.01) and len(shown) >= 3  # decades
 
 
+def test_the_importance_is_computed_beside_the_page_which_fills_it_in(db: str) -> None:
+    c = client(db)
+    first = c.get("/api/study/sections", params={"name": "live-study"}).json()
+    assert ("importance pending" in first["version"]) == (
+        "Computing the parameter importance" in first["html"])
+    seen, deadline = first, time.monotonic() + 30
+    while "What moves val_loss" not in seen["html"]:  # as app.js polls
+        assert time.monotonic() < deadline, "the importance never arrived"
+        time.sleep(0.2)
+        if c.get("/api/study", params={"name": "live-study"}).json()["version"] != \
+                seen["version"]:
+            seen = c.get("/api/study/sections", params={"name": "live-study"}).json()
+    assert "importance pending" not in seen["version"]
+    assert c.get("/api/study", params={"name": "live-study"}).json()["version"] == \
+        seen["version"]  # the poll then stops fetching the sections
+
+
 def test_only_reads_and_only_for_the_bound_host(db: str) -> None:
     before = hashlib.sha256(Path(db).read_bytes()).hexdigest()
     c = client(db)
@@ -202,6 +219,9 @@ def test_pages_render_and_update_live_in_chromium(served: str, db: str, tmp_path
         expect(page.locator("#studies")).to_contain_text("24/24")
 
         page.goto(served + "/study?name=live-study")
+        # The importance is computed beside the request; the page fills it in by itself.
+        expect(page.locator("section[id$='-importance'] div.figure")).to_have_count(
+            1, timeout=30_000)
         figures = page.locator("div.figure").count()
         assert figures >= 7  # the report's sections and parallel coordinates
         expect(page.locator("div.figure .main-svg").nth(figures - 1)).to_be_attached(

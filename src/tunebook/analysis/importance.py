@@ -37,6 +37,12 @@ class Importances:
     note: str = ""
 
 
+#: What a report built without its importances says in their place (the dashboard
+#: computes them beside the request and fills the section in when they are ready).
+PENDING = Importances([], "Computing the parameter importance (a random forest refitted "
+                          f"{RESAMPLES} times): this section fills in by itself.")
+
+
 def _matrix(data: StudyData) -> tuple[np.ndarray, np.ndarray, list[str]]:
     dims = [d for d in (*data.spec.space.nuisance, *data.spec.space.scientific)
             if d.condition is None]

@@ -11,7 +11,7 @@ from tunebook.analysis.curves import TrialCurves, best_curves
 from tunebook.analysis.data import StudyData, load_study
 from tunebook.analysis.findings import Check, Finding, Verdict
 from tunebook.analysis.gradnorm import GradNormData, grad_norms
-from tunebook.analysis.importance import Importances, importances
+from tunebook.analysis.importance import PENDING, Importances, importances
 from tunebook.analysis.isolation import ValueBest, isolation
 from tunebook.analysis.pruningcheck import pruning_safety
 from tunebook.analysis.rounds import Rounds, compare_rounds
@@ -39,8 +39,12 @@ class StudyReport:
     noise: Noise | None = None
 
 
-def study_report(store: Store, name: str) -> StudyReport:
-    """Load a study and answer the checklist; a few queries, whatever the study's size."""
+def study_report(store: Store, name: str, *, importance: bool = True) -> StudyReport:
+    """Load a study and answer the checklist; a few queries, whatever the study's size.
+
+    ``importance=False`` leaves the parameter importance out (:data:`PENDING` in its
+    place): at 10,000 trials it is most of the time the report takes, and a page that
+    must open at once computes it afterwards."""
     data = load_study(store, name)
     counts = {s.value: sum(t.status is s for t in data.trials) for s in TrialStatus}
     curves = best_curves(store, data)
@@ -57,7 +61,8 @@ def study_report(store: Store, name: str) -> StudyReport:
     rows = isolation(data)
     return StudyReport(data, counts, conclude(data, rows, findings), findings, rows,
                        axes(data), curves, grad_norms(store, data, curves, flagged),
-                       list(enumerate(checklist.best_so_far(data), 1)), importances(data),
+                       list(enumerate(checklist.best_so_far(data), 1)),
+                       importances(data) if importance else PENDING,
                        compare_rounds(store, data), noise)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hmac
 import threading
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from functools import cache
 from importlib import resources
 from typing import Annotated, Any
@@ -22,8 +23,9 @@ from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from tunebook.analysis.importance import PENDING
 from tunebook.dashboard import pages, views
-from tunebook.dashboard.cache import StudyCache, version_of
+from tunebook.dashboard.cache import StudyCache, Version, version_of
 from tunebook.errors import StudyNotFound, TunebookError
 from tunebook.records import TrialStatus
 from tunebook.store import Store
@@ -138,7 +140,8 @@ def create_app(url: str | None = None, *, store: Store | None = None,
         row = views.study_row(c.store, c.store.tree(name))
         # The live poll: the version comes from the row's own aggregates, not new queries.
         counts = {s: row["counts"][s.value] for s in TrialStatus}
-        return {**row, "version": repr(version_of(counts, row["last_update"]))}
+        version = version_of(counts, row["last_update"])
+        return {**row, "version": _shown(version, c.importance(name) is not None)}
 
     @app.get("/api/study/sections")
     def study_sections(name: str) -> dict[str, Any]:
@@ -191,13 +194,22 @@ def _sections(cache: StudyCache, name: str) -> tuple[str, str]:
     timeline = timeline_for(cache.store.decisions(), cache.store.tree(name).root.name)
     instead = superseded(timeline, name) if timeline else None
 
+    ranked = cache.importance(name)
+
     def build(tree: Any) -> str:
-        report = cache.report(tree.root.name)
+        report = replace(cache.report(tree.root.name), importance=ranked or PENDING)
         return pages.sections(study_sections(report, title=False, instead=instead),
                               views.parallel_figure(report.data.spec, report.data.trials))
 
-    version, html = cache.get(name, f"sections:{instead or ''}", build)
-    return repr(version), (html_section(timeline) if timeline else "") + html
+    version, html = cache.get(name, f"sections:{instead or ''}:{ranked is not None}", build)
+    return _shown(version, ranked is not None), (html_section(timeline) if timeline
+                                                 else "") + html
+
+
+def _shown(version: Version, ranked: bool) -> str:
+    """The version a page shows: the study's, and whether the importance was in it (so the
+    live poll fetches the sections again once the importance is ready)."""
+    return repr(version) + ("" if ranked else " importance pending")
 
 
 def _host_of(header: str) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from tunebook.analysis.importance import Importances, importances
 from tunebook.analysis.report import StudyReport, study_report
 from tunebook.records import StudyTree, TrialRecord, TrialStatus
 from tunebook.store import Store
@@ -29,6 +30,7 @@ def version_of(counts: Mapping[TrialStatus, int], last_update: float | None) -> 
 class _Entry:
     lock: threading.RLock = field(default_factory=threading.RLock)
     values: dict[str, tuple[Version, Any]] = field(default_factory=dict)
+    computing: Version | None = None  # the version whose importance a thread computes
 
 
 class StudyCache:
@@ -69,7 +71,35 @@ class StudyCache:
         return cached
 
     def report(self, name: str) -> StudyReport:
-        return self.get(name, "report", lambda tree: study_report(self.store, tree.root.name))[1]
+        """The study's report without its parameter importance (see :meth:`importance`)."""
+        return self.get(name, "report", lambda tree: study_report(
+            self.store, tree.root.name, importance=False))[1]
+
+    def importance(self, name: str) -> Importances | None:
+        """The study's parameter importance for its current version, or None while it is
+        computed in a background thread (started here, once per version): the forest's
+        refits take seconds on a big study, and no page waits for them."""
+        tree = self.store.tree(name)
+        version = self.version(tree)
+        entry = self._entry(tree.root.name)
+        with self._guard:
+            done = entry.values.get("importance")
+            if done is not None and done[0] == version:
+                return done[1]  # type: ignore[no-any-return]
+            if entry.computing == version:
+                return None
+            entry.computing = version
+        report = self.report(name)
+
+        def compute() -> None:
+            result = importances(report.data)
+            with self._guard:
+                entry.values["importance"] = (version, result)
+                if entry.computing == version:
+                    entry.computing = None
+
+        threading.Thread(target=compute, name=f"importance-{name}", daemon=True).start()
+        return None
 
     def trials(self, name: str) -> list[TrialRecord]:
         return self.get(name, "trials", lambda tree: self.store.trials(tree.ids))[1]
