@@ -66,16 +66,19 @@ def test_a_waiting_worker_runs_the_code_pulled_after_it_started(tmp_path: Path,
 
     def finished(name: str) -> None:
         deadline = time.time() + 120
-        store = open_store(db_path)
+        store = open_store(db_path, read_only=True)
         while store.counts([store.get_study(name).id]).get(TrialStatus.COMPLETED, 0) < 2:
             assert time.time() < deadline and worker.poll() is None, worker.stderr
             time.sleep(0.1)
 
-    queue("a")
+    # started before the database or any study exists
     worker = subprocess.Popen([*cli, "worker", "--db", db_path, "--wait", "-w", "1",
                                "--runs-dir", str(tmp_path / "runs")], cwd=tmp_path,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
+        time.sleep(1.0)
+        assert worker.poll() is None, worker.communicate()  # it waits, it does not exit
+        queue("a")
         finished("a")
         _edit(folder / "helper.py", "VALUE = 3.0  # after git pull\n")
         queue("b")

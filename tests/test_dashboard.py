@@ -113,6 +113,17 @@ def test_the_importance_is_computed_beside_the_page_which_fills_it_in(db: str) -
         seen["version"]  # the poll then stops fetching the sections
 
 
+def test_unknown_pages_and_absurd_indices_get_the_error_page_not_raw_json(db: str) -> None:
+    c = client(db)
+    page = c.get("/nowhere")
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "no such page" in page.text and "detail" not in page.text
+    api = c.get("/api/nowhere")
+    assert api.status_code == 404 and "no such page" in api.json()["error"]
+    huge = c.get("/compare", params={"t": "live-study/" + "9" * 30})
+    assert huge.status_code == 404 and "has no trial" in huge.text
+
+
 def test_only_reads_and_only_for_the_bound_host(db: str) -> None:
     before = hashlib.sha256(Path(db).read_bytes()).hexdigest()
     c = client(db)
@@ -289,7 +300,7 @@ def test_a_study_of_2500_trials_draws_every_axis_plot_under_the_csp(tmp_path: Pa
 WIDE = {f"param_{i}": {"low": 1e-4, "high": 1.0, "scale": "log"} for i in range(12)}
 
 
-def test_cells_never_split_a_number_or_a_word_and_a_long_text_stays_in_its_cell(
+def test_cells_never_split_a_word_a_long_text_stays_in_its_cell_and_arrows_say_true(
         db: str) -> None:
     from playwright.sync_api import expect, sync_playwright
 
@@ -299,6 +310,8 @@ def test_cells_never_split_a_number_or_a_word_and_a_long_text_stays_in_its_cell(
     make_study(open_store(db), "wide", [
         Fake({k: round(10 ** rng.uniform(-4, 0), 6) for k in WIDE}, 0.0027 + i / 1e4)
         for i in range(6)], nuisance=WIDE, description="x" * 4000)
+    make_study(open_store(db), "acc", [Fake({"learning_rate": 0.01}, v) for v in
+                                       (0.7, 0.9, 0.8)], metric="accuracy", goal="maximize")
     with serving(db) as base, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium_path(), args=BROWSER_ARGS)
         page = browser.new_page(viewport={"width": 1000, "height": 800})
@@ -316,6 +329,12 @@ def test_cells_never_split_a_number_or_a_word_and_a_long_text_stays_in_its_cell(
                 const lines = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
                 return lines.size > 1;
             }).map(td => td.innerText)""")
+        page.goto(base + "/study?name=acc")  # maximize: best first is values going down
+        expect(page.locator("#trials-table tbody tr")).to_have_count(3, timeout=30_000)
+        page.locator("th[data-sort=value]").click()
+        expect(page.locator("th[data-sort=value]")).to_have_text("accuracy ▼")
+        expect(page.locator("#trials-table tbody tr").first.locator("td").nth(3)
+               ).to_have_text("0.9")
         browser.close()
     assert split == [], split  # "0.0027" / "78" and "complete" / "d" were seen
     assert index_width < 3000  # a 4,000-character word scrolls inside its cell

@@ -143,7 +143,7 @@ def worker(db: str | None, studies: tuple[str, ...], workers: int, devices: str,
     from tunebook.runner.remote import WorkerOptions, run_worker
     from tunebook.runner.slots import SlotOptions
 
-    store = open_db(db, create=False)
+    store = open_db(db, create=wait)  # --wait may start before the first study exists
     options = WorkerOptions(
         SlotOptions(runs_dir or default_runs_dir(store), slots=workers, max_trials=max_trials,
                     wait=wait, heartbeat_timeout_s=heartbeat_timeout,

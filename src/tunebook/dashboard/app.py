@@ -22,6 +22,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tunebook.analysis.importance import PENDING
 from tunebook.dashboard import pages, views
@@ -108,6 +109,12 @@ def create_app(url: str | None = None, *, store: Store | None = None,
                           for e in exc.errors())
         return _error(request, f"a bad request: {where}", 422)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        what = ("no such page: the pages are /, /study?name=S, /trial?study=S&index=N and "
+                "/compare?t=S/N" if exc.status_code == 404 else str(exc.detail))
+        return _error(request, what, exc.status_code)
+
     @app.exception_handler(StudyNotFound)
     @app.exception_handler(LookupError)
     async def missing(request: Request, exc: Exception) -> Response:
@@ -183,6 +190,8 @@ def _address(text: str) -> tuple[str, int]:
     study, sep, index = text.rpartition("/")
     if not sep or not index.isdigit():
         raise LookupError(f"{text!r} is not STUDY/INDEX, e.g. my-study/3")
+    if int(index) > MAX_INDEX:
+        raise LookupError(f"{study!r} has no trial {index}: trial numbers are far smaller")
     return study, int(index)
 
 

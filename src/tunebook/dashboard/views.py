@@ -88,7 +88,7 @@ def trial_page(cache: StudyCache, name: str, *, sort: str = "index", desc: bool 
     keys = [d.key for d in (*space.scientific, *space.nuisance)]
     labels = {leaf.id: combo_label(leaf.combo or {}) for leaf in tree.leaves}
     return {"total": len(rows), "offset": offset, "limit": limit, "columns": keys,
-            "metric": objective.metric, "split": tree.split,
+            "metric": objective.metric, "goal": objective.goal, "split": tree.split,
             "rows": [{"study": names.get(t.study_id, tree.root.name), "index": t.index,
                       "sub_study": labels.get(t.study_id, "") if tree.split else None,
                       "status": t.status.value, "value": _num(t.value),

@@ -77,7 +77,10 @@
       var tr = document.createElement("tr");
       heads.forEach(function (h) {
         var th = document.createElement("th");
-        th.textContent = h[0] + (h[1] && h[1] === table.sort ? (table.desc ? " ▼" : " ▲") : "");
+        /* ▲: the column's values grow down the table. Sorting by value puts the best
+           first, so on a maximize study "best first" is ▼. */
+        var up = !table.desc !== (h[1] === "value" && data.goal === "maximize");
+        th.textContent = h[0] + (h[1] && h[1] === table.sort ? (up ? " ▲" : " ▼") : "");
         if (h[1]) {
           th.dataset.sort = h[1];
           th.addEventListener("click", function () {
