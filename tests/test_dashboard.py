@@ -516,7 +516,8 @@ def test_long_texts_stay_in_their_cells_and_a_study_is_titled_once(db: str) -> N
     assert page.count("<h1") == 1
     empty = c.get("/study", params={"name": "empty-study"}).text
     assert "No conclusion yet: no trial has finished." in empty
-    assert "Look at the failures" not in empty
+    assert "Look at the failures" not in empty and "fix" not in empty.lower()
+    assert "Run the study." in empty
 
 
 def test_per_value_trials_say_which_sub_study_they_belong_to(tmp_path: Path,

@@ -45,6 +45,7 @@ def test_the_sweep_finds_the_best_lr_and_flags_the_instability_cap(tmp_path: Pat
     assert out.returncode == 0, out.stderr
     text = " ".join(out.stdout.split())
     assert "Instability caps the usable learning rate" in text
+    assert "scientific act held at relu" in text  # which value the sweep held
     assert "learning_rate = 0.1 " in text and "the next point, 0.316, is unstable" in text
     assert "early check: learning_rate = 0.2" in text  # 2x the best, stable in CAPPED
     assert "No early instability: at 2x the best learning rate (0.2)" in text

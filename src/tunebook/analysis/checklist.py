@@ -135,8 +135,10 @@ def search_space(data: StudyData, warm: Sequence[TrialRecord] = ()) -> Finding:
     question = SPACE_QUESTION
     done = data.completed()
     if not done:
+        ran = any(t.status.finished for t in data.trials)
         return Finding(question, Verdict.UNKNOWN, "No completed trials: nothing to locate.",
-                       "Fix the failures and run the study.", "axes")
+                       "See why the trials did not complete, fix that and run the study "
+                       "again." if ran else "Run the study.", "axes")
     k = top_k(len(done))
     adaptive = data.spec.model.sampler.type == "bayes"
     warm = sorted(warm, key=lambda t: data.objective.sign() * float(t.value or 0.0))

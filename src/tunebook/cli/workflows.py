@@ -102,7 +102,7 @@ def lr_sweep(spec_file: Path, span: str, points: int, key: str, workers: int, ou
       tunebook lr-sweep study.yaml --range 1e-5:10 --points 12 -w 2
     """
     from tunebook.report.sweeps import write_sweep_report
-    from tunebook.spec import load_spec
+    from tunebook.spec import load_spec, study_spec
     from tunebook.workflows import lr_sweep as sweep_lr
     from tunebook.workflows.lrsweep import parse_range
 
@@ -114,6 +114,8 @@ def lr_sweep(spec_file: Path, span: str, points: int, key: str, workers: int, ou
                          points=points, early_check=early_check, early_steps=early_steps,
                          options=options)
     _print_sweep(found.sweep, found.studies[0], "best")
+    console.print(escape(study_spec(store.get_study(found.studies[0])).model.description),
+                  highlight=False)  # what the sweep held, the scientific values included
     if found.early is not None:
         console.print(f"early check: {key} = {found.early.lr:.3g}, every step for "
                       f"{found.early.steps} steps ({found.studies[1]})", highlight=False)

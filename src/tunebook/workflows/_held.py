@@ -30,6 +30,14 @@ def known(spec: StudySpec, key: str, flag: str) -> None:
                         f"it with {flag}", path=str(spec.path), field="nuisance")
 
 
+def held_note(at: Mapping[str, Scalar]) -> str:
+    """What a sweep says about the scientific values it held (none: nothing)."""
+    if not at:
+        return ""
+    return ("; scientific " + ", ".join(f"{k} held at {v}" for k, v in at.items())
+            + " (the first value of each)")
+
+
 def held_still(spec: StudySpec, vary: Mapping[str, ParamModel], *, suffix: str,
                description: str, points: int, fixed: Mapping[str, Scalar] | None = None,
                keep_schedule: bool = False, max_steps: int | None = None,
@@ -56,7 +64,8 @@ def held_still(spec: StudySpec, vary: Mapping[str, ParamModel], *, suffix: str,
     hold.update(fixed or {})
     short = max_steps is not None
     return spec.derive(Derivation(
-        name=f"{spec.name}-{suffix}", description=description, scientific_at=at,
+        name=f"{spec.name}-{suffix}", description=description + held_note(at),
+        scientific_at=at,
         fixed=hold, search={ParamRef(k): v for k, v in vary.items()}, mode="joint", budget=points,
         sampler=SamplerModel(type="grid", grid_points=max(points, 1),
                              seed=spec.model.sampler.seed),
