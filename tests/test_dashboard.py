@@ -309,7 +309,8 @@ def test_cells_never_split_a_word_a_long_text_stays_in_its_cell_and_arrows_say_t
     rng = random.Random(0)
     make_study(open_store(db), "wide", [
         Fake({k: round(10 ** rng.uniform(-4, 0), 6) for k in WIDE}, 0.0027 + i / 1e4)
-        for i in range(6)], nuisance=WIDE, description="x" * 4000)
+        for i in range(6)], nuisance=WIDE, description="\u202e" + "x" * 4000,
+        experiment="lr-study")
     make_study(open_store(db), "acc", [Fake({"learning_rate": 0.01}, v) for v in
                                        (0.7, 0.9, 0.8)], metric="accuracy", goal="maximize")
     with serving(db) as base, sync_playwright() as pw:
@@ -320,6 +321,9 @@ def test_cells_never_split_a_word_a_long_text_stays_in_its_cell_and_arrows_say_t
         index_width = page.evaluate("document.documentElement.scrollWidth")
         page.goto(base + "/study?name=wide")
         expect(page.locator("#trials-table tbody tr")).to_have_count(6, timeout=30_000)
+        study_width = page.evaluate("document.documentElement.scrollWidth")
+        goal, experiment = (page.locator("#sections b", has_text=label).first.bounding_box()
+                            for label in ("Goal:", "Experiment:"))
         split = page.evaluate("""() => [...document.querySelectorAll(
             '#trials-table td, #studies td')].filter(td => {
                 const text = td.innerText.trim();
@@ -337,7 +341,9 @@ def test_cells_never_split_a_word_a_long_text_stays_in_its_cell_and_arrows_say_t
                ).to_have_text("0.9")
         browser.close()
     assert split == [], split  # "0.0027" / "78" and "complete" / "d" were seen
-    assert index_width < 3000  # a 4,000-character word scrolls inside its cell
+    assert index_width < 3000 and study_width < 3000  # a 4,000-character word wraps
+    assert goal is not None and experiment is not None  # the label after the text, not
+    assert experiment["y"] > goal["y"] + 10  # flipped before it by its right-to-left mark
 
 
 def test_serving_a_store_while_four_workers_write_it(tmp_path: Path, db_path: str) -> None:

@@ -34,6 +34,7 @@ unicode-bidi:isolate}
 .conclusion{padding:10px 14px;border-left:4px solid #0969da;background:#f6f8fa}
 .muted{color:#57606a;font-size:.9em}code{background:#f6f8fa;padding:1px 4px}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(480px,1fr));gap:8px}
+p,li,pre{overflow-wrap:break-word}pre{white-space:pre-wrap}
 """
 
 
@@ -67,8 +68,9 @@ def _summary(r: StudyReport, anchor: str, instead: str | None = None) -> str:
              r.data.label(row.best) if row.best else "-",
              f"{fmt(row.spread)} ({row.spread_source})") for row in r.isolation]
     return (f'<section id="{anchor}-summary"><h2>Summary</h2>'
-            f"<p><b>Goal:</b> {esc(spec.description or '(no description)')}"
-            + (f" <b>Experiment:</b> {esc(spec.experiment)}" if spec.experiment else "")
+            f"<p><b>Goal:</b> <bdi>{esc(spec.description or '(no description)')}</bdi>"
+            + (f" <b>Experiment:</b> <bdi>{esc(spec.experiment)}</bdi>" if spec.experiment
+               else "")
             + "</p>"
             f"<p><b>Objective:</b> {esc(spec.objective.goal)} <code>{esc(r.data.metric)}</code> "
             f"({esc(spec.objective.select)} evaluation of each trial). <b>Trials:</b> "
