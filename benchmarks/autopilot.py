@@ -35,6 +35,7 @@ Usage: ``python -m benchmarks.autopilot [--seeds 5] [--budgets 40,80]
 from __future__ import annotations
 
 import argparse
+import json
 import itertools
 import math
 import os
@@ -293,7 +294,8 @@ class Cell:
 
 
 def regret_part(budgets: Sequence[int], seeds: Sequence[int], spaces: Sequence[str],
-                work: Path, phases: dict[str, list[float]]) -> None:
+                work: Path, phases: dict[str, list[float]],
+                runs: list[dict[str, Any]] | None = None) -> None:
     import torch
 
     torch.set_num_threads(1)
@@ -320,6 +322,11 @@ def regret_part(budgets: Sequence[int], seeds: Sequence[int], spaces: Sequence[s
                     cell.ours.append(_regret(workload, run.config, pools[name]))
                     cell.tpe.append(_regret(workload, _tpe(workload, seed, budget),
                                             pools[name]))
+                    if runs is not None:
+                        runs.append({"budget": budget, "space": space, "workload": name,
+                                     "seed": seed, "autopilot": cell.ours[-1],
+                                     "tpe": cell.tpe[-1], "bad_widen": run.bad_widen,
+                                     "bad_cut": run.bad_cut})
             _print_cell(budget, space, cell, cells.get("well"))
 
 
@@ -360,6 +367,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="well and the wrong spaces to run (module docstring)")
     parser.add_argument("--no-conclusions", action="store_true",
                         help="skip part 2 (the constructed scientific questions)")
+    parser.add_argument("--save", default=None, help="write each run's regrets (JSON) here, "
+                        "to pair with another version's (benchmarks.pair)")
     parser.add_argument("--quick", action="store_true", help="1 seed, budget 40, digits only")
     args = parser.parse_args(argv)
     seeds = list(range(1 if args.quick else args.seeds))
@@ -370,7 +379,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     started = time.time()
     phases: dict[str, list[float]] = defaultdict(list)
     with tempfile.TemporaryDirectory() as tmp:
-        regret_part(budgets, seeds, args.spaces.split(","), Path(tmp), phases)
+        runs: list[dict[str, Any]] = []
+        regret_part(budgets, seeds, args.spaces.split(","), Path(tmp), phases, runs)
+        if args.save:
+            Path(args.save).write_text(json.dumps(runs, indent=1))
         if not args.no_conclusions:
             conclusion_part(40, seeds, Path(tmp), phases)
     print("\n3. trainings per phase (mean over the runs that ran it)")
