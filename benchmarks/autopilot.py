@@ -35,8 +35,8 @@ Usage: ``python -m benchmarks.autopilot [--seeds 5] [--budgets 40,80]
 from __future__ import annotations
 
 import argparse
-import json
 import itertools
+import json
 import math
 import os
 import statistics
