@@ -54,6 +54,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
       tunebook report NAME -o report.html the checklist, plots and a conclusion
       tunebook table --format md          the tracking sheet of all studies
       tunebook dashboard                  live, read-only view in the browser
+      tunebook mcp                        the evidence as typed tools for agents (MCP)
       tunebook export NAME --to mlflow URI  trials as MLflow (or TensorBoard) runs
       tunebook retry NAME / delete NAME   re-run failed trials / start over
       tunebook rerun NAME --seeds 5       the best configs again, with new seeds
@@ -72,9 +73,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    from tunebook.cli import autopilot, inspect, loop, study, workflows
+    from tunebook.cli import agent, autopilot, inspect, loop, study, workflows
 
-    for module in (study, autopilot, inspect, workflows, loop):
+    for module in (study, autopilot, inspect, workflows, loop, agent):
         for command in module.COMMANDS:
             cli.add_command(command)
 
