@@ -84,6 +84,7 @@ class Tools:
         spec = study_spec(tree.root)
         wanted = _status(status)
         rows = [t for t in store.trials(tree.ids) if wanted is None or t.status is wanted]
+        total = len(rows)
         if top_k is not None:
             if top_k < 1:
                 raise TunebookError("top_k must be 1 or more (the best k trials by the "
@@ -95,7 +96,7 @@ class Tools:
                                                   *spec.space.nuisance)], study)
         names = tree.names
         return m.Trials(study=tree.root.name, metric=spec.objective.metric,
-                        goal=spec.objective.goal, total=len(rows), trials=[
+                        goal=spec.objective.goal, total=total, trials=[
                             m.TrialRow(study=names.get(t.study_id, tree.root.name),
                                        index=t.index, status=t.status.value,
                                        value=_num(t.value), seed=t.seed, reason=t.reason,
