@@ -111,6 +111,7 @@ class TrialRecord:
     warnings: list[str] = field(default_factory=list)
     suggested: bool = True
     code: str | None = None
+    devices: str | None = None
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,8 @@ def trial_rows(trials: Sequence[TrialRecord], names: Mapping[int, str]) -> list[
             "value": t.value, "seed": t.seed, "attempts": t.attempts, "worker": t.worker,
             "started": iso(t.started_at), "finished": iso(t.finished_at),
             "duration_s": (None if t.started_at is None or t.finished_at is None
-                           else round(t.finished_at - t.started_at, 3)), "code": t.code}
+                           else round(t.finished_at - t.started_at, 3)), "code": t.code,
+            "devices": t.devices}
         row.update(t.params)
         row.update({f"metric.{name}": value for name, value in sorted(t.metrics.items())})
         row["reason"] = t.reason or ""

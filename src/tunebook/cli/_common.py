@@ -51,14 +51,30 @@ def no_progress_option(fn: F) -> F:
 
 
 @contextlib.contextmanager
-def run_options(no_progress: bool, *, workers: int = 1, runs_dir: Path | None = None,
-                ) -> Iterator[RunOptions]:
-    """A workflow's run options with the live progress bar (one line per study it runs)."""
+def run_options(no_progress: bool, *, workers: int | None = 1, runs_dir: Path | None = None,
+                devices: str = "") -> Iterator[RunOptions]:
+    """A workflow's run options with the live progress bar (one line per study it runs);
+    ``devices`` and ``workers`` as :func:`slots_option` reads them."""
     from tunebook.report.console import ProgressBar
+    from tunebook.runner.devices import parse_devices
     from tunebook.workflows import RunOptions
 
+    chosen = parse_devices(devices)
     with ProgressBar(console, enabled=not no_progress) as bar:
-        yield RunOptions(workers=workers, runs_dir=runs_dir, on_progress=bar.update)
+        yield RunOptions(workers=workers if workers or not chosen else None,
+                         runs_dir=runs_dir, on_progress=bar.update, devices=chosen)
+
+
+def slots_option(fn: F) -> F:
+    """``-w/--workers`` and ``--devices``: trials at a time, and the GPUs they get."""
+    fn = click.option("--devices", default="", metavar="IDS",
+                      help="GPU ids for the trials, e.g. 0,1,2,3: each trial gets cards of "
+                      "its own (as many as the study's resources.gpus asks, 1 without it; "
+                      "0.5 puts two trials on a card) through CUDA_VISIBLE_DEVICES. "
+                      "Without it a study asking for GPUs uses the visible ones.")(fn)
+    return click.option("-w", "--workers", type=int, default=None,
+                        help="Trials at the same time, each in its own process [default: 1; "
+                        "with GPUs, as many as the devices allow].")(fn)
 
 
 def runs_dir_option(fn: F) -> F:

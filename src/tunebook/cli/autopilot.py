@@ -65,6 +65,10 @@ def _pilot_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                          help="Trials at the same time, each in its own process [default: "
                          "1 for a new autopilot; on resume, approve and reject, the "
                          "number it last ran with]."),
+            click.option("--devices", default="", metavar="IDS",
+                         help="GPU ids for the trials, e.g. 0,1,2,3 (as `tunebook run "
+                         "--devices`): each trial gets cards of its own; -w then defaults "
+                         "to as many trials as they allow."),
             db_option, runs_dir_option,
             click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
                          show_default=True, help="As for `tunebook run`."),
@@ -108,7 +112,7 @@ def run(spec_file: Path, budget: str, approve: bool, round2: float | None, basel
 
     spec = load_spec(spec_file)
     store = open_db(run.pop("db"))
-    if run["workers"] is None and not store.decisions(spec.name):
+    if run["workers"] is None and not run["devices"] and not store.decisions(spec.name):
         run["workers"] = 1
     _drive(store, spec.name, run, lambda options, show: drive(
         spec, store, budget=budget, round2=round2, approve=approve, baseline=baseline,
@@ -164,6 +168,7 @@ def _resolve_and_go(name: str, why: str, run: dict[str, Any], *, approve: bool) 
 def _drive(store: Any, name: str, run: dict[str, Any], go: Callable[..., Any]) -> None:
     """Run the autopilot with a progress bar, printing each decision as it is made."""
     from tunebook.report.console import ProgressBar
+    from tunebook.runner.devices import parse_devices
     from tunebook.workflows import RunOptions, settings_of
 
     before = store.decisions(name)
@@ -172,7 +177,9 @@ def _drive(store: Any, name: str, run: dict[str, Any], go: Callable[..., Any]) -
         err_console.print(f"resuming autopilot {escape(name)} at #{last.seq} "
                           f"{escape(last.phase.value)}: {escape(last.summary)}",
                           highlight=False)
-    workers = run["workers"] or (settings_of(before).workers if before else 1)
+    devices = parse_devices(run["devices"])
+    workers = run["workers"] or (None if devices else settings_of(before).workers if before
+                                 else 1)
     made: list[Any] = []
 
     def show(d: Any) -> None:
@@ -182,7 +189,7 @@ def _drive(store: Any, name: str, run: dict[str, Any], go: Callable[..., Any]) -
     with ProgressBar(console, enabled=not run["no_progress"]) as bar:
         options = RunOptions(workers=workers, runs_dir=run["runs_dir"],
                              on_progress=bar.update, executor=run["executor"],
-                             ray_address=run["address"])
+                             ray_address=run["address"], devices=devices)
         pilot = go(options, show)
     exit_if_stopped(pilot.stopped_by)
     if pilot.finished and not made:

@@ -92,7 +92,8 @@ def show(address: str, fmt: str, db: str | None) -> None:
                   f"{escape(study_spec(study).objective.metric)} = {number(trial.value)}")
     console.print(f"seed {trial.seed}   attempts {trial.attempts}   worker {trial.worker or '-'}"
                   f"   started {when(trial.started_at)}   finished {when(trial.finished_at)}"
-                  f"   code {trial.code or '-'}", highlight=False)
+                  f"   code {trial.code or '-'}"
+                  + (f"   GPUs {trial.devices}" if trial.devices else ""), highlight=False)
     for key, value in trial.params.items():
         console.print(f"  {escape(key)} = {escape(number(value))}", highlight=False)
     if trial.reason:

@@ -21,6 +21,7 @@ from tunebook.cli._common import (
     print_run_summary,
     run_options,
     runs_dir_option,
+    slots_option,
 )
 
 BASELINE_HELP = "Which baseline (a store may keep several, e.g. one per model)."
@@ -216,13 +217,13 @@ def launches(name: str | None, db: str | None) -> None:
 @click.option("--schedule-key", default="schedule", show_default=True,
               help="The parameter naming the schedule (constant, linear, cosine).")
 @click.option("--warmup-key", default="warmup_steps", show_default=True)
-@click.option("-w", "--workers", default=1, show_default=True)
+@slots_option
 @db_option
 @runs_dir_option
 @no_progress_option
 def round2(study: str, steps_factor: float, top: int, child: str | None, schedule_key: str,
-           warmup_key: str, workers: int, db: str | None, runs_dir: Path | None,
-           no_progress: bool) -> None:
+           warmup_key: str, workers: int | None, devices: str, db: str | None,
+           runs_dir: Path | None, no_progress: bool) -> None:
     """Train STUDY's best configurations longer (round 2), then compare the rankings.
 
     The schedule transfers by the playbook's rule (§3.1.2): a linear decay keeps its
@@ -238,7 +239,8 @@ def round2(study: str, steps_factor: float, top: int, child: str | None, schedul
     from tunebook.workflows import round2 as lengthen
 
     store = open_db(db)
-    with run_options(no_progress, workers=workers, runs_dir=runs_dir) as options:
+    with run_options(no_progress, workers=workers, runs_dir=runs_dir,
+                     devices=devices) as options:
         done = lengthen(store, study, steps_factor=steps_factor, top=top, child=child,
                         schedule_key=schedule_key, warmup_key=warmup_key, options=options)
     made = done.made

@@ -20,6 +20,7 @@ from tunebook.cli._common import (
     open_db,
     print_run_summary,
     runs_dir_option,
+    slots_option,
     trial_timeout_option,
 )
 from tunebook.errors import TunebookError
@@ -27,8 +28,7 @@ from tunebook.errors import TunebookError
 
 @click.command()
 @click.argument("spec_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-w", "--workers", default=1, show_default=True,
-              help="Trials to run at the same time, each in its own process.")
+@slots_option
 @db_option
 @runs_dir_option
 @heartbeat_option
@@ -43,9 +43,9 @@ from tunebook.errors import TunebookError
               help="With --executor ray: the cluster (auto, ray://host:10001) or `local` to "
               "start a Ray instance on this machine.")
 @no_progress_option
-def run(spec_file: Path, workers: int, db: str | None, runs_dir: Path | None,
-        heartbeat_timeout: float, trial_timeout: str | None, no_local_workers: bool,
-        executor: str, address: str, no_progress: bool) -> None:
+def run(spec_file: Path, workers: int | None, devices: str, db: str | None,
+        runs_dir: Path | None, heartbeat_timeout: float, trial_timeout: str | None,
+        no_local_workers: bool, executor: str, address: str, no_progress: bool) -> None:
     """Run a study file: create the study, or resume it if one of that name exists.
 
     \b
@@ -55,13 +55,16 @@ def run(spec_file: Path, workers: int, db: str | None, runs_dir: Path | None,
     trials; changing anything else is refused (give the study a new name instead).
     """
     from tunebook.report.console import ProgressBar
+    from tunebook.runner.devices import parse_devices
     from tunebook.runner.local import run_study
     from tunebook.spec import load_spec
 
     spec = load_spec(spec_file)
     store = open_db(db)
+    chosen = parse_devices(devices)
     with ProgressBar(console, enabled=not (no_progress or no_local_workers)) as bar:
-        result = run_study(spec, store, workers=workers, on_progress=bar.update,
+        result = run_study(spec, store, workers=workers or (None if chosen else 1),
+                           devices=chosen or None, on_progress=bar.update,
                            runs_dir=runs_dir, heartbeat_timeout_s=heartbeat_timeout,
                            local_workers=not no_local_workers, executor=executor,
                            ray_address=address, trial_timeout_s=duration(trial_timeout))

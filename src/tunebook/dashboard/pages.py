@@ -90,10 +90,11 @@ def sections(report_html: str, parallel: Any | None) -> str:
 def trial_page(d: dict[str, Any]) -> str:
     title = f'{d["study"]}/{d["index"]}'
     params = table(["parameter", "value"], [(k, fmt(v)) for k, v in d["params"].items()])
-    facts = table(["status", d["metric"], "seed", "attempts", "worker", "started", "finished",
-                   "code"],
+    facts = table(["status", d["metric"], "seed", "attempts", "worker", "GPUs", "started",
+                   "finished", "code"],
                   [(d["status"], fmt(d["value"]), d["seed"], d["attempts"], d["worker"] or "-",
-                    _when(d["started"]), _when(d["finished"]), d["code"] or "-")])
+                    d["devices"] or "-", _when(d["started"]), _when(d["finished"]),
+                    d["code"] or "-")])
     reason = f'<h2>Reason</h2><pre>{esc(d["reason"])}</pre>' if d["reason"] else ""
     warnings = ("<h2>Warnings</h2><ul>" + "".join(f"<li>{esc(w)}</li>" for w in d["warnings"])
                 + "</ul>") if d["warnings"] else ""

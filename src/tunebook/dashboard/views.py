@@ -120,6 +120,7 @@ def trial_detail(store: Store, study: str, index: int) -> dict[str, Any]:
             "checkpoints": [{"step": c.step, "path": c.path, "value": _num(c.value)}
                             for c in kept],
             "checkpoints_deleted": len(saved) - len(kept), "code": trial.code,
+            "devices": trial.devices,
             "reproduce": [reproduce_command(spec), again] if again else
             [reproduce_command(spec)]}
 

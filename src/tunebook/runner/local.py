@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from tunebook.errors import TunebookError
 from tunebook.records import TrialStatus
+from tunebook.runner.devices import device_env
 from tunebook.runner.plan import PlanSource
 from tunebook.runner.progress import ProgressCallback, progress_of
 from tunebook.runner.slots import (
@@ -48,12 +50,13 @@ def default_runs_dir(store: Store) -> Path:
     return path.parent / f"{path.stem}-runs"
 
 
-def run_study(spec: StudySpec, store: Store, *, workers: int = 1,
+def run_study(spec: StudySpec, store: Store, *, workers: int | None = 1,
               runs_dir: Path | None = None, on_progress: ProgressCallback | None = None,
               heartbeat_timeout_s: float = HEARTBEAT_TIMEOUT_S,
               local_workers: bool = True, max_attempts: int = MAX_ATTEMPTS,
               executor: str = "local", ray_address: str | None = None,
-              trial_timeout_s: float | None = None) -> RunResult:
+              trial_timeout_s: float | None = None,
+              devices: Sequence[str] | None = None) -> RunResult:
     """Create or resume ``spec``'s study, set its budget and run it to the end.
 
     Trials interrupted earlier (a killed worker on this host, or a heartbeat older than
@@ -65,10 +68,16 @@ def run_study(spec: StudySpec, store: Store, *, workers: int = 1,
     runs each trial as a task on a Ray cluster (``ray_address``: ``auto``,
     ``ray://host:port``, or ``local`` to start one).
     ``on_progress`` is called a few times a second with the study's :class:`Progress`.
+    With the local executor, a study asking for ``resources.gpus`` (or ``devices``, a list
+    of GPU ids) runs each trial on cards of its own (:mod:`tunebook.runner.devices`);
+    ``workers=None`` then runs as many trials at once as the devices allow.
     """
     if executor not in EXECUTORS:
         raise TunebookError(f"unknown executor {executor!r}; use one of {', '.join(EXECUTORS)}")
-    options = SlotOptions(runs_dir or default_runs_dir(store), slots=workers,
+    env = (device_env(spec.model.resources.gpus, devices, workers)
+           if executor == "local" and local_workers else None)
+    options = SlotOptions(runs_dir or default_runs_dir(store),
+                          slots=len(env) if env else workers or 1, env=env or (),
                           heartbeat_timeout_s=heartbeat_timeout_s, max_attempts=max_attempts,
                           trial_timeout_s=trial_timeout_s)
     options.check(runs_here=local_workers)

@@ -16,6 +16,7 @@ from tunebook.context import TrialInfo
 from tunebook.errors import StaleClaim
 from tunebook.records import TrialRecord
 from tunebook.runner import outcome
+from tunebook.runner.devices import ENV
 from tunebook.runner.job import TrialJob
 from tunebook.runner.plan import StudyPlan
 from tunebook.store import Store
@@ -82,7 +83,8 @@ def record_outcome(store: Store, plan: StudyPlan, trial: TrialRecord, job: Trial
     try:
         store.finish(trial.id, trial.attempts, out.status, value=out.value,
                      reason=out.reason, metrics=out.metrics,
-                     code=str(result["code"]) if result and result.get("code") else None)
+                     code=str(result["code"]) if result and result.get("code") else None,
+                     devices=job.env.get(ENV) or None)
     except StaleClaim:
         return None
     return out

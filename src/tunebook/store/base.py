@@ -108,7 +108,8 @@ class Store(Protocol):
 
     def finish(self, trial_id: int, attempt: int, status: TrialStatus, *,
                value: float | None = None, reason: str | None = None,
-               metrics: dict[str, float] | None = None, code: str | None = None) -> None: ...
+               metrics: dict[str, float] | None = None, code: str | None = None,
+               devices: str | None = None) -> None: ...
 
     def add_warning(self, trial_id: int, text: str) -> None: ...
 
@@ -291,6 +292,7 @@ def retry_update(attempts: int, status: TrialStatus, reason: str | None,
         f" ({reason.strip().splitlines()[0][:200]})" if reason and reason.strip() else "")
     return {"status": TrialStatus.QUEUED.value, "worker": None, "value": None, "metrics": {},
             "finished_at": None, "reason": f"re-queued by retry after {why}", "code": None,
+            "devices": None,
             "warnings": [*warnings, why]}
 
 

@@ -178,14 +178,16 @@ class MemoryStore(Store):
 
     def finish(self, trial_id: int, attempt: int, status: TrialStatus, *,
                value: float | None = None, reason: str | None = None,
-               metrics: dict[str, float] | None = None, code: str | None = None) -> None:
+               metrics: dict[str, float] | None = None, code: str | None = None,
+               devices: str | None = None) -> None:
         if not status.finished:
             raise ValueError(f"finish() needs a final status, got {status.value}")
         with self._lock:
             trial = self._owned(trial_id, attempt)
             if trial is not None:
                 self._put(trial, status=status, value=value, reason=reason,
-                          metrics=dict(metrics or {}), code=code, finished_at=time.time())
+                          metrics=dict(metrics or {}), code=code, devices=devices,
+                          finished_at=time.time())
                 return
             now = self._trials.get(trial_id)
             if now is not None and now.status is status and now.attempts == attempt:

@@ -49,6 +49,7 @@ trials = sa.Table(
     sa.Column("metrics", sa.JSON, nullable=True),
     sa.Column("warnings", sa.JSON, nullable=True),
     sa.Column("code", sa.String(64), nullable=True),
+    sa.Column("devices", sa.String(200), nullable=True),
     sa.UniqueConstraint("study_id", "trial_index", name="uq_trials_study_index"),
     sa.Index("ix_trials_status", "status", "study_id", "trial_index"),
 )

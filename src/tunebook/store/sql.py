@@ -305,14 +305,15 @@ class SQLStore(Store):
     @retry
     def finish(self, trial_id: int, attempt: int, status: TrialStatus, *,
                value: float | None = None, reason: str | None = None,
-               metrics: dict[str, float] | None = None, code: str | None = None) -> None:
+               metrics: dict[str, float] | None = None, code: str | None = None,
+               devices: str | None = None) -> None:
         """Record a trial's outcome for the claim ``(trial_id, attempt)``."""
         if not status.finished:
             raise ValueError(f"finish() needs a final status, got {status.value}")
         with self._write() as conn:
             done = conn.execute(trials.update().where(self._owned(trial_id, attempt)).values(
                 status=status.value, value=value, reason=reason, metrics=metrics or {},
-                code=code, finished_at=time.time())).rowcount
+                code=code, devices=devices, finished_at=time.time())).rowcount
             if done:
                 return
             row = conn.execute(sa.select(trials.c.status, trials.c.attempts)
@@ -479,7 +480,7 @@ class SQLStore(Store):
             created_at=row["created_at"], started_at=row["started_at"],
             finished_at=row["finished_at"], value=row["value"],
             metrics=dict(row["metrics"] or {}), warnings=list(row["warnings"] or []),
-            suggested=row["params"] is not None, code=row["code"])
+            suggested=row["params"] is not None, code=row["code"], devices=row["devices"])
 
     # -- metrics and checkpoints ---------------------------------------------------------
 

@@ -114,7 +114,7 @@ def autopilot(spec: StudySpec, store: Store, *, budget: float | str,
         SpecError: the budget cannot answer the study (the message gives the minimum), or
             it is spent and the autopilot still needs trainings.
     """
-    workers = (options or RunOptions()).workers
+    workers = (options or RunOptions()).workers or 1  # with GPUs: a floor, for time budgets
     trainings, seconds = parse_budget(budget)
     settings = Settings(trainings, seconds, workers=workers, round2=round2, approve=approve,
                         baseline=baseline)
