@@ -190,7 +190,9 @@ class SamplerModel(_Strict):
 
 
 class ResourcesModel(_Strict):
-    """What one trial needs from a cluster scheduler (Ray): CPUs and GPUs."""
+    """What one trial needs: CPUs and GPUs (locally, cards of its own through
+    ``CUDA_VISIBLE_DEVICES``, see :mod:`tunebook.runner.devices`; on Ray, the task's
+    resources)."""
 
     cpus: float = Field(default=1.0, ge=0)
     gpus: float = Field(default=0.0, ge=0)
