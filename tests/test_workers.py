@@ -206,3 +206,55 @@ def test_sigterm_stops_a_worker_and_requeues_its_trials(tmp_path: Path, db_path:
     assert not [t for t in trials if t.status is TrialStatus.RUNNING]
     assert sum(t.status is TrialStatus.QUEUED for t in trials) == 2
     assert all("SIGTERM" in (t.reason or "") for t in trials)
+
+
+FLEET = """
+    import os, time
+    from pathlib import Path
+
+    def main(t):
+        marks = Path(os.environ["MARKS"])
+        (marks / f"start-{t.study}-{t.index}-{os.getpid()}").touch()
+        for step in range(1, 4):
+            time.sleep(0.25)
+            t.report(step, loss=(t.params["lr"] - 0.01) ** 2 + 1.0 / step)
+        (marks / f"done-{t.study}-{t.index}-{os.getpid()}").touch()
+"""
+
+
+def test_an_autopilot_on_a_fleet_ends_within_budget_when_a_worker_dies(
+        tmp_path: Path, postgres_url: str) -> None:
+    """The autopilot trains nothing itself (--no-local-workers): two `tunebook worker`
+    processes run its studies; one is SIGKILLed mid-trial. Its decisions, budget and end
+    are as on one machine, and no trial is lost or run twice."""
+    import signal
+
+    from tunebook.workflows import timeline_of
+
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    env = {**os.environ, "MARKS": str(marks)}
+    path = write_study(tmp_path / "s", FLEET, name="fleet", max_steps=3)
+    pilot = _cli("autopilot", str(path), "--budget", "16", "--no-local-workers", "--db",
+                 postgres_url, "--no-progress", env=env, cwd=tmp_path)
+    doomed, other = (_worker(postgres_url, env, tmp_path, "--wait", "-w", "1")
+                     for _ in range(2))
+    try:
+        _wait_marks(marks, "start-", 3)
+        os.killpg(doomed.pid, signal.SIGKILL)  # the worker and its trial, mid-training
+        _, err = pilot.communicate(timeout=300)
+    finally:
+        for proc in (doomed, other, pilot):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.communicate(timeout=60)
+    assert pilot.returncode == 0, err
+    store = open_store(postgres_url)
+    timeline = timeline_of(store, "fleet")
+    assert timeline[-1].action.value == "done" and timeline[-1].spent <= 16
+    names = {d.study for d in timeline if d.study}
+    trials = [t for n in names for t in store.trials(store.tree(n).ids)]
+    assert trials and all(t.status.finished for t in trials)  # nothing queued or lost
+    done = [p.name.rsplit("-", 1)[0] for p in marks.glob("done-*")]
+    assert len(done) == len(set(done))  # no trial trained to its end twice
+    assert max(t.attempts for t in trials) >= 2  # the killed trial ran again, elsewhere

@@ -52,7 +52,7 @@ def no_progress_option(fn: F) -> F:
 
 @contextlib.contextmanager
 def run_options(no_progress: bool, *, workers: int | None = 1, runs_dir: Path | None = None,
-                devices: str = "") -> Iterator[RunOptions]:
+                devices: str = "", no_local_workers: bool = False) -> Iterator[RunOptions]:
     """A workflow's run options with the live progress bar (one line per study it runs);
     ``devices`` and ``workers`` as :func:`slots_option` reads them."""
     from tunebook.report.console import ProgressBar
@@ -62,7 +62,16 @@ def run_options(no_progress: bool, *, workers: int | None = 1, runs_dir: Path | 
     chosen = parse_devices(devices)
     with ProgressBar(console, enabled=not no_progress) as bar:
         yield RunOptions(workers=workers if workers or not chosen else None,
-                         runs_dir=runs_dir, on_progress=bar.update, devices=chosen)
+                         runs_dir=runs_dir, on_progress=bar.update, devices=chosen,
+                         local_workers=not no_local_workers)
+
+
+def fleet_option(fn: F) -> F:
+    """``--no-local-workers`` of a workflow: queue each study and wait for a fleet."""
+    return click.option("--no-local-workers", is_flag=True,
+                        help="Run no trial here: queue each study and wait while `tunebook "
+                        "worker` processes on other machines (one PostgreSQL store) run "
+                        "it.")(fn)
 
 
 def slots_option(fn: F) -> F:

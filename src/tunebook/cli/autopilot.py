@@ -69,6 +69,10 @@ def _pilot_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                          help="GPU ids for the trials, e.g. 0,1,2,3 (as `tunebook run "
                          "--devices`): each trial gets cards of its own; -w then defaults "
                          "to as many trials as they allow."),
+            click.option("--no-local-workers", is_flag=True,
+                         help="Train nothing here: queue each study the autopilot decides "
+                         "on and wait while `tunebook worker` processes elsewhere (one "
+                         "PostgreSQL store) run it; decisions, budget and resume as usual."),
             db_option, runs_dir_option,
             click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
                          show_default=True, help="As for `tunebook run`."),
@@ -189,7 +193,8 @@ def _drive(store: Any, name: str, run: dict[str, Any], go: Callable[..., Any]) -
     with ProgressBar(console, enabled=not run["no_progress"]) as bar:
         options = RunOptions(workers=workers, runs_dir=run["runs_dir"],
                              on_progress=bar.update, executor=run["executor"],
-                             ray_address=run["address"], devices=devices)
+                             ray_address=run["address"], devices=devices,
+                             local_workers=not run["no_local_workers"])
         pilot = go(options, show)
     exit_if_stopped(pilot.stopped_by)
     if pilot.finished and not made:

@@ -16,6 +16,7 @@ from tunebook.cli._common import (
     db_option,
     err_console,
     exit_if_stopped,
+    fleet_option,
     no_progress_option,
     open_db,
     print_run_summary,
@@ -218,12 +219,13 @@ def launches(name: str | None, db: str | None) -> None:
               help="The parameter naming the schedule (constant, linear, cosine).")
 @click.option("--warmup-key", default="warmup_steps", show_default=True)
 @slots_option
+@fleet_option
 @db_option
 @runs_dir_option
 @no_progress_option
 def round2(study: str, steps_factor: float, top: int, child: str | None, schedule_key: str,
-           warmup_key: str, workers: int | None, devices: str, db: str | None,
-           runs_dir: Path | None, no_progress: bool) -> None:
+           warmup_key: str, workers: int | None, devices: str, no_local_workers: bool,
+           db: str | None, runs_dir: Path | None, no_progress: bool) -> None:
     """Train STUDY's best configurations longer (round 2), then compare the rankings.
 
     The schedule transfers by the playbook's rule (§3.1.2): a linear decay keeps its
@@ -240,7 +242,8 @@ def round2(study: str, steps_factor: float, top: int, child: str | None, schedul
 
     store = open_db(db)
     with run_options(no_progress, workers=workers, runs_dir=runs_dir,
-                     devices=devices) as options:
+                     devices=devices,
+                     no_local_workers=no_local_workers) as options:
         done = lengthen(store, study, steps_factor=steps_factor, top=top, child=child,
                         schedule_key=schedule_key, warmup_key=warmup_key, options=options)
     made = done.made

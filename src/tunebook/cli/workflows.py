@@ -17,6 +17,7 @@ from tunebook.cli._common import (
     console,
     db_option,
     exit_if_stopped,
+    fleet_option,
     no_progress_option,
     open_db,
     print_run_summary,
@@ -37,11 +38,13 @@ from tunebook.errors import TunebookError
 @click.option("--name", "child", default=None, help="The child study's name "
               "[default: STUDY-seeds].")
 @slots_option
+@fleet_option
 @db_option
 @runs_dir_option
 @no_progress_option
 def rerun(study: str, top: int | None, seeds: int, child: str | None, workers: int | None,
-          devices: str, db: str | None, runs_dir: Path | None, no_progress: bool) -> None:
+          devices: str, no_local_workers: bool, db: str | None, runs_dir: Path | None,
+          no_progress: bool) -> None:
     """Train STUDY's best configurations again with new seeds, in a child study.
 
     The playbook judges a difference against trial-to-trial variance: a best trial is the
@@ -59,7 +62,8 @@ def rerun(study: str, top: int | None, seeds: int, child: str | None, workers: i
 
     store = open_db(db)
     with run_options(no_progress, workers=workers, runs_dir=runs_dir,
-                     devices=devices) as options:
+                     devices=devices,
+                     no_local_workers=no_local_workers) as options:
         done = rerun_seeds(store, study, top=top, seeds=seeds, child=child, options=options)
     made = done.made
     console.print(f"re-ran {len(made.configs)} configuration(s) of [bold]{escape(study)}[/] "
@@ -79,6 +83,7 @@ def rerun(study: str, top: int | None, seeds: int, child: str | None, workers: i
 @click.option("--key", default="learning_rate", show_default=True,
               help="The learning-rate parameter's name in the study file.")
 @slots_option
+@fleet_option
 @click.option("-o", "--output", default="lr-sweep.html", show_default=True,
               type=click.Path(dir_okay=False, path_type=Path), help="The plots, as HTML.")
 @click.option("--early-check/--no-early-check", default=True, show_default=True,
@@ -89,8 +94,8 @@ def rerun(study: str, top: int | None, seeds: int, child: str | None, workers: i
 @db_option
 @no_progress_option
 def lr_sweep(spec_file: Path, span: str, points: int, key: str, workers: int | None,
-             devices: str, output: Path, early_check: bool, early_steps: int,
-             db: str | None, no_progress: bool) -> None:
+             devices: str, no_local_workers: bool, output: Path, early_check: bool,
+             early_steps: int, db: str | None, no_progress: bool) -> None:
     """Sweep the learning rate of SPEC_FILE's configuration at a constant schedule.
 
     Everything else stays at one value (fixed values, the first scientific value, every
@@ -112,7 +117,8 @@ def lr_sweep(spec_file: Path, span: str, points: int, key: str, workers: int | N
     low, high = parse_range(span)
     check_output_file(output, "-o/--output")
     store = open_db(db)
-    with run_options(no_progress, workers=workers, devices=devices) as options:
+    with run_options(no_progress, workers=workers, devices=devices,
+                     no_local_workers=no_local_workers) as options:
         found = sweep_lr(load_spec(spec_file), store, key=key, low=low, high=high,
                          points=points, early_check=early_check, early_steps=early_steps,
                          options=options)
@@ -151,13 +157,14 @@ def _print_sweep(sweep: Any, title: str, mark: str) -> None:
 @click.option("--warmup-key", default="warmup_steps", show_default=True,
               help="The warmup-length parameter your trainer reads.")
 @slots_option
+@fleet_option
 @click.option("-o", "--output", default="warmup-sweep.html", show_default=True,
               type=click.Path(dir_okay=False, path_type=Path), help="The plots, as HTML.")
 @db_option
 @no_progress_option
 def warmup_sweep(spec_file: Path, unstable_lr: float, points: int, key: str, warmup_key: str,
-                 workers: int | None, devices: str, output: Path, db: str | None,
-                 no_progress: bool) -> None:
+                 workers: int | None, devices: str, no_local_workers: bool,
+                 output: Path, db: str | None, no_progress: bool) -> None:
     """Find the warmup that makes a too-high learning rate stable (the playbook's recipe).
 
     The base learning rate is 10x --unstable-lr; warmup lengths go from none to 10 % of
@@ -174,7 +181,8 @@ def warmup_sweep(spec_file: Path, unstable_lr: float, points: int, key: str, war
 
     check_output_file(output, "-o/--output")
     store = open_db(db)
-    with run_options(no_progress, workers=workers, devices=devices) as options:
+    with run_options(no_progress, workers=workers, devices=devices,
+                     no_local_workers=no_local_workers) as options:
         found = sweep_warmup(load_spec(spec_file), store, unstable_lr=unstable_lr, key=key,
                              warmup_key=warmup_key, points=points, options=options)
     _print_sweep(found.sweep, found.study, "shortest stable")
