@@ -117,3 +117,20 @@ def test_status_at_80_columns_tells_an_autopilots_studies_apart(tmp_path: Path,
     shown = [line.split("│")[1].strip() for line in out.stdout.splitlines()
              if line.count("│") > 2 and "digits" in line]
     assert shown == names, out.stdout  # each whole, on one line
+
+
+def test_the_tracking_sheet_says_how_each_study_was_made(tmp_path: Path, db_path: str) -> None:
+    from tests.conftest import QUADRATIC
+    from tunebook import load_spec, run_study
+    from tunebook.analysis.tracking import tracking_rows
+    from tunebook.workflows import rerun, round2
+
+    path = write_study(tmp_path / "s", QUADRATIC, name="base", budget=4, max_steps=3)
+    store = open_store(db_path)
+    run_study(load_spec(path), store, workers=2)
+    rerun(store, "base", seeds=2)
+    made = round2(store, "base", steps_factor=2.0, top=1).made.study.name
+    commands = {r.name: r.command for r in tracking_rows(store)}
+    assert commands["base"] == f"tunebook run {path}"
+    assert commands["base-seeds"] == "tunebook rerun base --name base-seeds"  # not base
+    assert commands[made] == f"tunebook round2 base --steps-factor 2 --name {made}"

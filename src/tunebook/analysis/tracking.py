@@ -7,7 +7,7 @@ import shlex
 from dataclasses import dataclass
 
 from tunebook.analysis.overview import overview
-from tunebook.records import TrialStatus
+from tunebook.records import StudyRecord, TrialStatus
 from tunebook.spec import StudySpec, study_spec
 from tunebook.store import Store
 
@@ -29,9 +29,27 @@ class TrackingRow:
     config: str
 
 
-def reproduce_command(spec: StudySpec) -> str:
-    source = spec.path or spec.source_dir / "study.yaml"
-    return f"tunebook run {shlex.quote(str(source))}"
+def reproduce_command(spec: StudySpec, store: Store | None = None,
+                      study: StudyRecord | None = None) -> str:
+    """The command that makes (or finishes) this study: ``tunebook run FILE`` for a study
+    of its own file; for a study an autopilot ran, that autopilot; for a re-run or round-2
+    child, the command that made it from its parent (``tunebook run`` of the file would
+    make the parent, not the child)."""
+    source = shlex.quote(str(spec.path or spec.source_dir / "study.yaml"))
+    if store is None or study is None:
+        return f"tunebook run {source}"
+    pilot = next((d for d in reversed(store.decisions()) if d.study == study.name), None)
+    if pilot is not None:
+        return f"tunebook autopilot {source} --budget {pilot.budget:g}"
+    if not study.derived or study.parent_id is None:
+        return f"tunebook run {source}"
+    parent = store.study_by_id(study.parent_id)
+    before, after = study_spec(parent).model.max_steps, spec.model.max_steps
+    name = shlex.quote(study.name)
+    if before and after and after != before:
+        return (f"tunebook round2 {shlex.quote(parent.name)} --steps-factor "
+                f"{after / before:g} --name {name}")
+    return f"tunebook rerun {shlex.quote(parent.name)} --name {name}"
 
 
 def tracking_rows(store: Store, names: list[str] | None = None,
@@ -50,6 +68,7 @@ def tracking_rows(store: Store, names: list[str] | None = None,
             description=spec.model.description,
             trials=sum(seen.counts.values()), completed=seen.counts[TrialStatus.COMPLETED],
             metric=seen.objective.metric, goal=seen.objective.goal, best=seen.best,
-            command=reproduce_command(spec), config=json.dumps(spec.config(), sort_keys=True)))
+            command=reproduce_command(spec, store, tree.root),
+            config=json.dumps(spec.config(), sort_keys=True)))
     order = {name: i for i, name in enumerate(dict.fromkeys(r.experiment for r in rows))}
     return sorted(rows, key=lambda r: (r.experiment is None, order[r.experiment]))

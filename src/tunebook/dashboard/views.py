@@ -121,8 +121,8 @@ def trial_detail(store: Store, study: str, index: int) -> dict[str, Any]:
                             for c in kept],
             "checkpoints_deleted": len(saved) - len(kept), "code": trial.code,
             "devices": trial.devices,
-            "reproduce": [reproduce_command(spec), again] if again else
-            [reproduce_command(spec)]}
+            "reproduce": [reproduce_command(spec, store, record), again] if again else
+            [reproduce_command(spec, store, record)]}
 
 
 def compare(store: Store, addresses: Sequence[tuple[str, int]]) -> list[dict[str, Any]]:
