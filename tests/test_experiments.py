@@ -34,7 +34,7 @@ def test_studies_group_by_experiment_across_rounds(tmp_path: Path, db_path: str)
     assert "other" not in only and only.count("| act |") == 3
 
     html = write_report(store, ["act-1"], tmp_path / "r.html").read_text()
-    assert "<b>Experiment:</b> act" in html
+    assert "<b>Experiment:</b> <bdi>act</bdi>" in html
     rows = TestClient(create_app(db_path), base_url="http://127.0.0.1").get(
         "/api/studies").json()
     assert {r["name"]: r["experiment"] for r in rows} == {
