@@ -222,3 +222,17 @@ def test_a_conditional_range_keeps_its_best_trial_too() -> None:
     assert not [c for c in plan.changes if c.kind is ChangeKind.CUT]
     kept = [h for h in plan.held if h.kind is ChangeKind.CUT]
     assert kept and kept[0].statistic["best_at"] > 0.14
+
+
+def test_a_crowded_momentum_moves_toward_1_and_never_past_it() -> None:
+    rng = random.Random(2)  # momentum in [0, 0.99] trains best as high as it goes
+    trials = [Fake({"momentum": m, "lr": 10 ** rng.uniform(-3, -1)}, (1 - m) ** 2 + 0.01)
+              for m in (rng.uniform(0, 0.99) for _ in range(30))]
+    store = MemoryStore()
+    make_study(store, "heavy", trials, nuisance={
+        "momentum": {"low": 0.0, "high": 0.99},
+        "lr": {"low": 1e-3, "high": 1e-1, "scale": "log"}})
+    report = study_report(store, "heavy")
+    plan = plan_next(report.data, report.findings, report.noise)
+    [widen] = [c for c in plan.changes if c.where == "nuisance.momentum.high"]
+    assert widen.kind is ChangeKind.WIDEN and widen.value == pytest.approx(0.999)

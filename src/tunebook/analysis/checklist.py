@@ -52,12 +52,32 @@ def _range(dim: Dimension) -> tuple[float, float, Scale]:
 
 
 def _widened(dim: Dimension, edge: str) -> float:
-    """A new bound one step further out: x3 on a log range, half a width on a linear one."""
+    """A new bound one step further out: x3 on a log range, half a width on a linear one;
+    a momentum-like upper bound (:func:`is_fraction`) moves to a tenth of what is left to
+    1, never past it (momentum widened to 1.48 diverges everywhere)."""
     lo, hi, scale = _range(dim)
     if scale is Scale.LOG:
         return hi * 3 if edge == "upper" else lo / 3
     width = hi - lo
+    if edge == "upper" and is_fraction(dim):
+        return 1 - (1 - hi) / FRACTION_STEP
     return hi + width / 2 if edge == "upper" else lo - width / 2
+
+
+#: How much closer to 1 a fraction's crowded upper bound moves: 0.99 → 0.999.
+FRACTION_STEP = 10.0
+
+
+def is_fraction(dim: Dimension) -> bool:
+    """A linear range from 0 or more that ends just below 1 (0.9 to 1, 1 excluded): a
+    momentum or a decay (beta2 0.999), whose values at or past 1 diverge. A range that
+    ends at 1 itself or lower (a clipping norm, dropout) widens as any other."""
+    lo, hi, scale = _range(dim)
+    return scale is Scale.LINEAR and lo >= 0.0 and NEAR_ONE <= hi < 1.0
+
+
+#: Where a fraction's range ends, at the least (see :func:`is_fraction`).
+NEAR_ONE = 0.9
 
 
 def numeric_dims(data: StudyData) -> list[Dimension]:

@@ -18,6 +18,7 @@ from typing import Any
 
 from tunebook._spec_derive import Change, ChangeKind, Derivation, from_changes
 from tunebook._spec_model import SamplerModel
+from tunebook.analysis.checklist import is_fraction
 from tunebook.analysis.nextstudy import below_divergence, next_name, plan_next
 from tunebook.analysis.report import study_report
 from tunebook.records import Action, DecisionRecord, DecisionState, Phase, TrialStatus
@@ -310,8 +311,11 @@ def _stretched(ctx: Context, old: StudySpec, change: Change) -> Change:
     if not streak or dim is None or change.edge is None:
         return change
     bound, step = float(getattr(dim.domain, change.edge)), 2 ** streak
-    to = (bound * (float(change.value) / bound) ** step if dim.is_log
-          else bound + (float(change.value) - bound) * step)
+    value = float(change.value)
+    to = (bound * (value / bound) ** step if dim.is_log
+          else 1 - (1 - bound) * ((1 - value) / (1 - bound)) ** step
+          if is_fraction(dim) and change.edge == "high" and bound < 1
+          else bound + (value - bound) * step)
     return replace(change, value=float(f"{to:.3g}"), reason=f"{change.reason}; crowded "
                    f"{streak + 1} rounds in a row: a step {step}× as far",
                    statistic={**change.statistic, "rounds_crowded": float(streak + 1)})
