@@ -80,6 +80,7 @@ def create_app(url: str | None = None, *, store: Store | None = None,
                hosts: Sequence[str] = ("127.0.0.1", "localhost"),
                token: str | None = None) -> FastAPI:
     """The FastAPI app serving ``url`` (or an open ``store``, for tests)."""
+    _preload()
     holder = StoreHolder(url, store)
     app = FastAPI(title="tunebook dashboard", docs_url=None, redoc_url=None,
                   openapi_url=None)
@@ -148,7 +149,8 @@ def create_app(url: str | None = None, *, store: Store | None = None,
         # The live poll: the version comes from the row's own aggregates, not new queries.
         counts = {s: row["counts"][s.value] for s in TrialStatus}
         version = version_of(counts, row["last_update"])
-        return {**row, "version": _shown(version, c.importance(name) is not None)}
+        return {**row, "version": _shown(version,
+                                         c.importance(name, start=False) is not None)}
 
     @app.get("/api/study/sections")
     def study_sections(name: str) -> dict[str, Any]:
@@ -186,6 +188,22 @@ def create_app(url: str | None = None, *, store: Store | None = None,
     return app
 
 
+def _preload() -> None:
+    """Import the figures' and the importance's libraries now, in one thread: a request
+    drawing figures and the background thread computing the importance would otherwise
+    import plotly and scikit-learn at once, and Python's import lock can then refuse one
+    of them ("deadlock detected by _ModuleLock"), seen as a 503 on a cold study page."""
+    import contextlib
+
+    import plotly.graph_objects
+    import plotly.subplots  # noqa: F401
+
+    with contextlib.suppress(ImportError):  # the importance says how to get it
+        import sklearn.ensemble
+        import sklearn.inspection
+        import sklearn.model_selection  # noqa: F401
+
+
 def _address(text: str) -> tuple[str, int]:
     study, sep, index = text.rpartition("/")
     if not sep or not index.isdigit():
@@ -203,7 +221,7 @@ def _sections(cache: StudyCache, name: str) -> tuple[str, str]:
     timeline = timeline_for(cache.store.decisions(), cache.store.tree(name).root.name)
     instead = superseded(timeline, name) if timeline else None
 
-    ranked = cache.importance(name)
+    ranked = cache.importance(name, start=False)
 
     def build(tree: Any) -> str:
         report = replace(cache.report(tree.root.name), importance=ranked or PENDING)
@@ -211,6 +229,8 @@ def _sections(cache: StudyCache, name: str) -> tuple[str, str]:
                               views.parallel_figure(report.data.spec, report.data.trials))
 
     version, html = cache.get(name, f"sections:{instead or ''}:{ranked is not None}", build)
+    if ranked is None:
+        cache.importance(name)  # start it now the report it reads is built
     return _shown(version, ranked is not None), (html_section(timeline) if timeline
                                                  else "") + html
 
