@@ -120,3 +120,30 @@ def test_workflows_and_the_autopilot_pass_the_devices_through(tmp_path: Path,
            if t.status.finished]
     assert ran and {t.devices for t in ran} <= {"5", "7"}
     assert all(t.status.value == "completed" for t in ran)
+
+
+FLAKY = RECORDS.replace('''        start = time.time()''', '''        start = time.time()
+        if os.path.exists(t.params["log"] + ".broken") and t.index % 2 == 0:
+            raise RuntimeError("the data loader broke")''')
+
+
+def test_a_retried_trial_runs_again_on_a_card_of_its_own(tmp_path: Path, db_path: str) -> None:
+    log = tmp_path / "runs.log"
+    (tmp_path / "runs.log.broken").touch()
+    path = write_study(tmp_path / "s", FLAKY, budget=6, nuisance=NUISANCE,
+                       fixed={"log": str(log)}, resources={"gpus": 1})
+    store = open_store(db_path)
+    run_study(load_spec(path), store, workers=None, devices=["0", "1"])
+    failed = [t for t in store.trials([store.get_study("toy").id]) if t.reason]
+    assert len(failed) == 3
+    (tmp_path / "runs.log.broken").unlink()
+    log.unlink()
+    out = tunebook_cli("retry", "toy", "--db", db_path, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    run_study(load_spec(path), store, workers=None, devices=["0", "1"])
+    runs = _runs(log)  # only the three retried trials ran, two at a time
+    assert len(runs) == 3 and not [pair for pair in itertools.combinations(runs, 2)
+                                   if pair[0][0] == pair[1][0] and _overlap(*pair)]
+    again = [store.get_trial(store.get_study("toy").id, t.index) for t in failed]
+    assert all(t is not None and t.status.value == "completed" and t.devices in ("0", "1")
+               for t in again)
