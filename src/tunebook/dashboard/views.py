@@ -130,7 +130,7 @@ def compare(store: Store, addresses: Sequence[tuple[str, int]]) -> list[dict[str
     return [trial_detail(store, study, index) for study, index in addresses]
 
 
-PARALLEL_MAX = 3000
+PARALLEL_MAX = 1500
 
 
 def parallel_figure(spec: StudySpec, trials: Sequence[TrialRecord]) -> Any | None:

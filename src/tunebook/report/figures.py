@@ -159,7 +159,7 @@ PALETTE = ("#0077bb", "#cc3311", "#009988", "#ee7733", "#33bbee", "#ee3377", "#3
 LEGEND_BELOW = {"orientation": "h", "yanchor": "top", "y": -0.18, "xanchor": "left", "x": 0}
 
 
-#: Colour bands of the parallel-coordinates lines (one SVG trace each, so that 3,000
+#: Colour bands of the parallel-coordinates lines (one SVG trace each, so that 1,500
 #: trials draw as a handful of paths, with no WebGL and no eval: the dashboard's CSP).
 BANDS = 8
 
