@@ -11,6 +11,7 @@ into a tool error.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import shlex
@@ -57,10 +58,11 @@ class Tools:
     reports: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="tunebook-mcp-")))
     _jobs: dict[int, _Job] = field(default_factory=dict)
 
-    @property
+    @functools.cached_property
     def store(self) -> Store:
-        """The store, opened per call: another process (a worker, a run this server
-        started) writes it, and each answer reads what is there now."""
+        """The store, opened once, read-only. Another process (a worker, a run this server
+        started) writes it; every query reads what is there now, so one engine serves
+        every call (one per call left its connections open)."""
         return open_store(self.db, create=False, read_only=True)
 
     # -- reading --------------------------------------------------------------------------
